@@ -1,0 +1,71 @@
+"""Typed configuration of preprocessing and augmentation (frozen, nested by pipeline)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from datasets.skeleton import HandConvention
+
+AugmentMethod = Literal["occlusion", "shear_crop", "occlusion_shear_crop", "none"]
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """Raw recordings -> fixed-size (C, T, V, M) float32 samples (§IV-A/B)."""
+
+    num_frames: int = 50  # §IV-B: every dataset is resized to 50 frames
+    max_bodies: int = 2  # NTU keeps at most 2 bodies (the most active), padded to 2
+    center: bool = True  # subtract the centre joint of body 1 (first valid frame), common NTU pre-normalisation
+    denoise: bool = True  # drop spurious NTU bodies (standard NTU preprocessing; A024-A029 carry one)
+    hands: HandConvention = "chain"  # NTU hand joints 22-25, see datasets/skeleton.py
+    shard_rows: int = 1024  # rows per Parquet shard: ~30 MB of float32 at 3x50x25x2, bounded memory
+
+    def __post_init__(self) -> None:
+        if self.num_frames < 2:
+            raise ValueError("preprocess.num_frames must be >= 2")
+        if self.max_bodies not in (1, 2):
+            raise ValueError("preprocess.max_bodies must be 1 or 2")
+        if self.shard_rows < 1:
+            raise ValueError("preprocess.shard_rows must be >= 1")
+
+
+@dataclass(frozen=True)
+class OcclusionConfig:
+    """The spatiotemporal occlusion mask, Eqs. (11)-(14). Ambiguities of the paper are options.
+
+    * ``spatial_sampling`` (Eq. 11): "per_frame" draws new joints in every frame (Fig. 4 shows a
+      different occluded body part in each frame); "per_sequence" draws once per sample.
+    * ``rate_mode`` (Eqs. 11, 13): "fixed" uses r and beta as printed; "uniform" draws each
+      sample's rate in [0, r] (the text speaks of a "random mask proportion").
+    * ``partner`` (Eq. 11): which adjacent joint forms the bone with a sampled joint: its "parent"
+      along the layout's edges (the centre joint pairs with a random child), or a "random"
+      neighbour.
+    * ``count`` (Eq. 11): r x N_j counts the sampled joints ("seeds", before each grows into a
+      bone) or the occluded joints ("joints", seeds are drawn until r x N_j joints are covered).
+    """
+
+    spatial_rate: float = 0.6  # r, §IV-B ("0.6")
+    temporal_rate: float = 0.5  # beta, §IV-B ("0.5"); Table I's best cell is (0.6, 0.6), see experiments/
+    spatial_sampling: Literal["per_frame", "per_sequence"] = "per_frame"  # Fig. 4
+    rate_mode: Literal["fixed", "uniform"] = "fixed"  # Eq. (11) as printed
+    partner: Literal["parent", "random"] = "parent"  # the bone along the layout's edge tuple
+    count: Literal["seeds", "joints"] = "seeds"  # Eq. (11): RandomSampler(r x N_j) samples joints
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.spatial_rate <= 1.0 and 0.0 <= self.temporal_rate <= 1.0):
+            raise ValueError("augment.occlusion rates must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Which augmentation makes the two views x1, x2 (§III-D, Table I, Fig. 5)."""
+
+    method: AugmentMethod = "occlusion"  # the paper's augmentation (§III-D)
+    occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
+    shear_amplitude: float = 0.5  # CrosSCLR/SkeletonCLR shear amplitude, for the comparison
+    crop_padding: int = 6  # CrosSCLR temporal crop padding (frames, for T = 50)
+
+    def __post_init__(self) -> None:
+        if self.shear_amplitude < 0 or self.crop_padding < 0:
+            raise ValueError("augment.shear_amplitude and augment.crop_padding must be >= 0")

@@ -1,0 +1,1 @@
+"""CrossMoCo models: ST-GCN, ST-MLP, the contrastive objective and baselines. Pure PyTorch."""

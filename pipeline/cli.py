@@ -1,0 +1,143 @@
+"""The one command line: ``python -m pipeline VERB ...`` (also installed as ``crossmoco``).
+
+Commands only parse arguments and delegate. Logging is configured here, once; library code logs
+through ``logging.getLogger(__name__)`` and never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from pipeline.config import PROFILES, ConfigError, Config, config_hash, load_config, to_flat_dict
+
+log = logging.getLogger("pipeline")
+
+app = typer.Typer(
+    name="crossmoco",
+    help="CrossMoCo experiment pipeline: synthetic data, preprocessing, Ray Train pretraining, "
+    "evaluation protocols, Ray Tune grids and MLflow tracking.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+ProfileOpt = Annotated[
+    str | None, typer.Option("--profile", "-p", help=f"Named profile: {', '.join(sorted(PROFILES))}.")
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config value, e.g. --set contrastive.num_banks=3 (repeatable)."),
+]
+
+
+def configure_logging(verbose: bool) -> None:
+    """Configure the root logger once for the whole process."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        force=True,
+    )
+
+
+@app.callback()
+def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    configure_logging(verbose)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print a user-facing error and exit non-zero."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def resolve_config(profile: str | None, overrides: list[str] | None) -> Config:
+    """Load a profile plus overrides, turning a bad one into a clear CLI error before any work."""
+    try:
+        return load_config(profile, overrides or [])
+    except ConfigError as e:
+        fail(str(e))
+
+
+def not_built(verb: str, issue: int) -> NoReturn:
+    """A verb of the product that is not built yet: say so and exit non-zero; never fake output."""
+    fail(f"`{verb}` is not built yet (tracked in issue {issue}); nothing was run.", code=3)
+
+
+@app.command("config")
+def config_cmd(profile: ProfileOpt = None, set_: SetOpt = None) -> None:
+    """Print the resolved configuration as a flat JSON dict with its hash."""
+    cfg = resolve_config(profile, set_)
+    typer.echo(json.dumps({"hash": config_hash(cfg), "config": to_flat_dict(cfg)}, indent=2))
+
+
+@app.command()
+def synth(out_dir: Path) -> None:
+    """Generate the embedded synthetic dataset as NTU RGB+D `.skeleton` files."""
+    not_built("synth", 5)
+
+
+@app.command()
+def preprocess(dataset: str, raw_dir: Path, out_dir: Path) -> None:
+    """Preprocess raw files (ntu60, ntu120, pku, ucla, synthetic) into Parquet shards."""
+    not_built("preprocess", 4)
+
+
+@app.command()
+def pretrain(data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None) -> None:
+    """Self-supervised CrossMoCo pretraining on Ray Train (DDP)."""
+    resolve_config(profile, set_)
+    not_built("pretrain", 7)
+
+
+@app.command()
+def evaluate(checkpoint: Path, data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None) -> None:
+    """Evaluate a pretrained checkpoint: linear, semi-supervised, fine-tune or kNN."""
+    resolve_config(profile, set_)
+    not_built("evaluate", 7)
+
+
+@app.command()
+def chain(data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None) -> None:
+    """Pretrain then evaluate, as one MLflow parent run with a child run per stage."""
+    resolve_config(profile, set_)
+    not_built("chain", 7)
+
+
+@app.command()
+def grid(table: Annotated[str | None, typer.Argument()] = None) -> None:
+    """Run a table's rows, or any config grid (--over KEY=V1,V2), on Ray Tune."""
+    not_built("grid", 8)
+
+
+@app.command()
+def reproduce(row: str) -> None:
+    """Reproduce one row of a paper table; prints the paper's figure beside the measured one."""
+    not_built("reproduce", 8)
+
+
+@app.command()
+def report(table: str) -> None:
+    """Write a paper-vs-measured Markdown table and chart from MLflow."""
+    not_built("report", 8)
+
+
+@app.command()
+def demo() -> None:
+    """Synthetic data -> shards -> a small grid on local Ray -> MLflow, in minutes on a laptop."""
+    not_built("demo", 8)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except ConfigError as e:  # a bad config that slipped past resolve_config
+        typer.echo(f"error: {e}", err=True)
+        sys.exit(2)

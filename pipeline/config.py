@@ -1,0 +1,343 @@
+"""The whole experiment configuration: frozen nested dataclasses, dotted overrides, profiles.
+
+* ``Config`` nests one section per concern; the model and data sections are defined next to the
+  code that consumes them (``models/config.py``, ``datasets/config.py``) so those packages never
+  import ``pipeline``.
+* ``apply_overrides(cfg, ["contrastive.num_banks=3"])`` parses each value from its string with the
+  field's declared type (no eval/exec) and rebuilds the frozen tree; an unknown key or a value of
+  the wrong type raises ``ConfigError`` naming the key and the expected type.
+* ``to_flat_dict``/``from_flat_dict`` is the one bridge to Ray (``train_loop_config``,
+  ``param_space``) and MLflow params; it is lossless, also from the string values MLflow returns.
+* ``config_hash`` is a stable short digest of the flat dict.
+* Profiles are named lists of overrides of the base, never copies of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from datasets.config import AugmentConfig, PreprocessConfig
+from models.config import ContrastiveConfig, EncoderConfig
+
+DatasetName = Literal["synthetic", "ntu60", "ntu120", "pku", "ucla"]
+Protocol = Literal["linear", "semi", "finetune", "knn"]
+
+
+class ConfigError(ValueError):
+    """A bad override, flat-dict entry or profile; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which preprocessed dataset a run reads (shards written by ``pipeline preprocess``)."""
+
+    dataset: DatasetName = "synthetic"  # the embedded dataset: every command runs with no download
+    split: str = "xsub"  # ntu60: xsub/xview; ntu120: xsub/xset; pku: xsub/xview; ucla: xview; synthetic: xsub/xview
+
+    def __post_init__(self) -> None:
+        if not self.split:
+            raise ConfigError("data.split must not be empty")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and schedule of pretraining (the evaluation protocols have their own lr)."""
+
+    optimizer: Literal["sgd", "adam"] = "sgd"  # SkeletonCLR/CrosSCLR pretrain with SGD
+    lr: float = 0.1  # CrosSCLR lineage; §IV-B prints 1e-5, kept in the `paper` profile
+    momentum: float = 0.9  # SGD momentum of the CrosSCLR lineage
+    weight_decay: float = 1e-4  # CrosSCLR lineage
+    nesterov: bool = False  # CrosSCLR lineage
+    schedule: Literal["step", "cosine", "constant"] = "step"  # CrosSCLR lineage: step decay
+    milestones: tuple[int, ...] = (250,)  # SkeletonCLR: x0.1 at epoch 250 of 300
+    gamma: float = 0.1  # step decay factor
+    warmup_epochs: int = 0  # none in the lineage
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
+            raise ConfigError("optim.lr must be > 0, optim.weight_decay >= 0, optim.momentum in [0, 1)")
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Self-supervised pretraining loop (§IV-B, Algorithm 1)."""
+
+    epochs: int = 300  # §IV-B
+    batch_size: int = 128  # §IV-B, global over all workers
+    checkpoint_every: int = 10  # epochs between checkpoints; the last epoch always checkpoints
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast is an option (CPU AMX, GPU)
+    compile: bool = False  # torch.compile path, off by default (bench/ shows whether it pays)
+    knn_every: int = 0  # epochs between kNN top-1 monitors on a held-out subset; 0 = off
+    loader_workers: int = 0  # DataLoader worker processes per Ray worker; 0 = in-process
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
+            raise ConfigError("pretrain.epochs, pretrain.batch_size, pretrain.checkpoint_every must be >= 1")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation protocols (§IV-B)."""
+
+    protocols: tuple[Protocol, ...] = ("linear",)  # Table V's protocol; rows choose theirs
+    batch_size: int = 128  # same as pretraining
+    linear_epochs: int = 100  # §IV-B linear evaluation
+    linear_lr: float = 0.1  # §IV-B linear evaluation
+    finetune_epochs: int = 100  # §IV-B fine-tuned evaluation
+    finetune_lr: float = 1e-4  # §IV-B fine-tuned evaluation
+    semi_fractions: tuple[float, ...] = (0.01, 0.1)  # Table VI: 1% and 10% labels
+    semi_epochs: int = 100  # not stated; as fine-tuning
+    semi_lr: float = 1e-4  # not stated; as fine-tuning ("fine-tune the whole model")
+    knn_k: int = 20  # not stated; a common kNN monitor setting
+    features: Literal["gcn", "mlp", "both"] = "both"  # "we freeze two encoders" (§IV-B)
+    streams: Literal["joint", "motion", "bone", "all"] = "all"  # 3s results combine all streams
+    combine: Literal["concat", "sum"] = "concat"  # how the streams' features combine
+
+    def __post_init__(self) -> None:
+        if not self.protocols:
+            raise ConfigError("eval.protocols must name at least one protocol")
+        if any(not 0 < f <= 1 for f in self.semi_fractions):
+            raise ConfigError("eval.semi_fractions must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class ResourcesConfig:
+    """What Ray gives a run: one Ray Train worker per DDP rank."""
+
+    num_workers: int = 2  # DDP ranks; 2 fits this laptop-class machine (2 cores)
+    use_gpu: bool = False  # a GPU cluster sets true
+    cpus_per_worker: float = 1.0  # Ray sets OMP threads from this
+    gpus_per_worker: float = 1.0  # used when use_gpu
+    backend: Literal["auto", "gloo", "nccl"] = "auto"  # auto: nccl with GPUs, gloo on CPU
+    max_failures: int = 2  # worker failures retried from the latest checkpoint
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 0 or self.cpus_per_worker <= 0 or self.max_failures < 0:
+            raise ConfigError("resources.num_workers >= 0, cpus_per_worker > 0, max_failures >= 0")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Root of the configuration tree."""
+
+    seed: int = 0  # set explicitly in every worker; never at import time
+    data: DataConfig = field(default_factory=DataConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
+# --------------------------------------------------------------------------------------------- types
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is tuple:
+        return f"a comma-separated list of {_type_name(typing.get_args(tp)[0])}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _parse_scalar(value: Any, tp: Any, key: str) -> Any:
+    """Coerce ``value`` (a native value or the string form) to ``tp``; raise ConfigError naming key."""
+    origin = typing.get_origin(tp)
+    bad = ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        for c in choices:
+            if value == c or (isinstance(value, str) and value.strip() == str(c)):
+                return c
+        raise bad
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.strip().lower() in ("true", "1", "yes")
+        raise bad
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is float:
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    if origin is tuple:
+        (item,) = (a for a in typing.get_args(tp) if a is not Ellipsis)
+        if isinstance(value, str):
+            text = value.strip().strip("[]()")
+            parts = [p.strip().strip("'\"") for p in text.split(",") if p.strip()] if text else []
+        elif isinstance(value, list | tuple):
+            parts = list(value)
+        else:
+            raise bad
+        return tuple(_parse_scalar(p, item, key) for p in parts)
+    raise ConfigError(f"{key}: unsupported field type {tp!r}")
+
+
+# --------------------------------------------------------------------------------------- overrides
+
+
+def _rebuild(node: Any, updates: dict[tuple[str, ...], tuple[Any, str]]) -> Any:
+    """Apply every update under ``node`` in one ``replace`` per section, so cross-field checks
+    (e.g. channels and strides of equal length) see all of a section's new values at once."""
+    if not dataclasses.is_dataclass(node):
+        raise AssertionError("overrides below a leaf are rejected earlier")
+    hints = _field_types(type(node))
+    by_field: dict[str, dict[tuple[str, ...], tuple[Any, str]]] = {}
+    for path, (raw, full_key) in updates.items():
+        name = path[0]
+        if name not in hints:
+            known = ", ".join(sorted(hints))
+            raise ConfigError(f"unknown config key {full_key!r} ({name!r} is not one of: {known})")
+        current = getattr(node, name)
+        if len(path) > 1 and not dataclasses.is_dataclass(current):
+            raise ConfigError(f"unknown config key {full_key!r} ({name!r} is a value, not a section)")
+        if len(path) == 1 and dataclasses.is_dataclass(current):
+            raise ConfigError(f"{full_key!r} is a section; set one of its fields, e.g. {full_key}.<field>")
+        by_field.setdefault(name, {})[path[1:]] = (raw, full_key)
+    changes: dict[str, Any] = {}
+    for name, sub in by_field.items():
+        if () in sub:
+            raw, full_key = sub[()]
+            changes[name] = _parse_scalar(raw, hints[name], full_key)
+        else:
+            changes[name] = _rebuild(getattr(node, name), sub)
+    try:
+        return dataclasses.replace(node, **changes)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        keys = ", ".join(k for _, k in updates.values())
+        raise ConfigError(f"{keys}: {e}") from None
+
+
+def _apply(cfg: Config, items: Iterable[tuple[str, Any]]) -> Config:
+    updates: dict[tuple[str, ...], tuple[Any, str]] = {}
+    for key, raw in items:
+        updates[tuple(key.split("."))] = (raw, key)  # a later value of the same key wins
+    return _rebuild(cfg, updates) if updates else cfg
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """Split ``key=value``; the key is dotted, the value is everything after the first '='."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {text!r} is not of the form key=value")
+    return key.strip(), value
+
+
+def apply_overrides(cfg: Config, overrides: Iterable[str]) -> Config:
+    """Return ``cfg`` with each ``dotted.key=value`` applied in order, validated."""
+    return _apply(cfg, (parse_override(text) for text in overrides))
+
+
+# -------------------------------------------------------------------------------------- flat dicts
+
+
+def to_flat_dict(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"contrastive.num_banks": 2, "encoder.channels": [16, ...], ...}``: JSON-ready values."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        key = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            out.update(to_flat_dict(value, key + "."))
+        else:
+            out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def from_flat_dict(flat: Mapping[str, Any], base: Config | None = None) -> Config:
+    """Inverse of ``to_flat_dict``; also accepts MLflow's string params. Missing keys keep ``base``."""
+    return _apply(base if base is not None else Config(), flat.items())
+
+
+def config_hash(cfg: Config) -> str:
+    """A stable 12-hex-digit digest of the configuration (independent of Python's hash seed)."""
+    blob = json.dumps(to_flat_dict(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# ---------------------------------------------------------------------------------------- profiles
+
+PROFILES: dict[str, tuple[str, ...]] = {
+    # The paper's sizes (§IV-B), for GPUs. The base already holds them; the printed lr is kept.
+    "paper": ("optim.lr=1e-5",),
+    # The same method shrunk to run a real dataset (NW-UCLA) on 2 CPU cores in under an hour.
+    "cpu": (
+        "pretrain.epochs=30",
+        "pretrain.batch_size=64",
+        "contrastive.queue_size=1024",
+        "contrastive.cross_start_epoch=15",
+        "optim.milestones=25",
+        "eval.linear_epochs=30",
+        "eval.finetune_epochs=20",
+        "eval.semi_epochs=20",
+        "resources.num_workers=2",
+    ),
+    # Tiny: minutes on 2 CPU cores on the synthetic dataset; what CI and the demo run.
+    "smoke": (
+        "pretrain.epochs=2",
+        "pretrain.batch_size=16",
+        "pretrain.checkpoint_every=1",
+        "contrastive.queue_size=64",
+        "contrastive.cross_start_epoch=1",
+        "encoder.channels=8,8,16,32",
+        "encoder.strides=1,2,2,1",
+        "encoder.embed_dim=32",
+        "encoder.mlp_hidden=32",
+        "optim.milestones=1000",
+        "eval.linear_epochs=5",
+        "eval.finetune_epochs=2",
+        "eval.semi_epochs=2",
+        "eval.batch_size=32",
+        "resources.num_workers=2",
+    ),
+}
+
+
+def load_config(profile: str | None = None, overrides: Iterable[str] = ()) -> Config:
+    """The base config, then the profile's overrides, then the user's."""
+    cfg = Config()
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
+        cfg = apply_overrides(cfg, PROFILES[profile])
+    return apply_overrides(cfg, overrides)
