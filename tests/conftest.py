@@ -1,0 +1,28 @@
+"""Shared fixtures. Environment for Ray/MLflow is set before either is imported anywhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+from datasets.locations import DATA_ENV, REQUIRE_ENV, data_root  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data folder; skips (or fails, with CROSSMOCO_REQUIRE_DATA=1 as in CI) when absent."""
+    root = data_root()
+    if not root.is_dir():
+        msg = f"real data not found at {root} (set {DATA_ENV} to the folder laid out like ../shared/data)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(msg + f"; {REQUIRE_ENV}=1 makes this a failure")
+        pytest.skip(msg)
+    return root
