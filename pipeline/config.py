@@ -207,7 +207,10 @@ def _parse_scalar(value: Any, tp: Any, key: str) -> Any:
             parts = list(value)
         else:
             raise bad
-        return tuple(_parse_scalar(p, item, key) for p in parts)
+        try:
+            return tuple(_parse_scalar(p, item, key) for p in parts)
+        except ConfigError:
+            raise bad from None
     raise ConfigError(f"{key}: unsupported field type {tp!r}")
 
 
