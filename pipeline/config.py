@@ -27,6 +27,7 @@ from models.config import ContrastiveConfig, EncoderConfig
 
 DatasetName = Literal["synthetic", "ntu60", "ntu120", "pku", "ucla"]
 Protocol = Literal["linear", "semi", "finetune", "knn"]
+Method = Literal["crossmoco", "skeletonclr", "supervised"]
 
 
 class ConfigError(ValueError):
@@ -127,6 +128,7 @@ class Config:
     """Root of the configuration tree."""
 
     seed: int = 0  # set explicitly in every worker; never at import time
+    method: Method = "crossmoco"  # the paper's method; SkeletonCLR and supervised ST-GCN are baselines
     data: DataConfig = field(default_factory=DataConfig)
     preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
