@@ -1,0 +1,177 @@
+"""The spatiotemporal occlusion mask of §III-D, Eqs. (11)-(14), batched and loop-free.
+
+Spatial part (Eqs. 11-12): in every skeleton (one body of one sample, in one frame or for the
+whole sequence, see ``OcclusionConfig.spatial_sampling``) ``k = round(r x N_j)`` joints are drawn
+without replacement (``RandomSampler``); the mask unit is a bone, so every drawn joint ("seed") is
+occluded together with an adjacent joint on one of its bones (``OcclusionConfig.partner``), and
+``D_Spatial(X) = X (.) Mask_j`` zeroes them. Temporal part (Eq. 13): ``round(beta x T)`` whole
+frames of each sample are drawn and zeroed. Composition (Eq. 14):
+``D_Spatiotemporal(X) = D_Temporal(D_Spatial(X))``.
+
+How the draw is vectorised: every skeleton gets a random order of its joints (``rank``, from an
+``argsort`` of uniform noise) and a partner per joint. A joint ``w`` becomes occluded once the
+prefix of seeds reaches either ``w`` itself or a seed whose partner is ``w``; the earliest such
+prefix position is ``first_cover[w] = min(rank[w], min{rank[v] : partner[v] = w})`` (one
+``scatter_reduce``). Then:
+
+* ``count="seeds"``: the first k seeds are used, so ``occluded = first_cover < k``;
+* ``count="joints"``: seeds are added until at least k joints are occluded; with ``s`` the sorted
+  ``first_cover``, that happens after ``s[k-1] + 1`` seeds, so ``occluded = first_cover <= s[k-1]``
+  (the last bone can add one joint beyond k).
+
+Masks are boolean, ``True`` = occluded. All random numbers come from the explicit ``generator``,
+which must live on ``x.device``; spatial draws happen before temporal draws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+from datasets.config import OcclusionConfig
+
+
+@lru_cache(maxsize=16)
+def _partner_table(parents0: tuple[int, ...], partner: str) -> tuple[tuple[int, ...], ...]:
+    """For every joint, the joints that may complete its bone (Eq. 11's mask unit).
+
+    ``"parent"``: the joint's parent; the centre joint (its own parent) uses its children.
+    ``"random"``: every neighbour along the edges (parent and children). A joint without
+    neighbours (a 1-joint layout) pairs with itself.
+    """
+    v = len(parents0)
+    children: list[list[int]] = [[] for _ in range(v)]
+    for c, p in enumerate(parents0):
+        if c != p:
+            children[p].append(c)
+    table = []
+    for c, p in enumerate(parents0):
+        parent = [] if c == p else [p]
+        candidates = parent if (partner == "parent" and parent) else parent + children[c]
+        table.append(tuple(candidates) or (c,))
+    return tuple(table)
+
+
+def _draw_partners(shape: tuple[int, ...], parents0: Sequence[int], partner: str, generator) -> Tensor:
+    """One partner joint per joint, uniform among its candidates.
+
+    Shape:
+        shape = (..., V) -> (..., V) long
+    """
+    if partner not in ("parent", "random"):
+        raise ValueError(f"unknown occlusion partner {partner!r}; expected 'parent' or 'random'")
+    table = _partner_table(tuple(parents0), partner)
+    device = generator.device
+    width = max(len(row) for row in table)
+    padded = torch.tensor([row + row[:1] * (width - len(row)) for row in table], device=device)  # (V, D)
+    counts = torch.tensor([len(row) for row in table], device=device)  # (V,)
+    u = torch.rand(shape, generator=generator, device=device)
+    choice = (u * counts).long().clamp(max=counts - 1)  # (..., V), an index into each row
+    return padded.flatten()[torch.arange(len(table), device=device) * width + choice]
+
+
+def _num_drawn(rate: float, size: int, n: int, mode: str, generator) -> Tensor:
+    """How many of ``size`` items each of ``n`` samples draws: round(rate x size) (Eqs. 11, 13).
+
+    ``mode="fixed"`` uses the rate as printed; ``"uniform"`` draws each sample's rate in [0, rate].
+
+    Shape:
+        -> (n,) long
+    """
+    device = generator.device
+    if mode == "fixed":
+        rates = torch.full((n,), rate, device=device)
+    elif mode == "uniform":
+        rates = rate * torch.rand(n, generator=generator, device=device)
+    else:
+        raise ValueError(f"unknown occlusion rate_mode {mode!r}; expected 'fixed' or 'uniform'")
+    return torch.floor(rates * size + 0.5).long()  # round half up, so 0.5 x 25 -> 13 (not banker's 12)
+
+
+def _ranks(shape: tuple[int, ...], generator) -> Tensor:
+    """A uniformly random order of the last axis: ``rank[..., i]`` is item i's draw position.
+
+    Shape:
+        shape = (..., K) -> (..., K) long, a permutation of 0..K-1 along the last axis
+    """
+    noise = torch.rand(shape, generator=generator, device=generator.device)
+    return noise.argsort(dim=-1).argsort(dim=-1)
+
+
+def spatial_mask(x: Tensor, parents0: Sequence[int], cfg: OcclusionConfig, generator: torch.Generator) -> Tensor:
+    """The joints that Eqs. (11)-(12) occlude, bone by bone, in every body (``True`` = occluded).
+
+    Each body of each sample is occluded independently; with ``per_sequence`` sampling the same
+    joints are occluded in every frame.
+
+    Shape:
+        x: (N, C, T, V, M) -> (N, T, V, M) bool
+    """
+    n, _, t, v, m = x.shape
+    if len(parents0) != v:
+        raise ValueError(f"parents0 has {len(parents0)} joints but x has V = {v}")
+    if cfg.spatial_sampling not in ("per_frame", "per_sequence"):
+        raise ValueError(f"unknown spatial_sampling {cfg.spatial_sampling!r}")
+    frames = t if cfg.spatial_sampling == "per_frame" else 1
+    k = _num_drawn(cfg.spatial_rate, v, n, cfg.rate_mode, generator).view(n, 1, 1, 1)  # (N, 1, 1, 1)
+    rank = _ranks((n, frames, m, v), generator)  # (N, T', M, V)
+    partner = _draw_partners((n, frames, m, v), parents0, cfg.partner, generator)  # (N, T', M, V)
+    first_cover = rank.scatter_reduce(-1, partner, rank, reduce="amin", include_self=True)
+    if cfg.count == "seeds":
+        threshold = k
+    elif cfg.count == "joints":
+        kth = first_cover.sort(dim=-1).values.gather(-1, (k - 1).clamp(min=0).expand(n, frames, m, 1))
+        threshold = torch.where(k > 0, kth + 1, torch.zeros_like(kth))  # (N, T', M, 1)
+    else:
+        raise ValueError(f"unknown occlusion count {cfg.count!r}; expected 'seeds' or 'joints'")
+    occluded = first_cover < threshold  # (N, T', M, V)
+    return occluded.permute(0, 1, 3, 2).expand(n, t, v, m).to(x.device)  # (N, T, V, M)
+
+
+def temporal_mask(x: Tensor, cfg: OcclusionConfig, generator: torch.Generator) -> Tensor:
+    """The whole frames that Eq. (13) occludes in every sample (``True`` = occluded).
+
+    Shape:
+        x: (N, C, T, V, M) -> (N, T) bool
+    """
+    n, t = x.shape[0], x.shape[2]
+    k = _num_drawn(cfg.temporal_rate, t, n, cfg.rate_mode, generator).view(n, 1)  # (N, 1)
+    return (_ranks((n, t), generator) < k).to(x.device)
+
+
+def apply_spatial(x: Tensor, occluded: Tensor) -> Tensor:
+    """D_Spatial(X) = X (.) Mask_j (Eq. 12).
+
+    Shape:
+        x: (N, C, T, V, M), occluded: (N, T, V, M) bool -> (N, C, T, V, M)
+    """
+    return x.masked_fill(occluded.unsqueeze(1), 0.0)
+
+
+def apply_temporal(x: Tensor, occluded_frames: Tensor) -> Tensor:
+    """D_Temporal(X): whole frames zeroed (Eq. 13).
+
+    Shape:
+        x: (N, C, T, V, M), occluded_frames: (N, T) bool -> (N, C, T, V, M)
+    """
+    return x.masked_fill(occluded_frames[:, None, :, None, None], 0.0)
+
+
+def occlusion_mask(
+    x: Tensor, parents0: Sequence[int], cfg: OcclusionConfig, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """The spatiotemporal occlusion mask, D = D_Temporal(D_Spatial(X)) (Eq. 14).
+
+    Returns the masked batch and the combined boolean mask (``True`` = occluded, either a joint of
+    an occluded bone or a joint of an occluded frame).
+
+    Shape:
+        x: (N, C, T, V, M) -> ((N, C, T, V, M), (N, T, V, M) bool)
+    """
+    spatial = spatial_mask(x, parents0, cfg, generator)  # (N, T, V, M)
+    frames = temporal_mask(x, cfg, generator)  # (N, T)
+    masked = apply_temporal(apply_spatial(x, spatial), frames)
+    return masked, spatial | frames[:, :, None, None]

@@ -1,0 +1,171 @@
+"""The spatiotemporal occlusion mask, Eqs. (11)-(14): rates, bone units, whole frames, Eq. 14."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from datasets.config import OcclusionConfig
+from datasets.occlusion import apply_spatial, apply_temporal, occlusion_mask, spatial_mask, temporal_mask
+from datasets.skeleton import ntu_layout
+
+LAYOUT = ntu_layout()
+V = LAYOUT.num_joints
+OPTIONS = list(itertools.product(("per_frame", "per_sequence"), ("fixed", "uniform"), ("parent", "random"),
+                                 ("seeds", "joints")))  # fmt: skip
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def neighbours() -> list[set[int]]:
+    out: list[set[int]] = [set() for _ in range(V)]
+    for c, p in LAYOUT.edges0:
+        out[c].add(p)
+        out[p].add(c)
+    return out
+
+
+def assert_union_of_bones(occluded: torch.Tensor) -> None:
+    """Every occluded joint shares an edge with another occluded joint: the set is a union of bones."""
+    nbrs = neighbours()
+    skeletons = occluded.permute(0, 1, 3, 2).reshape(-1, V)  # (N*T*M, V)
+    for row in skeletons.tolist():
+        for w in (i for i, o in enumerate(row) if o):
+            assert any(row[u] for u in nbrs[w]), f"joint {w} occluded without a neighbour: {row}"
+
+
+def naive_mean_occluded(k: int, draws: int, rng: np.random.Generator) -> float:
+    """A per-skeleton Python loop of Eq. (11) as worded: k random joints, each with its parent's bone."""
+    children = [[c for c, p in LAYOUT.edges0 if p == v] for v in range(V)]
+    total = 0
+    for _ in range(draws):
+        hit = set()
+        for v in rng.choice(V, size=k, replace=False):
+            p = LAYOUT.parents0[v]
+            hit |= {int(v), p if p != v else int(rng.choice(children[v]))}
+        total += len(hit)
+    return total / (draws * V)
+
+
+def test_default_rates_seed_count_matches_naive_loop_reference() -> None:
+    x = torch.ones(400, 3, 10, V, 2)
+    occluded = spatial_mask(x, LAYOUT.parents0, OcclusionConfig(), gen(0))  # r = 0.6 -> 15 seeds
+    per_skeleton = occluded.sum(dim=2)  # (N, T, M)
+    assert per_skeleton.min() >= 15 and per_skeleton.max() <= 25
+    expected = naive_mean_occluded(15, 4000, np.random.default_rng(0))
+    assert occluded.float().mean().item() == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.2, 0.6, 1.0])
+def test_joint_count_mode_covers_r_times_nj(rate: float) -> None:
+    k = int(np.floor(rate * V + 0.5))
+    occluded = spatial_mask(torch.ones(64, 3, 8, V, 2), LAYOUT.parents0,
+                            OcclusionConfig(spatial_rate=rate, count="joints"), gen(1))
+    counts = occluded.sum(dim=2)
+    assert counts.min() >= k and counts.max() <= min(k + 1, V)
+
+
+@pytest.mark.parametrize("beta", [0.0, 0.3, 0.5, 1.0])
+def test_temporal_fixed_rate_is_exact(beta: float) -> None:
+    frames = temporal_mask(torch.ones(32, 3, 50, V, 2), OcclusionConfig(temporal_rate=beta), gen(2))
+    assert frames.shape == (32, 50)
+    assert (frames.sum(dim=1) == int(np.floor(beta * 50 + 0.5))).all()
+
+
+def test_uniform_rate_mode_mean_is_half_the_maximum() -> None:
+    cfg = OcclusionConfig(spatial_rate=0.6, temporal_rate=0.5, rate_mode="uniform", count="joints")
+    x = torch.ones(4000, 3, 20, V, 1)
+    frames = temporal_mask(x, cfg, gen(3)).float().sum(dim=1) / 20  # per-sample rate in [0, 0.5]
+    assert frames.max() <= 0.5 + 1e-6 and frames.mean().item() == pytest.approx(0.25, abs=0.02)
+    joints = spatial_mask(x, LAYOUT.parents0, cfg, gen(4)).float()  # (N, T, V, 1)
+    per_sample = joints.sum(dim=2)[:, :, 0]
+    k = per_sample.min(dim=1).values  # "joints" mode covers k or k + 1 joints in each frame
+    assert (per_sample.max(dim=1).values - k <= 1).all(), "uniform mode draws one rate per sample"
+    assert k.max() <= 15 and k.mean().item() / V == pytest.approx(0.3, abs=0.02)  # E[round(15 U)] / 25
+
+
+def test_per_sequence_mask_is_the_same_in_every_frame() -> None:
+    occluded = spatial_mask(torch.ones(8, 3, 12, V, 2), LAYOUT.parents0,
+                            OcclusionConfig(spatial_sampling="per_sequence"), gen(5))
+    assert (occluded == occluded[:, :1]).all()
+    per_frame = spatial_mask(torch.ones(8, 3, 12, V, 2), LAYOUT.parents0, OcclusionConfig(), gen(5))
+    assert not (per_frame == per_frame[:, :1]).all()
+
+
+@pytest.mark.parametrize(("sampling", "rate_mode", "partner", "count"), OPTIONS)
+def test_unit_is_always_a_whole_bone(sampling: str, rate_mode: str, partner: str, count: str) -> None:
+    cfg = OcclusionConfig(spatial_sampling=sampling, rate_mode=rate_mode, partner=partner, count=count)
+    assert_union_of_bones(spatial_mask(torch.ones(6, 3, 6, V, 2), LAYOUT.parents0, cfg, gen(6)))
+
+
+def test_temporal_part_occludes_whole_frames() -> None:
+    x = torch.randn(16, 3, 20, V, 2) + 5.0  # no coordinate is zero by chance
+    masked, occluded = occlusion_mask(x, LAYOUT.parents0, OcclusionConfig(spatial_rate=0.0), gen(7))
+    frame_hit = occluded.any(dim=3).any(dim=2)  # (N, T)
+    assert (occluded.all(dim=3).all(dim=2) == frame_hit).all(), "a frame is occluded entirely or not at all"
+    assert (masked == 0).all(dim=1).equal(occluded)
+    assert torch.equal(masked[~frame_hit.view(16, 1, 20, 1, 1).expand_as(x)], x[~frame_hit.view(16, 1, 20, 1, 1)
+                                                                                 .expand_as(x)])
+
+
+def test_composition_is_temporal_of_spatial_eq14() -> None:
+    x = torch.randn(8, 3, 20, V, 2)
+    cfg = OcclusionConfig()
+    masked, occluded = occlusion_mask(x, LAYOUT.parents0, cfg, gen(8))
+    g = gen(8)  # the same draws in the same order: spatial first, then temporal
+    spatial = spatial_mask(x, LAYOUT.parents0, cfg, g)
+    frames = temporal_mask(x, cfg, g)
+    assert torch.equal(masked, apply_temporal(apply_spatial(x, spatial), frames))
+    assert torch.equal(occluded, spatial | frames[:, :, None, None])
+    assert torch.equal(masked, x * ~occluded.unsqueeze(1))
+
+
+def test_same_seed_same_mask_other_seed_other_mask() -> None:
+    x = torch.randn(4, 3, 20, V, 2)
+    a = occlusion_mask(x, LAYOUT.parents0, OcclusionConfig(), gen(9))
+    b = occlusion_mask(x, LAYOUT.parents0, OcclusionConfig(), gen(9))
+    c = occlusion_mask(x, LAYOUT.parents0, OcclusionConfig(), gen(10))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[1], c[1])
+
+
+def test_toy_three_joint_chain_pairs_the_root_with_its_child() -> None:
+    # Chain 2 -> 1 -> 0 and one seed: seed 0 (the root) pairs with 1, seed 1 with 0, seed 2 with 1.
+    cfg = OcclusionConfig(spatial_rate=1 / 3)
+    occluded = spatial_mask(torch.ones(500, 3, 1, 3, 1), (0, 0, 1), cfg, gen(11))[:, 0, :, 0]
+    patterns = {tuple(r) for r in occluded.int().tolist()}
+    assert patterns == {(1, 1, 0), (0, 1, 1)}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_runs_on_cuda_with_a_cuda_generator() -> None:
+    x = torch.randn(4, 3, 20, V, 2, device="cuda")
+    g = torch.Generator(device="cuda").manual_seed(0)
+    masked, occluded = occlusion_mask(x, LAYOUT.parents0, OcclusionConfig(), g)
+    assert masked.device == x.device and occluded.device == x.device
+    assert_union_of_bones(occluded.cpu() & ~occluded.cpu().all(dim=3).all(dim=2)[:, :, None, None])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), r=st.floats(0, 1), beta=st.floats(0, 1), option=st.sampled_from(OPTIONS),
+       t=st.integers(1, 8))
+def test_property_bones_and_rates(seed: int, r: float, beta: float, option: tuple, t: int) -> None:
+    sampling, rate_mode, partner, count = option
+    cfg = OcclusionConfig(r, beta, sampling, rate_mode, partner, count)
+    x = torch.ones(3, 3, t, V, 2)
+    g = gen(seed)
+    spatial = spatial_mask(x, LAYOUT.parents0, cfg, g)
+    frames = temporal_mask(x, cfg, g)
+    assert_union_of_bones(spatial)
+    k_max, counts = int(np.floor(r * V + 0.5)), spatial.sum(dim=2)
+    assert counts.max() <= min((k_max + 1) if count == "joints" else 2 * k_max, V)
+    if rate_mode == "fixed":
+        assert counts.min() >= k_max
+        assert (frames.sum(dim=1) == int(np.floor(beta * t + 0.5))).all()
