@@ -177,8 +177,8 @@ class CrossMoCo(nn.Module):
 
     def _embed(self, encoders: nn.ModuleDict, x: Tensor) -> tuple[Tensor | None, Tensor | None]:
         """(f(x), h(x)) normalised; one backbone pass when h shares f's ST-GCN."""
-        gcn = encoders["gcn"] if "gcn" in encoders else None
-        mlp = encoders["mlp"] if "mlp" in encoders else None
+        gcn = getattr(encoders, "gcn", None)
+        mlp = getattr(encoders, "mlp", None)
         if gcn is not None and mlp is not None and self.shared_backbone:
             z = gcn(x)
             return F.normalize(z, dim=1), F.normalize(mlp.head(z), dim=1)
