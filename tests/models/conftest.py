@@ -1,0 +1,35 @@
+"""Tiny shapes shared by the model tests: a toy graph and a narrow encoder."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.config import ContrastiveConfig, EncoderConfig
+
+# A 4-joint toy skeleton: 0 is the centre, 1 hangs off 0, 2 off 1, 3 off 0 (0-based (child, parent)).
+TOY_EDGES = ((1, 0), (2, 1), (3, 0))
+TOY_LAYOUT = {"num_joints": 4, "edges": TOY_EDGES, "center": 0}
+
+
+@pytest.fixture
+def layout() -> dict:
+    return dict(TOY_LAYOUT)
+
+
+@pytest.fixture
+def tiny_encoder() -> EncoderConfig:
+    return EncoderConfig(channels=(8, 8, 16), strides=(1, 2, 1), dropout=0.0, embed_dim=16, mlp_hidden=16)
+
+
+@pytest.fixture
+def tiny_contrastive() -> ContrastiveConfig:
+    return ContrastiveConfig(queue_size=32)
+
+
+@pytest.fixture
+def batch() -> tuple[torch.Tensor, torch.Tensor]:
+    """Two views ``(N, C, T, V, M) = (4, 3, 8, 4, 2)``."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4, 3, 8, 4, 2, generator=g)
+    return x, x + 0.1 * torch.randn(x.shape, generator=g)
