@@ -39,12 +39,15 @@ def _pixels(xyz: np.ndarray, camera: tuple[float, float, float]) -> np.ndarray:
     return np.where(z > 0, uv, 0.0)
 
 
+_JOINT_LINE = " ".join(["%.7g"] * 11) + " 2\n"  # 11 numbers, then the tracking state
+
+
 def _joint_block(xyz: np.ndarray) -> str:
-    """25 joint lines of 12 fields for one body in one frame; xyz is (25, 3)."""
+    """25 joint lines of 12 fields for one body in one frame; xyz is (25, 3). One format call."""
     fields = np.concatenate(
         [xyz, _pixels(xyz, _DEPTH), _pixels(xyz, _COLOUR), np.zeros((len(xyz), 4))], axis=1
     )  # (25, 11)
-    return "\n".join(" ".join(f"{v:.7g}" for v in row) + " 2" for row in fields.tolist())
+    return (_JOINT_LINE * len(fields) % tuple(fields.ravel().tolist()))[:-1]
 
 
 def format_ntu_skeleton(data: np.ndarray, body_ids: Sequence[int] | None = None) -> str:
