@@ -20,6 +20,8 @@ class PreprocessConfig:
     denoise: bool = True  # drop spurious NTU bodies (standard NTU preprocessing; A024-A029 carry one)
     hands: HandConvention = "chain"  # NTU hand joints 22-25, see datasets/skeleton.py
     shard_rows: int = 1024  # rows per Parquet shard: ~30 MB of float32 at 3x50x25x2, bounded memory
+    # NTU missing-skeleton list to skip (issue 4); "" = the official list found beside the raw data
+    skip_list: str = ""
 
     def __post_init__(self) -> None:
         if self.num_frames < 2:

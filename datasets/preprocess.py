@@ -1,0 +1,185 @@
+"""Raw recordings -> fixed-size samples -> Parquet shards + manifest.json (§IV-A/B).
+
+Per sample: optional centring on the layout's centre joint, resizing to ``num_frames`` frames by
+linear interpolation over the valid frames (frames where some body is present; gaps are dropped
+first), padding to ``max_bodies`` bodies, float32 (C, T, V, M). Files are parsed in parallel on all
+cores; a file that fails to parse is quarantined (listed in the manifest with file, line, reason)
+and the rest complete. The output directory is ``OUT_DIR/<dataset>-<config hash>``: a different
+config writes elsewhere, the same config finds the manifest and does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from datasets import ntu, pku, ucla
+from datasets.config import PreprocessConfig
+from datasets.errors import DatasetFormatError
+from datasets.manifest import MANIFEST, count_rows, preprocess_hash, read_manifest, write_manifest
+from datasets.preprocess_plan import Task, plan_tasks, splits_of
+from datasets.sample import Sample
+from datasets.shards import SCHEMA_VERSION, rows_to_table, shard_schema, write_shard
+from datasets.skeleton import CANONICAL_LAYOUT, layout_for
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("ntu60", "ntu120", "pku", "ucla", "synthetic")
+SPLITS = {"ntu60": ("xsub", "xview"), "ntu120": ("xsub", "xset"), "pku": ("xsub", "xview"),
+          "ucla": ("xview",), "synthetic": ("xsub", "xview")}  # fmt: skip
+NUM_CLASSES = {"ntu60": 60, "ntu120": 120, "pku": pku.NUM_CLASSES, "ucla": ucla.NUM_CLASSES,
+               "synthetic": ntu.NUM_CLASSES["synthetic"]}  # fmt: skip
+
+
+def preprocess_dataset(
+    dataset: str, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig, *, workers: int | None = None
+) -> Path:
+    """Write ``out_dir/<dataset>-<hash12>/`` (shards + manifest.json) unless it is already complete."""
+    if dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    raw_dir, digest = Path(raw_dir), preprocess_hash(dataset, cfg)
+    shard_dir = Path(out_dir) / f"{dataset}-{digest[:12]}"
+    if (shard_dir / MANIFEST).is_file() and read_manifest(shard_dir, verify=False)["config_hash"] == digest:
+        log.info("%s already preprocessed with this config in %s: nothing to do", dataset, shard_dir)
+        return shard_dir
+    if not raw_dir.is_dir():
+        raise FileNotFoundError(f"raw data folder {raw_dir} does not exist")
+    tasks, skipped, quarantined = plan_tasks(dataset, raw_dir, cfg)
+    if not tasks:
+        raise FileNotFoundError(f"no {dataset} raw files found under {raw_dir}")
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    for stale in shard_dir.glob("shard-*.parquet"):  # left by an interrupted run (no manifest yet)
+        stale.unlink()
+    layout = layout_for(dataset, cfg.hands)
+    shape = (3, cfg.num_frames, layout.num_joints, cfg.max_bodies)
+    writer = _ShardWriter(shard_dir, shard_schema(SPLITS[dataset], shape), cfg.shard_rows)
+    split_lists = pku.pku_split_lists(raw_dir) if dataset == "pku" else None
+    for samples, errors in _run(tasks, workers, dataset):
+        quarantined += errors
+        for s in samples:
+            writer.add(s, splits_of(dataset, s, split_lists))
+    writer.close()
+    for q in quarantined:
+        log.warning("quarantined %s", DatasetFormatError(q["file"], q["line"], q["reason"]))
+    manifest = {"schema_version": SCHEMA_VERSION, "dataset": dataset, "config": asdict(cfg),
+                "config_hash": digest, "raw_dir": str(raw_dir.resolve()), "shape": list(shape),
+                "dtype": "float32", "layout": CANONICAL_LAYOUT, "num_classes": NUM_CLASSES[dataset],
+                "splits": list(SPLITS[dataset]), "num_rows": len(writer.labels),
+                "counts": count_rows(writer.labels, writer.sides, NUM_CLASSES[dataset]),
+                "shards": writer.entries, "skipped": skipped, "quarantined": quarantined}  # fmt: skip
+    write_manifest(shard_dir, manifest)
+    log.info("%s: %d samples in %d shards, %d skipped, %d quarantined -> %s", dataset, len(writer.labels),
+             len(writer.entries), len(skipped), len(quarantined), shard_dir)  # fmt: skip
+    return shard_dir
+
+
+class _ShardWriter:
+    """Buffers at most ``shard_rows`` samples and writes them as one shard."""
+
+    def __init__(self, shard_dir: Path, schema, shard_rows: int) -> None:
+        self.dir, self.schema, self.shard_rows = shard_dir, schema, shard_rows
+        self.rows: list = []
+        self.entries: list[dict] = []
+        self.labels: list[int] = []
+        self.sides: dict[str, list[str]] = {
+            n.removeprefix("split_"): [] for n in schema.names if n.startswith("split_")
+        }
+
+    def add(self, sample: Sample, splits: dict[str, str]) -> None:
+        self.rows.append((sample, splits))
+        self.labels.append(sample.label)
+        for name, side in splits.items():
+            self.sides[name].append(side)
+        if len(self.rows) >= self.shard_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            path = self.dir / f"shard-{len(self.entries):05d}.parquet"
+            self.entries.append(write_shard(path, rows_to_table(self.rows, self.schema)))
+            self.rows = []
+
+    close = flush
+
+
+def _run(tasks: list[Task], workers: int | None, dataset: str):
+    """(samples, quarantine records) per task, in task order, on ``workers`` processes."""
+    workers = max(1, workers or os.cpu_count() or 1)
+    bar = {"total": len(tasks), "desc": f"preprocess {dataset}", "unit": "file", "disable": None}
+    if workers == 1 or len(tasks) < 2:
+        yield from tqdm(map(process_task, tasks), **bar)
+        return
+    ctx = multiprocessing.get_context("spawn")  # no fork of a parent that may hold torch/Ray threads
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        chunk = max(1, len(tasks) // (workers * 16))
+        yield from tqdm(pool.map(process_task, tasks, chunksize=chunk), **bar)
+
+
+def process_task(task: Task) -> tuple[list[Sample], list[dict]]:
+    """Parse one raw file (a PKU-MMD video: all its intervals) and bring each sample to fixed size."""
+    try:
+        raw = task.read()
+    except DatasetFormatError as e:
+        return [], [e.as_record()]
+    samples, errors = [], []
+    for item in raw:
+        if isinstance(item, DatasetFormatError):
+            errors.append(item.as_record())
+            continue
+        try:
+            samples.append(to_fixed_size(item, task.cfg, task.center0))
+        except DatasetFormatError as e:
+            errors.append(e.as_record())
+    return samples, errors
+
+
+def to_fixed_size(sample: Sample, cfg: PreprocessConfig, center0: int) -> Sample:
+    """Centre, resize over valid frames, pad bodies.
+
+    Shape:
+        sample.data: (C, T, V, M) -> (C, cfg.num_frames, V, cfg.max_bodies)
+    """
+    data = sample.data[..., : cfg.max_bodies]
+    present = np.abs(data).sum(axis=(0, 2)) > 0  # (T, M): body m present in frame t
+    valid = present.any(axis=1)
+    if not valid.any():
+        raise DatasetFormatError(sample.source, None, "no body in any frame")
+    if cfg.center:
+        data = center_on_joint(data, present, center0)
+    data = resize_frames(data[:, valid], cfg.num_frames)
+    out = np.zeros((*data.shape[:3], cfg.max_bodies), np.float32)
+    out[..., : data.shape[3]] = data
+    return replace(sample, data=out)
+
+
+def center_on_joint(data: np.ndarray, present: np.ndarray, center0: int) -> np.ndarray:
+    """Subtract body 1's centre joint in its first present frame from every present body-frame.
+
+    Shape:
+        data: (C, T, V, M), present: (T, M) bool -> (C, T, V, M)
+    """
+    first = present[:, 0].argmax() if present[:, 0].any() else present.any(axis=1).argmax()
+    body = 0 if present[:, 0].any() else int(present[first].argmax())
+    origin = data[:, first, center0, body]  # (C,)
+    return data - origin[:, None, None, None] * present[None, :, None, :]
+
+
+def resize_frames(data: np.ndarray, num_frames: int) -> np.ndarray:
+    """Linear interpolation of T frames onto ``num_frames`` evenly spaced points (T = 1 repeats).
+
+    Shape:
+        data: (C, T, V, M) -> (C, num_frames, V, M) float32
+    """
+    t = data.shape[1]
+    pos = np.linspace(0.0, t - 1, num_frames)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, t - 1)
+    w = (pos - lo).astype(np.float32)[None, :, None, None]
+    return (data[:, lo] * (1 - w) + data[:, hi] * w).astype(np.float32)
