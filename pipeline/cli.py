@@ -84,9 +84,22 @@ def synth(out_dir: Path) -> None:
 
 
 @app.command()
-def preprocess(dataset: str, raw_dir: Path, out_dir: Path) -> None:
-    """Preprocess raw files (ntu60, ntu120, pku, ucla, synthetic) into Parquet shards."""
-    not_built("preprocess", 4)
+def preprocess(
+    dataset: str, raw_dir: Path, out_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
+    workers: Annotated[int | None, typer.Option("--workers", "-j", help="Processes (default: all cores).")] = None,
+) -> None:
+    """Preprocess raw files (ntu60, ntu120, pku, ucla, synthetic) into Parquet shards + manifest.json."""
+    from datasets.errors import DatasetFormatError
+    from datasets.preprocess import DATASETS, preprocess_dataset
+
+    if dataset not in DATASETS:
+        fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    cfg = resolve_config(profile, set_)
+    try:
+        shard_dir = preprocess_dataset(dataset, raw_dir, out_dir, cfg.preprocess, workers=workers)
+    except (DatasetFormatError, FileNotFoundError) as e:
+        fail(str(e))
+    typer.echo(shard_dir)
 
 
 @app.command()
