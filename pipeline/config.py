@@ -75,7 +75,9 @@ class PretrainConfig:
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast is an option (CPU AMX, GPU)
     compile: bool = False  # torch.compile path, off by default (bench/ shows whether it pays)
     knn_every: int = 0  # epochs between kNN top-1 monitors on a held-out subset; 0 = off
-    loader_workers: int = 0  # DataLoader worker processes per Ray worker; 0 = in-process
+    momentum_schedule: Literal["constant", "cosine"] = "constant"  # m of Eq. (1) fixed at 0.999 (§IV-B)
+    augment_streams: Literal["per_stream", "joint_first"] = "per_stream"  # Algorithm 1: x1 = aug(x) for
+    # each stream's data x; "joint_first" augments joints, then derives motion/bone (CrosSCLR's feeder)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
@@ -90,6 +92,8 @@ class EvalConfig:
     batch_size: int = 128  # same as pretraining
     linear_epochs: int = 100  # §IV-B linear evaluation
     linear_lr: float = 0.1  # §IV-B linear evaluation
+    linear_standardize: bool = True  # train-set mean/std on frozen features (MAE's non-affine BN probe):
+    # makes lr 0.1 independent of the features' scale, which varies by orders of magnitude across encoders
     finetune_epochs: int = 100  # §IV-B fine-tuned evaluation
     finetune_lr: float = 1e-4  # §IV-B fine-tuned evaluation
     semi_fractions: tuple[float, ...] = (0.01, 0.1)  # Table VI: 1% and 10% labels

@@ -1,0 +1,247 @@
+"""A chain: pretraining, then the evaluation protocols, as one MLflow parent run with a child per stage.
+
+* The parent run is keyed by (config hash, dataset manifest hash, table row): running the same
+  chain again continues that parent. A stage whose child run FINISHED is not run again; an
+  interrupted pretraining stage resumes its Ray Train run (same name, same storage) from the
+  latest checkpoint, and keeps writing the same child run.
+* A failed stage marks its child run and the parent FAILED, and the error names the stage.
+* Params of every run are the flat config; tags: table row, git SHA, config hash, dataset manifest
+  hash, device. Artifacts: the config as JSON, figures (PNG), the metric table, the checkpoint's
+  location.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline import metrics as M
+from pipeline import tracking
+from pipeline.checkpoints import load_checkpoint, read_state
+from pipeline.config import Config, config_hash, to_flat_dict
+from pipeline.data import LoadedDataset, load_dataset
+from pipeline.evaluation import ProtocolResult, finetune_protocol, knn_protocol, linear_protocol, semi_protocol
+from pipeline.figures import plot_confusion, plot_curves, plot_tsne
+from pipeline.modeling import build_pretrain_model
+
+log = logging.getLogger(__name__)
+CHECKPOINT_TAG = "crossmoco.checkpoint"
+
+
+class StageError(RuntimeError):
+    """A chain stage failed; ``stage`` names it."""
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"chain stage {stage!r} failed: {type(cause).__name__}: {cause}")
+        self.stage = stage
+
+
+@dataclass
+class ChainResult:
+    parent_run_id: str
+    experiment_id: str
+    tracking_uri: str
+    checkpoint: Path | None
+    metrics: dict[str, float] = field(default_factory=dict)
+    stage_runs: dict[str, str] = field(default_factory=dict)
+    resumed: bool = False
+
+
+def git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def device_name(cfg: Config) -> str:
+    if cfg.resources.use_gpu and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    return "cpu"
+
+
+def protocol_stages(cfg: Config) -> list[str]:
+    """Stage names of the configured protocols: 'semi' expands to one stage per label fraction."""
+    out: list[str] = []
+    for p in cfg.eval.protocols:
+        out.extend(M.semi_name(f) for f in cfg.eval.semi_fractions) if p == "semi" else out.append(p)
+    return out
+
+
+def run_chain(
+    data_dir: Path, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco", row_id: str = "",
+    pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
+    checkpoint: Path | None = None,
+) -> ChainResult:
+    """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir``; returns its metrics."""
+    data = load_dataset(data_dir, cfg)  # a missing or mismatched dataset fails here, before Ray
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=run_dir / "artifacts")
+    chash = config_hash(cfg)
+    tags = {"crossmoco.row": row_id, "crossmoco.git_sha": git_sha(), "crossmoco.config_hash": chash,
+            "crossmoco.data_hash": data.info.data_hash, "crossmoco.device": device_name(cfg),
+            "crossmoco.dataset": f"{cfg.data.dataset}/{cfg.data.split}"}
+    key = f"{chash}-{data.info.data_hash}-{row_id or 'adhoc'}" + (f"-{checkpoint}" if checkpoint else "")
+    name = f"{row_id or cfg.method}-{chash}"
+    parent, resumed = tracking.start_chain(store, name, key, tags)
+    if not resumed:
+        tracking.log_params(store, parent, to_flat_dict(cfg))
+        tracking.log_json(store, parent, to_flat_dict(cfg), "config.json")
+    result = ChainResult(parent, store.experiment_id, store.uri, None, resumed=resumed)
+    stage = "pretrain"
+    try:
+        if checkpoint is not None:
+            result.checkpoint = Path(checkpoint).resolve()
+            tracking.set_tags(store, parent, {CHECKPOINT_TAG: str(result.checkpoint)})
+        elif cfg.method != "supervised":
+            result.checkpoint = _pretrain_stage(store, parent, tags, cfg, data, run_dir, pretrain_fn, result)
+        for stage in stages if stages is not None else protocol_stages(cfg):
+            _eval_stage(store, parent, tags, cfg, data, stage, result)
+    except BaseException as e:
+        tracking.end_run(store, parent, "FAILED")
+        raise StageError(stage, e) from e
+    tracking.log_metrics(store, parent, result.metrics)
+    tracking.end_run(store, parent, "FINISHED")
+    return result
+
+
+def _open_stage(store, parent, stage, tags, cfg) -> tuple[str, bool]:
+    """(run id, already finished) of a stage: an existing child run is reused, never duplicated."""
+    found = tracking.find_stage(store, parent, stage)
+    if found is not None:
+        run_id, status = found
+        if status == "FINISHED":
+            return run_id, True
+        store.client.update_run(run_id, status="RUNNING")
+        return run_id, False
+    run_id = tracking.start_stage(store, parent, stage, tags)
+    tracking.log_params(store, run_id, to_flat_dict(cfg))
+    return run_id, False
+
+
+def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pretrain_fn, result) -> Path:
+    run_id, done = _open_stage(store, parent, "pretrain", tags, cfg)
+    result.stage_runs["pretrain"] = run_id
+    if done:
+        ckpt = Path(tracking.get_run(store, run_id).data.tags[CHECKPOINT_TAG])
+        log.info("pretraining already finished (run %s): %s", run_id, ckpt)
+        return ckpt
+    try:
+        fn = pretrain_fn or _default_pretrain
+        ckpt = fn(cfg, data.root, storage=run_dir / "ray", name=f"pretrain-{parent}",
+                  tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id)
+        tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(ckpt)})
+        history = _metric_history(store, run_id, [M.LOSS, M.LR, M.SAMPLES_PER_S])
+        with tempfile.TemporaryDirectory() as tmp:
+            png = plot_curves({"pretrain": history}, [M.LOSS, M.LR], Path(tmp) / "pretrain_curves.png",
+                              f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
+            tracking.log_artifact(store, run_id, png, "figures")
+        tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "epoch": int(read_state(ckpt)["epoch"]) + 1},
+                          "checkpoint.json")
+        tracking.end_run(store, run_id, "FINISHED")
+        return ckpt
+    except BaseException:
+        tracking.end_run(store, run_id, "FAILED")
+        raise
+
+
+def _default_pretrain(cfg: Config, data_dir: Path, **kwargs) -> Path:
+    if cfg.resources.num_workers == 0:
+        from pipeline.local import pretrain_in_process
+
+        return pretrain_in_process(cfg, data_dir, **kwargs)
+    from pipeline.train_ray import pretrain_on_ray
+
+    return pretrain_on_ray(cfg, data_dir, **kwargs).checkpoint
+
+
+def _metric_history(store, run_id: str, keys: list[str]) -> list[dict[str, float]]:
+    rows: dict[int, dict[str, float]] = {}
+    for key in keys:
+        for m in store.client.get_metric_history(run_id, key):
+            rows.setdefault(m.step, {"epoch": float(m.step)})[key] = m.value
+    return [rows[s] for s in sorted(rows)]
+
+
+def load_model(cfg: Config, data: LoadedDataset, checkpoint: Path | None) -> torch.nn.Module:
+    """The pretrained model of a checkpoint (or a freshly initialised one for ``method=supervised``)."""
+    torch.manual_seed(cfg.seed)
+    model = build_pretrain_model(cfg, data.info)
+    if checkpoint is not None:
+        load_checkpoint(checkpoint, model)
+    return model
+
+
+def run_protocol(stage: str, cfg: Config, data: LoadedDataset, checkpoint: Path | None) -> ProtocolResult:
+    """One evaluation protocol on a checkpoint, in-process."""
+    device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
+    model = load_model(cfg, data, checkpoint).to(device)
+    train, test = data.arrays("train"), data.arrays("test")
+    if stage == "linear":
+        return linear_protocol(model, train, test, cfg, data.info, device)
+    if stage == "finetune":
+        return finetune_protocol(model, train, test, cfg, data.info, device)
+    if stage == "knn":
+        return knn_protocol(model, train, test, cfg, data.info, device)
+    if stage.startswith("semi"):
+        fractions = {M.semi_name(f): f for f in cfg.eval.semi_fractions}
+        if stage not in fractions:
+            raise ValueError(f"unknown semi-supervised stage {stage!r}; configured: {sorted(fractions)}")
+        return semi_protocol(model, train, test, cfg, data.info, device, fractions[stage])
+    raise ValueError(f"unknown protocol {stage!r}")
+
+
+def _eval_stage(store, parent, tags, cfg: Config, data: LoadedDataset, stage: str, result: ChainResult) -> None:
+    run_id, done = _open_stage(store, parent, stage, tags, cfg)
+    result.stage_runs[stage] = run_id
+    if done:
+        result.metrics.update({k: v for k, v in tracking.get_run(store, run_id).data.metrics.items()
+                               if k.startswith(stage + "_")})
+        return
+    try:
+        res = run_protocol(stage, cfg, data, result.checkpoint)
+        _log_protocol(store, run_id, res, cfg, data)
+        result.metrics.update(res.metrics())
+        tracking.end_run(store, run_id, "FINISHED")
+    except BaseException:
+        tracking.end_run(store, run_id, "FAILED")
+        raise
+
+
+def _log_protocol(store, run_id: str, res: ProtocolResult, cfg: Config, data: LoadedDataset) -> None:
+    tracking.log_metrics(store, run_id, res.metrics())
+    for row in res.curves:
+        tracking.log_metrics(store, run_id, {M.protocol_metric(res.protocol, k): v for k, v in row.items()
+                                             if k != "epoch"}, step=int(row["epoch"]))
+    table = {"protocol": res.protocol, "top1": res.top1, "top5": res.top5,
+             "per_class": dict(zip(data.class_names, res.per_class, strict=True)),
+             "confusion": res.confusion.tolist()}
+    tracking.log_json(store, run_id, table, "metrics.json")
+    title = f"{res.protocol} on {cfg.data.dataset}/{cfg.data.split}: top-1 {res.top1:.1f}%"
+    with tempfile.TemporaryDirectory() as tmp:
+        pngs = [plot_confusion(res.confusion, data.class_names, Path(tmp) / "confusion.png", title)]
+        if res.curves:
+            pngs.append(plot_curves({res.protocol: res.curves}, [M.TRAIN_LOSS, M.TEST_TOP1],
+                                    Path(tmp) / "curves.png", title))
+        if res.test_features is not None and res.test_labels is not None and len(res.test_labels) >= 10:
+            pngs.append(plot_tsne(res.test_features, np.asarray(res.test_labels), data.class_names,
+                                  Path(tmp) / "tsne.png", f"t-SNE of test features ({res.protocol})", cfg.seed))
+        for png in pngs:
+            tracking.log_artifact(store, run_id, png, "figures")
+    log.info("%s: top-1 %.2f%%, top-5 %.2f%%", res.protocol, res.top1, res.top5)
+
+
+def summary_json(result: ChainResult) -> str:
+    return json.dumps({"parent_run_id": result.parent_run_id, "metrics": result.metrics,
+                       "checkpoint": str(result.checkpoint) if result.checkpoint else None}, indent=2)

@@ -1,0 +1,61 @@
+"""Checkpoints: state dicts plus the flat config, written atomically, loaded with weights_only=True."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from pipeline.config import Config, from_flat_dict, to_flat_dict
+
+STATE_FILE = "state.pt"
+CONFIG_FILE = "config.json"
+
+
+def save_checkpoint(
+    directory: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer | None, epoch: int, cfg: Config
+) -> Path:
+    """Write ``state.pt`` (model/optimizer state dicts, epoch) and ``config.json`` into a new
+    directory (a fresh temporary one if ``directory`` is None); files appear only complete."""
+    out = Path(directory) if directory is not None else Path(tempfile.mkdtemp(prefix="crossmoco-ckpt-"))
+    out.mkdir(parents=True, exist_ok=True)
+    state: dict[str, Any] = {"model": model.state_dict(), "epoch": epoch}
+    if optimizer is not None:
+        state["optimizer"] = optimizer.state_dict()
+    tmp = out / (STATE_FILE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, out / STATE_FILE)
+    tmp_cfg = out / (CONFIG_FILE + ".tmp")
+    tmp_cfg.write_text(json.dumps(to_flat_dict(cfg), indent=2, sort_keys=True))
+    os.replace(tmp_cfg, out / CONFIG_FILE)
+    return out
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    """The raw state dict of a checkpoint directory (tensors and plain values only)."""
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no checkpoint state here")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def read_config(directory: Path) -> Config:
+    """The configuration a checkpoint was trained with."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: a checkpoint needs its config.json")
+    return from_flat_dict(json.loads(path.read_text()))
+
+
+def load_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> int:
+    """Load weights (and optimizer state) into ``model``; returns the epoch the checkpoint ended."""
+    state = read_state(directory)
+    model.load_state_dict(state["model"])
+    if optimizer is not None and "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
+    return int(state["epoch"])

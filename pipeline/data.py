@@ -1,0 +1,59 @@
+"""Opening a preprocessed dataset for a run: manifest checks before any work, arrays in memory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from datasets.loader import load_split_arrays
+from datasets.skeleton import layout_for
+from pipeline.config import Config
+from pipeline.modeling import DataInfo
+
+MANIFEST = "manifest.json"
+
+
+class DataError(ValueError):
+    """A missing, broken or mismatched dataset directory; raised before Ray starts."""
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """A shard directory opened for one split of ``cfg.data``."""
+
+    root: Path
+    split: str
+    info: DataInfo
+    class_names: tuple[str, ...]
+
+    def arrays(self, subset: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x (N, C, T, V, M) float32, labels int64) of ``subset`` ("train" or "test")."""
+        x, y = load_split_arrays(self.root, self.split, subset)
+        return x, np.asarray(y, dtype=np.int64)
+
+
+def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
+    """Open the shards in ``data_dir`` (the folder holding ``manifest.json``) for ``cfg.data``."""
+    root = Path(data_dir).resolve()
+    path = root / MANIFEST
+    if not path.is_file():
+        hint = [p.parent for p in root.glob(f"*/{MANIFEST}")]
+        extra = f"; did you mean {hint[0]}?" if len(hint) == 1 else ""
+        raise DataError(f"{path}: no manifest; run `python -m pipeline preprocess` first{extra}")
+    manifest = json.loads(path.read_text())
+    dataset = manifest.get("dataset")
+    if dataset != cfg.data.dataset:
+        raise DataError(f"{path}: holds dataset {dataset!r} but the config asks for data.dataset="
+                        f"{cfg.data.dataset!r} (set --set data.dataset={dataset})")
+    splits = manifest.get("splits") or {}
+    if cfg.data.split not in splits:
+        raise DataError(f"{path}: dataset {dataset!r} has no split {cfg.data.split!r}; it has {sorted(splits)}")
+    names = tuple(manifest.get("class_names") or ())
+    num_classes = int(manifest.get("num_classes") or len(names))
+    hands = (manifest.get("config") or {}).get("hands", "chain")
+    layout = layout_for(dataset, hands)
+    info = DataInfo.of(dataset, layout, num_classes, str(manifest.get("config_hash", ""))[:12])
+    return LoadedDataset(root, cfg.data.split, info, names or tuple(str(i) for i in range(num_classes)))

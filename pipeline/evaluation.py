@@ -1,0 +1,220 @@
+"""Evaluation protocols of §IV-B: linear, semi-supervised, fine-tuned and kNN.
+
+Each protocol is a plain function of (pretrained model, train arrays, test arrays, config) that runs
+in-process; ``pipeline/chain.py`` calls it in the driver or as a Ray task. Which features the
+classifier sees (ST-GCN, ST-MLP or both; one stream or the combination) is ``cfg.eval``.
+
+* linear: encoders frozen ("we freeze two encoders"); features are extracted once (eval mode, no
+  augmentation), standardised with the training set's mean and std (``eval.linear_standardize``,
+  a non-affine BatchNorm as in MAE's linear probe), then a linear layer with softmax cross-entropy is trained for
+  ``eval.linear_epochs`` at ``eval.linear_lr`` (SGD, momentum 0.9), as in the CrosSCLR lineage.
+* finetune: a linear classifier on the encoders, all trained together for ``eval.finetune_epochs``
+  at ``eval.finetune_lr``. The paper's lr 1e-4 does not name an optimiser; we use Adam, with which
+  1e-4 is a usual fine-tuning rate (SGD at 1e-4 barely moves in 100 epochs).
+* semi: fine-tuning on a class-stratified, seeded fraction of the training labels (1%, 10%).
+* knn: cosine-similarity k-nearest neighbours on L2-normalised frozen features, votes weighted by
+  exp(similarity / 0.07) (the InstDisc monitor).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from datasets.streams import make_streams
+from pipeline import metrics as M
+from pipeline.config import Config
+from pipeline.modeling import DataInfo, eval_stream_names, model_features
+
+log = logging.getLogger(__name__)
+KNN_TEMPERATURE = 0.07
+
+
+@dataclass
+class ProtocolResult:
+    """Metrics of one protocol, its per-epoch curves and what the figures need."""
+
+    protocol: str
+    top1: float
+    top5: float
+    per_class: list[float]
+    confusion: np.ndarray
+    curves: list[dict[str, float]] = field(default_factory=list)
+    test_features: np.ndarray | None = None
+    test_labels: np.ndarray | None = None
+
+    def metrics(self) -> dict[str, float]:
+        name = self.protocol
+        return {M.protocol_metric(name, M.TOP1): self.top1, M.protocol_metric(name, M.TOP5): self.top5}
+
+
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a seeded, class-stratified ``fraction`` of ``labels`` (at least one per class)."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        k = max(1, round(fraction * len(idx)))
+        chosen.append(rng.choice(idx, size=k, replace=False))
+    return np.sort(np.concatenate(chosen))
+
+
+def scores(logits: np.ndarray, labels: np.ndarray, num_classes: int) -> tuple[float, float, list[float], np.ndarray]:
+    """top-1 and top-5 accuracy (%), per-class accuracy (%) and the confusion matrix (rows = truth)."""
+    order = np.argsort(-logits, axis=1)
+    top1 = float(np.mean(order[:, 0] == labels) * 100)
+    top5 = float(np.mean(np.any(order[:, : min(5, num_classes)] == labels[:, None], axis=1)) * 100)
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (labels, order[:, 0]), 1)
+    totals = confusion.sum(axis=1)
+    per_class = [float(confusion[c, c] / totals[c] * 100) if totals[c] else float("nan") for c in range(num_classes)]
+    return top1, top5, per_class, confusion
+
+
+def _streams(x: torch.Tensor, cfg: Config, info: DataInfo) -> dict[str, torch.Tensor]:
+    return make_streams(x, info.parents0, eval_stream_names(cfg))
+
+
+@torch.no_grad()
+def extract_features(model: nn.Module, x: np.ndarray, cfg: Config, info: DataInfo, device: torch.device) -> np.ndarray:
+    """Frozen features of every sample (eval mode, no augmentation). Shape: (N, C, T, V, M) -> (N, D)."""
+    model.eval()
+    out = []
+    for i in range(0, len(x), cfg.eval.batch_size):
+        batch = torch.from_numpy(np.ascontiguousarray(x[i : i + cfg.eval.batch_size])).to(device)
+        out.append(model_features(model, _streams(batch, cfg, info), cfg).float().cpu())
+    return torch.cat(out).numpy()
+
+
+def _train_classifier(
+    forward: Callable[[torch.Tensor], torch.Tensor], params: list[nn.Parameter], optimizer: torch.optim.Optimizer,
+    train: tuple[np.ndarray, np.ndarray], evaluate: Callable[[], float], epochs: int, batch: int, seed: int,
+    desc: str, train_modules: list[nn.Module],
+) -> list[dict[str, float]]:
+    """Minibatch cross-entropy training with a test-accuracy curve per epoch."""
+    xs, ys = train
+    rng = np.random.default_rng(seed)
+    curves = []
+    for epoch in tqdm(range(epochs), desc=desc, leave=False):
+        for m in train_modules:
+            m.train()
+        perm = rng.permutation(len(xs))
+        total, n = 0.0, 0
+        for i in range(0, len(perm), batch):
+            idx = np.sort(perm[i : i + batch])
+            loss = F.cross_entropy(forward(torch.from_numpy(np.ascontiguousarray(xs[idx]))), torch.from_numpy(ys[idx]))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, n = total + float(loss) * len(idx), n + len(idx)
+        curves.append({"epoch": float(epoch + 1), M.TRAIN_LOSS: total / max(n, 1), M.TEST_TOP1: evaluate()})
+    return curves
+
+
+def linear_protocol(model: nn.Module, train, test, cfg: Config, info: DataInfo, device: torch.device) -> ProtocolResult:
+    """Frozen encoders + a linear softmax classifier (§IV-B: 100 epochs, lr 0.1)."""
+    f_train = extract_features(model, train[0], cfg, info, device)
+    f_test = extract_features(model, test[0], cfg, info, device)
+    if cfg.eval.linear_standardize:
+        mean, std = f_train.mean(axis=0), f_train.std(axis=0) + 1e-6
+        f_train, f_test = (f_train - mean) / std, (f_test - mean) / std
+    torch.manual_seed(cfg.seed)
+    head = nn.Linear(f_train.shape[1], info.num_classes)
+    opt = torch.optim.SGD(head.parameters(), lr=cfg.eval.linear_lr, momentum=0.9)
+    t_test = torch.from_numpy(f_test)
+
+    def evaluate() -> float:
+        with torch.no_grad():
+            return float((head(t_test).argmax(1).numpy() == test[1]).mean() * 100)
+
+    curves = _train_classifier(head, list(head.parameters()), opt, (f_train, train[1]), evaluate,
+                               cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "linear", [head])
+    with torch.no_grad():
+        logits = head(t_test).numpy()
+    return _result("linear", logits, test[1], info, curves, f_test)
+
+
+class _Classifier(nn.Module):
+    """Encoders (trainable) -> features -> linear layer: the fine-tune and semi-supervised model."""
+
+    def __init__(self, model: nn.Module, cfg: Config, info: DataInfo, dim: int) -> None:
+        super().__init__()
+        self.model, self.cfg, self.info = model, cfg, info
+        self.head = nn.Linear(dim, info.num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(model_features(self.model, _streams(x, self.cfg, self.info), self.cfg))
+
+
+def finetune_protocol(
+    model: nn.Module, train, test, cfg: Config, info: DataInfo, device: torch.device, *,
+    name: str = "finetune", epochs: int | None = None, lr: float | None = None,
+) -> ProtocolResult:
+    """The whole model trained with a linear classifier on labelled data (§IV-B: 100 epochs, lr 1e-4)."""
+    model = copy.deepcopy(model)
+    dim = extract_features(model, train[0][:2], cfg, info, device).shape[1]
+    torch.manual_seed(cfg.seed)
+    clf = _Classifier(model, cfg, info, dim).to(device)
+    params = [p for p in clf.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr if lr is not None else cfg.eval.finetune_lr)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        return clf(x.to(device))
+
+    def logits_of(x: np.ndarray) -> np.ndarray:
+        clf.eval()
+        with torch.no_grad():
+            parts = [run(torch.from_numpy(np.ascontiguousarray(x[i : i + cfg.eval.batch_size]))).float().cpu()
+                     for i in range(0, len(x), cfg.eval.batch_size)]
+        return torch.cat(parts).numpy()
+
+    def evaluate() -> float:
+        return float((logits_of(test[0]).argmax(1) == test[1]).mean() * 100)
+
+    curves = _train_classifier(run, params, opt, train, evaluate, epochs or cfg.eval.finetune_epochs,
+                               cfg.eval.batch_size, cfg.seed, name, [clf])
+    return _result(name, logits_of(test[0]), test[1], info, curves, None)
+
+
+def semi_protocol(model, train, test, cfg: Config, info: DataInfo, device, fraction: float) -> ProtocolResult:
+    """Fine-tuning on a class-stratified, seeded ``fraction`` of the labels (Table VI)."""
+    idx = stratified_subset(train[1], fraction, cfg.seed)
+    log.info("semi-supervised %.0f%%: %d labelled samples of %d", fraction * 100, len(idx), len(train[1]))
+    subset = (train[0][idx], train[1][idx])
+    return finetune_protocol(model, subset, test, cfg, info, device, name=M.semi_name(fraction),
+                             epochs=cfg.eval.semi_epochs, lr=cfg.eval.semi_lr)
+
+
+def knn_protocol(model, train, test, cfg: Config, info: DataInfo, device) -> ProtocolResult:
+    """Weighted cosine kNN on frozen features (no training)."""
+    f_train = F.normalize(torch.from_numpy(extract_features(model, train[0], cfg, info, device)), dim=1)
+    f_test = F.normalize(torch.from_numpy(extract_features(model, test[0], cfg, info, device)), dim=1)
+    logits = knn_scores(f_train, torch.from_numpy(train[1]), f_test, info.num_classes, cfg.eval.knn_k)
+    return _result("knn", logits.numpy(), test[1], info, [], f_test.numpy())
+
+
+def knn_scores(
+    bank: torch.Tensor, bank_labels: torch.Tensor, queries: torch.Tensor, num_classes: int, k: int
+) -> torch.Tensor:
+    """Class scores (Q, classes) of L2-normalised ``queries`` against a labelled ``bank`` (B, D)."""
+    sim = queries @ bank.T
+    top, idx = sim.topk(min(k, bank.shape[0]), dim=1)
+    votes = torch.zeros(queries.shape[0], num_classes)
+    votes.scatter_add_(1, bank_labels[idx].long(), (top / KNN_TEMPERATURE).exp())
+    return votes
+
+
+def _result(name, logits, labels, info: DataInfo, curves, feats) -> ProtocolResult:
+    top1, top5, per_class, confusion = scores(logits, labels, info.num_classes)
+    if not math.isfinite(top1):
+        raise RuntimeError(f"{name}: evaluation produced no finite accuracy")
+    return ProtocolResult(name, top1, top5, per_class, confusion, curves, feats, labels)

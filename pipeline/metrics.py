@@ -1,0 +1,29 @@
+"""Metric names, in one place: the engine, the evaluation protocols, Tune's ``metric=`` and reports."""
+
+from __future__ import annotations
+
+# Pretraining, per epoch (rank 0).
+LOSS = "loss"
+LR = "lr"
+MOMENTUM = "momentum"
+SAMPLES_PER_S = "samples_per_s"
+EPOCH = "epoch"
+KNN_MONITOR = "knn_monitor_top1"
+LOSS_PART_PREFIX = "loss_"
+
+# Evaluation protocols: f"{protocol}_{name}", e.g. "linear_top1", "semi10_top1".
+TOP1 = "top1"
+TOP5 = "top5"
+TRAIN_LOSS = "train_loss"
+TEST_TOP1 = "test_top1"  # per-epoch curve of a protocol
+
+
+def protocol_metric(protocol: str, name: str) -> str:
+    """The MLflow / Tune name of a protocol's metric, e.g. ``protocol_metric("linear", TOP1)``."""
+    return f"{protocol}_{name}"
+
+
+def semi_name(fraction: float) -> str:
+    """Protocol label of a semi-supervised fraction: 0.01 -> "semi1", 0.1 -> "semi10"."""
+    pct = fraction * 100
+    return f"semi{pct:g}".replace(".", "p")

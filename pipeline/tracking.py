@@ -1,0 +1,165 @@
+"""MLflow, and only here: the store, experiments, chain (parent) runs and stage (child) runs.
+
+Everything goes through ``MlflowClient`` with explicit run ids, so a run can be created by the
+driver and written by rank 0 of a Ray Train worker group (or reopened after a worker retry)
+without any process-global "active run". Measured on this machine (../shared/notes):
+
+* The default store is SQLite in the run directory (``sqlite:///<run_dir>/mlflow.db``), unless
+  ``MLFLOW_TRACKING_URI`` is set. Concurrent first use of a fresh DB corrupts it, so the driver
+  creates the schema (``init_store``) before any worker starts; after that, concurrent writers
+  are fine.
+* The chain's parent run carries a ``crossmoco.chain_key`` tag (config hash, dataset manifest
+  hash, row): resuming a chain finds and continues that parent instead of creating a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHAIN_KEY = "crossmoco.chain_key"
+STAGE = "crossmoco.stage"
+PARENT = "mlflow.parentRunId"
+RUN_NAME = "mlflow.runName"
+_MAX_BATCH = 900  # MLflow's log_batch limit is 1000 entities
+
+
+def default_uri(run_dir: Path) -> str:
+    """``$MLFLOW_TRACKING_URI`` or a SQLite store in the run directory."""
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    return env if env else f"sqlite:///{Path(run_dir).resolve() / 'mlflow.db'}"
+
+
+@dataclass(frozen=True)
+class Store:
+    """A tracking URI and an experiment in it."""
+
+    uri: str
+    experiment_id: str
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.uri)
+
+
+def init_store(uri: str, experiment: str, artifact_root: Path | None = None) -> Store:
+    """Create the schema (driver only, before workers start) and get or create the experiment."""
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        return Store(uri, found.experiment_id)
+    location = None
+    if artifact_root is not None and uri.startswith("sqlite:"):
+        location = (Path(artifact_root).resolve() / experiment).as_uri()
+    return Store(uri, client.create_experiment(experiment, artifact_location=location))
+
+
+def find_chain(store: Store, chain_key: str) -> str | None:
+    """The newest parent run with this chain key, if any (for resuming)."""
+    runs = store.client.search_runs(
+        [store.experiment_id],
+        filter_string=f"tags.`{CHAIN_KEY}` = '{chain_key}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def start_chain(store: Store, name: str, chain_key: str, tags: Mapping[str, str]) -> tuple[str, bool]:
+    """The chain's parent run: an existing one with the same key (resumed), or a new one."""
+    existing = find_chain(store, chain_key)
+    if existing is not None:
+        store.client.update_run(existing, status="RUNNING")
+        log.info("resuming chain %s (MLflow parent run %s)", name, existing)
+        return existing, True
+    run = store.client.create_run(store.experiment_id, run_name=name, tags={**tags, CHAIN_KEY: chain_key})
+    return run.info.run_id, False
+
+
+def find_stage(store: Store, parent_id: str, stage: str) -> tuple[str, str] | None:
+    """(run id, status) of the newest child run of ``parent_id`` for ``stage``."""
+    runs = store.client.search_runs(
+        [store.experiment_id],
+        filter_string=f"tags.`{PARENT}` = '{parent_id}' and tags.`{STAGE}` = '{stage}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return (runs[0].info.run_id, runs[0].info.status) if runs else None
+
+
+def start_stage(store: Store, parent_id: str, stage: str, tags: Mapping[str, str]) -> str:
+    """A child run for one stage of a chain (pretrain, linear, semi1, ...)."""
+    run = store.client.create_run(
+        store.experiment_id, run_name=stage, tags={**tags, PARENT: parent_id, STAGE: stage}
+    )
+    return run.info.run_id
+
+
+def end_run(store: Store, run_id: str, status: str = "FINISHED") -> None:
+    """Mark a run FINISHED, FAILED or KILLED."""
+    if status not in ("FINISHED", "FAILED", "KILLED"):
+        raise ValueError(f"unknown terminal run status {status!r}")
+    store.client.set_terminated(run_id, status=status)
+
+
+def log_params(store: Store, run_id: str, params: Mapping[str, Any]) -> None:
+    """Log params (values stringified; lists as MLflow shows them), in batches."""
+    items = [Param(k, json.dumps(v) if isinstance(v, list | dict) else str(v)) for k, v in params.items()]
+    for i in range(0, len(items), _MAX_BATCH):
+        store.client.log_batch(run_id, params=items[i : i + _MAX_BATCH])
+
+
+def set_tags(store: Store, run_id: str, tags: Mapping[str, str]) -> None:
+    store.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def log_metrics(store: Store, run_id: str, metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log numeric metrics at ``step`` in one batch (non-finite and non-numeric values are skipped)."""
+    now = int(time.time() * 1000)
+    batch = [
+        Metric(k, float(v), now, step or 0)
+        for k, v in metrics.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
+    ]
+    for i in range(0, len(batch), _MAX_BATCH):
+        store.client.log_batch(run_id, metrics=batch[i : i + _MAX_BATCH])
+
+
+def log_artifact(store: Store, run_id: str, path: Path, artifact_path: str | None = None) -> None:
+    store.client.log_artifact(run_id, str(path), artifact_path)
+
+
+def log_json(store: Store, run_id: str, obj: Any, name: str, artifact_path: str | None = None) -> None:
+    """Write ``obj`` as JSON to a temporary file and log it as an artifact named ``name``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(json.dumps(obj, indent=2, sort_keys=True))
+        log_artifact(store, run_id, path, artifact_path)
+
+
+def get_run(store: Store, run_id: str) -> Any:
+    return store.client.get_run(run_id)
+
+
+def child_runs(store: Store, parent_id: str) -> list[Any]:
+    """All child runs of a chain, oldest first."""
+    return store.client.search_runs(
+        [store.experiment_id],
+        filter_string=f"tags.`{PARENT}` = '{parent_id}'",
+        order_by=["attributes.start_time ASC"],
+    )

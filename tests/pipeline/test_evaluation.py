@@ -1,0 +1,82 @@
+"""Evaluation maths: scores, stratified subsets, kNN; the protocols on tiny random data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from datasets.skeleton import ntu_layout
+from pipeline.config import load_config
+from pipeline.evaluation import (
+    finetune_protocol,
+    knn_protocol,
+    knn_scores,
+    linear_protocol,
+    scores,
+    semi_protocol,
+    stratified_subset,
+)
+from pipeline.metrics import semi_name
+from pipeline.modeling import DataInfo, build_pretrain_model
+
+INFO = DataInfo.of("synthetic", ntu_layout(), 3, "test")
+
+
+def test_scores_by_hand():
+    logits = np.array([[3, 2, 1], [1, 3, 2], [3, 1, 2], [1, 2, 3]], dtype=float)
+    labels = np.array([0, 1, 1, 2])
+    top1, top5, per_class, confusion = scores(logits, labels, 3)
+    assert top1 == pytest.approx(75.0) and top5 == pytest.approx(100.0)
+    assert per_class == pytest.approx([100.0, 50.0, 100.0])
+    np.testing.assert_array_equal(confusion, [[1, 0, 0], [1, 1, 0], [0, 0, 1]])
+
+
+def test_stratified_subset_keeps_every_class_and_is_seeded():
+    labels = np.repeat(np.arange(5), [100, 50, 10, 3, 1])
+    idx = stratified_subset(labels, 0.1, seed=3)
+    counts = np.bincount(labels[idx], minlength=5)
+    np.testing.assert_array_equal(counts, [10, 5, 1, 1, 1])
+    np.testing.assert_array_equal(idx, stratified_subset(labels, 0.1, seed=3))
+    assert not np.array_equal(idx, stratified_subset(labels, 0.1, seed=4))
+
+
+def test_semi_names():
+    assert semi_name(0.01) == "semi1" and semi_name(0.1) == "semi10" and semi_name(0.005) == "semi0p5"
+
+
+def test_knn_scores_vote_by_similarity():
+    bank = torch.nn.functional.normalize(torch.tensor([[1.0, 0], [0.9, 0.1], [0, 1.0]]), dim=1)
+    labels = torch.tensor([0, 0, 1])
+    q = torch.nn.functional.normalize(torch.tensor([[1.0, 0.05], [0.0, 1.0]]), dim=1)
+    assert knn_scores(bank, labels, q, 2, k=1).argmax(1).tolist() == [0, 1]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    cfg = load_config("smoke", ["eval.linear_epochs=10", "eval.finetune_epochs=1", "eval.semi_epochs=1",
+                                "eval.batch_size=8", "eval.semi_fractions=0.5"])
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 6)
+    x = (rng.normal(size=(18, 3, 8, 25, 2)) + y[:, None, None, None, None]).astype(np.float32)
+    torch.manual_seed(0)
+    return cfg, build_pretrain_model(cfg, INFO), (x, y), (x.copy(), y.copy())
+
+
+def test_linear_protocol_learns_an_easy_task(tiny):
+    cfg, model, train, test = tiny
+    res = linear_protocol(model, train, test, cfg, INFO, torch.device("cpu"))
+    assert res.protocol == "linear" and len(res.curves) == 10
+    assert res.top1 > 60 and res.confusion.sum() == 18 and res.test_features.shape[0] == 18
+
+
+def test_finetune_semi_knn_protocols_run(tiny):
+    cfg, model, train, test = tiny
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fine = finetune_protocol(model, train, test, cfg, INFO, torch.device("cpu"))
+    assert fine.protocol == "finetune" and 0 <= fine.top1 <= 100
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "fine-tuning must copy the model"
+    semi = semi_protocol(model, train, test, cfg, INFO, torch.device("cpu"), 0.5)
+    assert semi.protocol == "semi50"
+    knn = knn_protocol(model, train, test, cfg, INFO, torch.device("cpu"))
+    assert knn.top1 == pytest.approx(100.0), "each test sample is in the bank: its own nearest neighbour"
