@@ -1,0 +1,133 @@
+"""Measured figures kept in the repository: ``results/<row_id>-<profile>.csv``, one file per row and profile.
+
+Each file holds a header and one line (``COLUMNS``): the row, the profile, the paper's figure, the
+measured one and their difference, the data it ran on, and what it ran with (hardware, torch / ray /
+mlflow versions, commit, MLflow run id, date). Only ``write_result``, called by the pipeline after
+a real run, writes them; nobody types a measured figure. ``load_results`` reads them back for the
+README and reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from experiments.atomic import write_text_atomic
+from experiments.rows import TableRow
+from pipeline.config import PROFILES
+
+RESULTS_DIR = "results"
+COLUMNS: tuple[str, ...] = (
+    "row_id", "profile", "metric", "paper", "measured", "diff", "dataset", "hardware",
+    "torch", "ray", "mlflow", "commit", "mlflow_run_id", "date",
+)  # fmt: skip
+_FLOATS = ("paper", "measured", "diff")
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be read; the message names the file and line."""
+
+
+def result_path(root: str | os.PathLike[str], row_id: str, profile: str) -> Path:
+    """``<root>/results/<row_id>-<profile>.csv``."""
+    return Path(root) / RESULTS_DIR / f"{row_id}-{profile}.csv"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return ""
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def write_result(
+    root: str | os.PathLike[str],
+    row: TableRow,
+    profile: str,
+    measured: float,
+    *,
+    dataset: str,
+    hardware: str,
+    commit: str,
+    mlflow_run_id: str,
+    torch: str | None = None,
+    ray: str | None = None,
+    mlflow: str | None = None,
+    date: str | None = None,
+) -> Path:
+    """Write one measured figure of ``row`` atomically (temporary file, then ``os.replace``).
+
+    ``measured`` is top-1 accuracy in percent, as the paper prints it. ``dataset`` names the data the
+    run actually read (e.g. ``ucla`` or ``synthetic``). Versions default to the installed packages,
+    ``date`` to now (UTC). An earlier result of the same row and profile is replaced.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
+    if not 0.0 <= measured <= 100.0:
+        raise ValueError(f"{row.row_id}: measured {measured} is not a percentage (top-1 accuracy in %)")
+    record = {
+        "row_id": row.row_id,
+        "profile": profile,
+        "metric": row.metric,
+        "paper": _fmt(row.paper_value),
+        "measured": _fmt(measured),
+        "diff": "" if row.paper_value is None else _fmt(round(measured - row.paper_value, 2)),
+        "dataset": dataset,
+        "hardware": hardware,
+        "torch": torch if torch is not None else _version("torch"),
+        "ray": ray if ray is not None else _version("ray"),
+        "mlflow": mlflow if mlflow is not None else _version("mlflow"),
+        "commit": commit,
+        "mlflow_run_id": mlflow_run_id,
+        "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerow(record)
+    path = result_path(root, row.row_id, profile)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, buf.getvalue())
+    return path
+
+
+def _parse(path: Path, line: int, raw: Mapping[str, Any]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key in COLUMNS:
+        value = raw.get(key)
+        if value is None:
+            raise ResultsError(f"{path}:{line}: missing value for column {key!r}")
+        if key in _FLOATS:
+            try:
+                record[key] = float(value) if value.strip() else None
+            except ValueError:
+                raise ResultsError(f"{path}:{line}: column {key!r} is not a number: {value!r}") from None
+        else:
+            record[key] = value
+    if record["measured"] is None:
+        raise ResultsError(f"{path}:{line}: no measured figure")
+    if path.name != f"{record['row_id']}-{record['profile']}.csv":
+        raise ResultsError(f"{path}:{line}: row_id/profile do not match the file name")
+    return record
+
+
+def load_results(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every record of ``<root>/results/*.csv``, sorted by file name; floats parsed, empty -> None."""
+    records = []
+    for path in sorted((Path(root) / RESULTS_DIR).glob("*.csv")):
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.DictReader(f)
+            if tuple(reader.fieldnames or ()) != COLUMNS:
+                raise ResultsError(f"{path}:1: header {reader.fieldnames} is not {list(COLUMNS)}")
+            records += [_parse(path, reader.line_num, raw) for raw in reader]
+    return records

@@ -1,0 +1,89 @@
+"""Results files: write_result -> load_results round trip, atomic replacement, errors naming file and line."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from experiments.results import COLUMNS, ResultsError, load_results, result_path, write_result
+from experiments.tables import get_row
+
+ENV = dict(hardware="2x CPU", commit="abc1234", mlflow_run_id="r1", torch="2.13.0", ray="2.60.0", mlflow="3.17.2")
+
+
+def test_round_trip(tmp_path):
+    row = get_row("table5-crossmoco-ucla")
+    path = write_result(tmp_path, row, "cpu", 61.234, dataset="ucla", date="2026-11-24T00:00:00Z", **ENV)
+    assert path == tmp_path / "results" / "table5-crossmoco-ucla-cpu.csv" == result_path(tmp_path, row.row_id, "cpu")
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    (record,) = load_results(tmp_path)
+    assert record == {
+        "row_id": "table5-crossmoco-ucla", "profile": "cpu", "metric": "top1", "paper": 87.6, "measured": 61.23,
+        "diff": -26.37, "dataset": "ucla", "hardware": "2x CPU", "torch": "2.13.0", "ray": "2.60.0",
+        "mlflow": "3.17.2", "commit": "abc1234", "mlflow_run_id": "r1", "date": "2026-11-24T00:00:00Z",
+    }  # fmt: skip
+
+
+def test_versions_and_date_default_to_the_running_environment(tmp_path):
+    env = {k: v for k, v in ENV.items() if k not in ("torch", "ray", "mlflow")}
+    write_result(tmp_path, get_row("table6-crossmoco-ucla-1pct"), "smoke", 10.0, dataset="synthetic", **env)
+    (record,) = load_results(tmp_path)
+    assert record["ray"].startswith("2.60") and record["date"].endswith("Z")
+
+
+def test_a_row_without_a_paper_figure_has_no_diff(tmp_path):
+    write_result(tmp_path, get_row("table5-3s-aimclr-ucla"), "paper", 50.0, dataset="ucla", **ENV)
+    (record,) = load_results(tmp_path)
+    assert record["paper"] is None and record["diff"] is None and record["measured"] == 50.0
+
+
+def test_rewriting_replaces_and_files_sort(tmp_path):
+    row = get_row("table5-crossmoco-ucla")
+    write_result(tmp_path, row, "cpu", 50.0, dataset="ucla", **ENV)
+    write_result(tmp_path, row, "cpu", 55.0, dataset="ucla", **ENV)
+    write_result(tmp_path, row, "paper", 80.0, dataset="ucla", **ENV)
+    assert [(r["profile"], r["measured"]) for r in load_results(tmp_path)] == [("cpu", 55.0), ("paper", 80.0)]
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatch):
+    row = get_row("table5-crossmoco-ucla")
+    path = write_result(tmp_path, row, "cpu", 50.0, dataset="ucla", **ENV)
+    before = path.read_bytes()
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        write_result(tmp_path, row, "cpu", 99.0, dataset="ucla", **ENV)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_bad_arguments(tmp_path):
+    row = get_row("table5-crossmoco-ucla")
+    with pytest.raises(ValueError, match="unknown profile"):
+        write_result(tmp_path, row, "laptop", 50.0, dataset="ucla", **ENV)
+    with pytest.raises(ValueError, match="not a percentage"):
+        write_result(tmp_path, row, "cpu", 101.0, dataset="ucla", **ENV)
+
+
+def test_no_results_folder_is_no_results(tmp_path):
+    assert load_results(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda text: text.replace("row_id,", "row,", 1), ":1: header"),
+        (lambda text: text.replace(",50,", ",fifty,"), ":2: column 'measured' is not a number"),
+        (lambda text: text.replace("table5-crossmoco-ucla,cpu", "table5-crossmoco-ucla,paper"), ":2: row_id/profile"),
+        (lambda text: text.rstrip("\n").rsplit(",", 1)[0] + "\n", ":2: missing value for column 'date'"),
+    ],
+)
+def test_load_errors_name_file_and_line(tmp_path, edit, needle):
+    path = write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 50.0, dataset="ucla", **ENV)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ResultsError, match=f"table5-crossmoco-ucla-cpu.csv{needle}".replace("(", r"\(")):
+        load_results(tmp_path)
