@@ -1,0 +1,54 @@
+"""The README's tables are generated from experiments/ and results/, never typed: its block must be current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from experiments.readme import BEGIN, END, main, readme_block, render_tables, update_readme
+from experiments.results import write_result
+from experiments.tables import ROWS, get_row
+
+REPO = Path(__file__).resolve().parents[2]
+ENV = dict(hardware="2x CPU", commit="abc1234", mlflow_run_id="r1", torch="2.13.0", ray="2.60.0", mlflow="3.17.2")
+
+
+def test_readme_tables_are_the_generated_ones():
+    assert readme_block(REPO / "README.md") == render_tables(), "README tables are stale: python -m experiments.readme"
+    assert main(["--check"]) == 0
+
+
+def test_every_row_and_figure_is_rendered_once():
+    text = render_tables()
+    for row in ROWS:
+        assert text.count(f"| `{row.row_id}` |") == 1, row.row_id
+    assert "| `table5-crossmoco-ucla` | CrossMoCo (ours) | NW-UCLA | 87.6 | — | yes |" in text
+    assert "| `table5-3s-aimclr-ucla` | 3s-AimCLR [37] | NW-UCLA | not reported | — | cited |" in text
+
+
+def test_measured_figures_come_from_results_files(tmp_path):
+    write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 61.25, dataset="ucla", **ENV)
+    write_result(tmp_path, get_row("table5-crossmoco-ucla"), "smoke", 12.0, dataset="synthetic", **ENV)
+    text = render_tables(tmp_path)
+    measured = "61.2 (cpu, ucla); 12.0 (smoke, synthetic)"
+    assert f"| `table5-crossmoco-ucla` | CrossMoCo (ours) | NW-UCLA | 87.6 | {measured} | yes |" in text
+
+
+def test_update_readme_replaces_only_the_block_and_is_idempotent(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{BEGIN}\nstale\n{END}\nafter\n")
+    assert update_readme(readme, root=tmp_path) is True
+    text = readme.read_text()
+    assert text.startswith(f"# title\n\nbefore\n{BEGIN}\n") and text.endswith(f"{END}\nafter\n")
+    assert "stale" not in text and readme_block(readme) == render_tables(tmp_path)
+    assert update_readme(readme, root=tmp_path) is False
+    assert [p.name for p in tmp_path.iterdir()] == ["README.md"]
+
+
+@pytest.mark.parametrize("body", ["no markers", f"{END}\n{BEGIN}", f"{BEGIN}\n{BEGIN}\n{END}"])
+def test_bad_markers_name_the_file(tmp_path, body):
+    readme = tmp_path / "README.md"
+    readme.write_text(body)
+    with pytest.raises(ValueError, match="README.md: expected one"):
+        update_readme(readme, root=tmp_path)
