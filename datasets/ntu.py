@@ -125,6 +125,8 @@ def _int_at(path: str | Path, lines: list[str], i: int, what: str) -> int:
 
 def _walk(path, lines: list[str]) -> tuple[int, np.ndarray, list[str], np.ndarray]:
     """Check the frame/body/joint counts; return T, each body's frame, id and first joint line."""
+    while lines and not lines[-1].strip():  # trailing blank lines are not content
+        lines = lines[:-1]
     num_frames = _int_at(path, lines, 0, "the frame count")
     if not 1 <= num_frames <= len(lines):
         raise DatasetFormatError(path, 1, f"impossible frame count {num_frames} for a file of {len(lines)} lines")
@@ -147,9 +149,8 @@ def _walk(path, lines: list[str]) -> tuple[int, np.ndarray, list[str], np.ndarra
             i += 2 + NUM_JOINTS
     if i > len(lines):
         raise DatasetFormatError(path, len(lines), f"file ends early: {num_frames} frames announced")
-    extra = next((k for k in range(i, len(lines)) if lines[k].strip()), None)
-    if extra is not None:
-        raise DatasetFormatError(path, extra + 1, f"unexpected content after frame {num_frames}")
+    if i < len(lines):
+        raise DatasetFormatError(path, i + 1, f"unexpected content after frame {num_frames}")
     return num_frames, np.asarray(frame_of, np.int64), ids, np.asarray(starts, np.int64)
 
 

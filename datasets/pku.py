@@ -134,10 +134,12 @@ def pku_video_name(path: str | Path) -> str:
 
 def read_pku_split(path: str | Path) -> tuple[frozenset[str], frozenset[str]]:
     """An official split file -> (training videos, validation videos)."""
-    lines = [line for line in read_utf8_lines(path) if line.strip()]
-    if len(lines) < 4 or not lines[0].lower().startswith("training"):
+    lines = read_utf8_lines(path)
+    heads = [k for k, line in enumerate(lines) if line.strip().lower().startswith(("training", "valid"))]
+    if len(heads) != 2 or not lines[heads[0]].strip().lower().startswith("training"):
         raise DatasetFormatError(path, 1, "expected 'Training videos:', names, 'Validation videos:', names")
-    names = [frozenset(n.strip() for n in lines[i].split(",") if n.strip()) for i in (1, 3)]
+    blocks = (" ".join(lines[heads[0] + 1 : heads[1]]), " ".join(lines[heads[1] + 1 :]))
+    names = [frozenset(n.strip() for n in block.split(",") if n.strip()) for block in blocks]
     return names[0], names[1]
 
 
