@@ -12,6 +12,15 @@ TOY_EDGES = ((1, 0), (2, 1), (3, 0))
 TOY_LAYOUT = {"num_joints": 4, "edges": TOY_EDGES, "center": 0}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one intra-op thread avoids OpenMP spin-waits when other processes share the cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def layout() -> dict:
     return dict(TOY_LAYOUT)
