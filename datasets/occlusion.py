@@ -8,15 +8,16 @@ occluded together with an adjacent joint on one of its bones (``OcclusionConfig.
 frames of each sample are drawn and zeroed. Composition (Eq. 14):
 ``D_Spatiotemporal(X) = D_Temporal(D_Spatial(X))``.
 
-How the draw is vectorised: every skeleton gets a random order of its joints (``rank``, from an
-``argsort`` of uniform noise) and a partner per joint. A joint ``w`` becomes occluded once the
-prefix of seeds reaches either ``w`` itself or a seed whose partner is ``w``; the earliest such
-prefix position is ``first_cover[w] = min(rank[w], min{rank[v] : partner[v] = w})`` (one
-``scatter_reduce``). Then:
+How the draw is vectorised: every joint of every skeleton gets a uniform draw ``u`` (float64, so
+ties have probability ~1e-14); the k joints with the smallest ``u`` are the seeds, which is a
+uniform sample without replacement. Each joint also gets a partner. A joint ``w`` becomes occluded
+once the seeds, taken in order of ``u``, reach either ``w`` itself or a joint whose partner is
+``w``; that happens at ``cover[w] = min(u[w], min{u[v] : partner[v] = w})`` (one
+``scatter_reduce``). With ``s`` the ascending sort of a row:
 
-* ``count="seeds"``: the first k seeds are used, so ``occluded = first_cover < k``;
-* ``count="joints"``: seeds are added until at least k joints are occluded; with ``s`` the sorted
-  ``first_cover``, that happens after ``s[k-1] + 1`` seeds, so ``occluded = first_cover <= s[k-1]``
+* ``count="seeds"``: the first k seeds are used, so ``occluded = cover <= sort(u)[k-1]``;
+* ``count="joints"``: seeds are added until at least k joints are occluded, which happens exactly
+  when the seed order passes ``sort(cover)[k-1]``, so ``occluded = cover <= sort(cover)[k-1]``
   (the last bone can add one joint beyond k).
 
 Masks are boolean, ``True`` = occluded. All random numbers come from the explicit ``generator``,
@@ -91,14 +92,21 @@ def _num_drawn(rate: float, size: int, n: int, mode: str, generator) -> Tensor:
     return torch.floor(rates * size + 0.5).long()  # round half up, so 0.5 x 25 -> 13 (not banker's 12)
 
 
-def _ranks(shape: tuple[int, ...], generator) -> Tensor:
-    """A uniformly random order of the last axis: ``rank[..., i]`` is item i's draw position.
+def _uniform(shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
+    """Uniform draws on the generator's device: float64 (no ties) where the device has it (not MPS)."""
+    dtype = torch.float32 if generator.device.type == "mps" else torch.float64
+    return torch.rand(shape, generator=generator, device=generator.device, dtype=dtype)
+
+
+def _kth_smallest(values: Tensor, k: Tensor) -> Tensor:
+    """The k-th smallest value of each row (k >= 1), or -inf where k = 0 (nothing is below it).
 
     Shape:
-        shape = (..., K) -> (..., K) long, a permutation of 0..K-1 along the last axis
+        values: (..., K), k: broadcastable to (..., 1) long -> (..., 1)
     """
-    noise = torch.rand(shape, generator=generator, device=generator.device)
-    return noise.argsort(dim=-1).argsort(dim=-1)
+    k = k.expand(*values.shape[:-1], 1)
+    kth = values.sort(dim=-1).values.gather(-1, (k - 1).clamp(min=0))
+    return torch.where(k > 0, kth, torch.full_like(kth, -torch.inf))
 
 
 def spatial_mask(x: Tensor, parents0: Sequence[int], cfg: OcclusionConfig, generator: torch.Generator) -> Tensor:
@@ -117,17 +125,15 @@ def spatial_mask(x: Tensor, parents0: Sequence[int], cfg: OcclusionConfig, gener
         raise ValueError(f"unknown spatial_sampling {cfg.spatial_sampling!r}")
     frames = t if cfg.spatial_sampling == "per_frame" else 1
     k = _num_drawn(cfg.spatial_rate, v, n, cfg.rate_mode, generator).view(n, 1, 1, 1)  # (N, 1, 1, 1)
-    rank = _ranks((n, frames, m, v), generator)  # (N, T', M, V)
+    u = _uniform((n, frames, m, v), generator)
     partner = _draw_partners((n, frames, m, v), parents0, cfg.partner, generator)  # (N, T', M, V)
-    first_cover = rank.scatter_reduce(-1, partner, rank, reduce="amin", include_self=True)
+    cover = u.scatter_reduce(-1, partner, u, reduce="amin", include_self=True)  # (N, T', M, V)
     if cfg.count == "seeds":
-        threshold = k
+        occluded = cover <= _kth_smallest(u, k)
     elif cfg.count == "joints":
-        kth = first_cover.sort(dim=-1).values.gather(-1, (k - 1).clamp(min=0).expand(n, frames, m, 1))
-        threshold = torch.where(k > 0, kth + 1, torch.zeros_like(kth))  # (N, T', M, 1)
+        occluded = cover <= _kth_smallest(cover, k)
     else:
         raise ValueError(f"unknown occlusion count {cfg.count!r}; expected 'seeds' or 'joints'")
-    occluded = first_cover < threshold  # (N, T', M, V)
     return occluded.permute(0, 1, 3, 2).expand(n, t, v, m).to(x.device)  # (N, T, V, M)
 
 
@@ -139,7 +145,8 @@ def temporal_mask(x: Tensor, cfg: OcclusionConfig, generator: torch.Generator) -
     """
     n, t = x.shape[0], x.shape[2]
     k = _num_drawn(cfg.temporal_rate, t, n, cfg.rate_mode, generator).view(n, 1)  # (N, 1)
-    return (_ranks((n, t), generator) < k).to(x.device)
+    u = _uniform((n, t), generator)
+    return (u <= _kth_smallest(u, k)).to(x.device)
 
 
 def apply_spatial(x: Tensor, occluded: Tensor) -> Tensor:
@@ -173,5 +180,6 @@ def occlusion_mask(
     """
     spatial = spatial_mask(x, parents0, cfg, generator)  # (N, T, V, M)
     frames = temporal_mask(x, cfg, generator)  # (N, T)
-    masked = apply_temporal(apply_spatial(x, spatial), frames)
-    return masked, spatial | frames[:, :, None, None]
+    occluded = spatial | frames[:, :, None, None]  # (N, T, V, M)
+    # = apply_temporal(apply_spatial(x, spatial), frames), Eq. 14, in one pass over x (zeroing commutes)
+    return apply_spatial(x, occluded), occluded
