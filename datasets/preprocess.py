@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -109,17 +110,29 @@ class _ShardWriter:
     close = flush
 
 
+class _Bar(tqdm):
+    monitor_interval = 0  # no monitor thread: a single-threaded parent can fork its workers
+
+
 def _run(tasks: list[Task], workers: int | None, dataset: str):
     """(samples, quarantine records) per task, in task order, on ``workers`` processes."""
     workers = max(1, workers or os.cpu_count() or 1)
     bar = {"total": len(tasks), "desc": f"preprocess {dataset}", "unit": "file", "disable": None}
     if workers == 1 or len(tasks) < 2:
-        yield from tqdm(map(process_task, tasks), **bar)
+        yield from _Bar(map(process_task, tasks), **bar)
         return
-    ctx = multiprocessing.get_context("spawn")  # no fork of a parent that may hold torch/Ray threads
+    ctx = multiprocessing.get_context(_start_method())
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         chunk = max(1, len(tasks) // (workers * 16))
-        yield from tqdm(pool.map(process_task, tasks, chunksize=chunk), **bar)
+        yield from _Bar(pool.map(process_task, tasks, chunksize=chunk), **bar)
+
+
+def _start_method() -> str:
+    """fork when the parent runs one Python thread (workers start in ms, nothing is re-imported);
+    spawn otherwise (forking a process that holds other threads, e.g. Ray's, can deadlock)."""
+    if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
 
 
 def process_task(task: Task) -> tuple[list[Sample], list[dict]]:
