@@ -72,3 +72,12 @@ def test_unknown_split_or_subset(shard_dir: Path) -> None:
         open_split(shard_dir, "xset")
     with pytest.raises(ValueError, match="subset"):
         open_split(shard_dir, "xsub", "val")
+
+
+def test_data_modules_import_without_ray_mlflow_or_pipeline() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules.update(ray=None, mlflow=None, pipeline=None)\n"
+            "import datasets.ntu, datasets.pku, datasets.ucla, datasets.preprocess, datasets.loader")  # fmt: skip
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
