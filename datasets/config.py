@@ -52,7 +52,9 @@ class OcclusionConfig:
     spatial_sampling: Literal["per_frame", "per_sequence"] = "per_frame"  # Fig. 4
     rate_mode: Literal["fixed", "uniform"] = "fixed"  # Eq. (11) as printed
     partner: Literal["parent", "random"] = "parent"  # the bone along the layout's edge tuple
-    count: Literal["seeds", "joints"] = "seeds"  # Eq. (11): RandomSampler(r x N_j) samples joints
+    count: Literal["seeds", "joints"] = "joints"  # r is the occluded fraction of joints ("mask rate");
+    # "seeds" (r x N_j sampled joints, each grown to a bone) occludes ~80% of joints at r = 0.6,
+    # far more than Fig. 4 shows
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.spatial_rate <= 1.0 and 0.0 <= self.temporal_rate <= 1.0):
@@ -66,7 +68,7 @@ class AugmentConfig:
     method: AugmentMethod = "occlusion"  # the paper's augmentation (§III-D)
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     shear_amplitude: float = 0.5  # CrosSCLR/SkeletonCLR shear amplitude, for the comparison
-    crop_padding: int = 6  # CrosSCLR temporal crop padding (frames, for T = 50)
+    crop_padding: int = 6  # CrosSCLR's temperal_padding_ratio: pad T // 6 frames on each side, then crop T
 
     def __post_init__(self) -> None:
         if self.shear_amplitude < 0 or self.crop_padding < 0:

@@ -25,9 +25,10 @@ import numpy as np
 from datasets.decimal_text import field_bounds, line_bounds, parse_numbers
 from datasets.errors import DatasetFormatError, read_utf8, read_utf8_lines
 from datasets.sample import Sample
+from datasets.synthetic_actions import ACTIONS
 
 NUM_JOINTS = 25
-NUM_CLASSES = {"ntu60": 60, "ntu120": 120, "synthetic": 120}
+NUM_CLASSES = {"ntu60": 60, "ntu120": 120, "synthetic": len(ACTIONS)}
 MAX_BODIES_PER_FRAME = 6  # Kinect v2 tracks at most 6 bodies
 _NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
 

@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from datasets import ntu, pku, ucla
+from datasets.class_names import class_names
 from datasets.config import PreprocessConfig
 from datasets.errors import DatasetFormatError
 from datasets.manifest import MANIFEST, count_rows, preprocess_hash, read_manifest, write_manifest
@@ -72,6 +73,7 @@ def preprocess_dataset(
     manifest = {"schema_version": SCHEMA_VERSION, "dataset": dataset, "config": asdict(cfg),
                 "config_hash": digest, "raw_dir": str(raw_dir.resolve()), "shape": list(shape),
                 "dtype": "float32", "layout": CANONICAL_LAYOUT, "num_classes": NUM_CLASSES[dataset],
+                "class_names": list(class_names(dataset, raw_dir, NUM_CLASSES[dataset])),
                 "splits": list(SPLITS[dataset]), "num_rows": len(writer.labels),
                 "counts": count_rows(writer.labels, writer.sides, NUM_CLASSES[dataset]),
                 "shards": writer.entries, "skipped": skipped, "quarantined": quarantined}  # fmt: skip

@@ -14,7 +14,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from pipeline.config import PROFILES, ConfigError, Config, config_hash, load_config, to_flat_dict
+from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_config, to_flat_dict
 
 log = logging.getLogger("pipeline")
 
@@ -135,25 +135,68 @@ def preprocess(
     typer.echo(shard_dir)
 
 
-@app.command()
-def pretrain(data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None) -> None:
-    """Self-supervised CrossMoCo pretraining on Ray Train (DDP)."""
-    resolve_config(profile, set_)
-    not_built("pretrain", 7)
+RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory: MLflow store, Ray storage, artifacts.")]
+ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
+
+
+def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
+    from pipeline.chain import StageError, run_chain, summary_json
+    from pipeline.data import DataError, load_dataset
+
+    try:
+        load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
+    except (DataError, OSError, ValueError) as e:
+        fail(str(e))
+    if cfg.resources.num_workers > 0 and cfg.method != "supervised" and kwargs.get("checkpoint") is None:
+        from pipeline.train_ray import ray_init_local
+
+        ray_init_local()
+    try:
+        result = run_chain(data_dir, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
+    except StageError as e:
+        fail(str(e), code=1)
+    typer.echo(summary_json(result))
+    typer.echo(f"MLflow: mlflow ui --backend-store-uri {result.tracking_uri} --host 127.0.0.1 --port 5000")
 
 
 @app.command()
-def evaluate(checkpoint: Path, data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None) -> None:
-    """Evaluate a pretrained checkpoint: linear, semi-supervised, fine-tune or kNN."""
-    resolve_config(profile, set_)
-    not_built("evaluate", 7)
+def pretrain(
+    data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
+    run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
+) -> None:
+    """Self-supervised CrossMoCo pretraining on Ray Train (DDP); DATA_DIR holds manifest.json."""
+    cfg = resolve_config(profile, set_)
+    _start_chain(data_dir, cfg, run_dir, experiment, stages=[])
 
 
 @app.command()
-def chain(data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None) -> None:
-    """Pretrain then evaluate, as one MLflow parent run with a child run per stage."""
-    resolve_config(profile, set_)
-    not_built("chain", 7)
+def evaluate(
+    checkpoint: Path, data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
+    run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
+) -> None:
+    """Evaluate a pretrained checkpoint (its own config, plus --set) with the configured protocols."""
+    from pipeline.checkpoints import read_config
+    from pipeline.config import apply_overrides
+
+    try:
+        cfg = read_config(checkpoint)
+        if profile is not None:
+            cfg = apply_overrides(cfg, [o for o in PROFILES[profile] if o.startswith("eval.")])
+        cfg = apply_overrides(cfg, set_ or [])
+    except (ConfigError, OSError, KeyError) as e:
+        fail(str(e))
+    _start_chain(data_dir, cfg, run_dir, experiment, checkpoint=checkpoint)
+
+
+@app.command()
+def chain(
+    data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
+    run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
+    row: Annotated[str, typer.Option(help="Table row id this chain reproduces (an MLflow tag).")] = "",
+) -> None:
+    """Pretrain then evaluate, as one MLflow parent run with a child run per stage (resumable)."""
+    cfg = resolve_config(profile, set_)
+    _start_chain(data_dir, cfg, run_dir, experiment, row_id=row)
 
 
 @app.command()

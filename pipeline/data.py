@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from datasets.errors import DatasetFormatError
 from datasets.loader import load_split_arrays
+from datasets.manifest import read_manifest
 from datasets.skeleton import layout_for
 from pipeline.config import Config
 from pipeline.modeling import DataInfo
@@ -43,7 +44,10 @@ def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
         hint = [p.parent for p in root.glob(f"*/{MANIFEST}")]
         extra = f"; did you mean {hint[0]}?" if len(hint) == 1 else ""
         raise DataError(f"{path}: no manifest; run `python -m pipeline preprocess` first{extra}")
-    manifest = json.loads(path.read_text())
+    try:
+        manifest = read_manifest(root)  # schema version and every shard's SHA-256
+    except (DatasetFormatError, ValueError) as e:
+        raise DataError(str(e)) from e
     dataset = manifest.get("dataset")
     if dataset != cfg.data.dataset:
         raise DataError(f"{path}: holds dataset {dataset!r} but the config asks for data.dataset="

@@ -115,7 +115,7 @@ def _train_classifier(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total, n = total + float(loss) * len(idx), n + len(idx)
+            total, n = total + float(loss.detach()) * len(idx), n + len(idx)
         curves.append({"epoch": float(epoch + 1), M.TRAIN_LOSS: total / max(n, 1), M.TEST_TOP1: evaluate()})
     return curves
 

@@ -50,12 +50,20 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str] | None, pat
 def plot_tsne(features: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None, path: Path,
               title: str, seed: int = 0, max_points: int = 1500) -> Path:
     """2-D t-SNE of features coloured by class (a seeded subsample of at most ``max_points``)."""
+    from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(features), size=min(max_points, len(features)), replace=False)
+    # Standardise, then PCA to <= 50 dimensions: near-constant features (an untrained or collapsed
+    # encoder) otherwise stall Barnes-Hut t-SNE for minutes; small sets use exact t-SNE.
+    f = features[idx].astype(np.float64)
+    f = (f - f.mean(axis=0)) / (f.std(axis=0) + 1e-8)
+    f = PCA(n_components=min(50, *f.shape), random_state=seed).fit_transform(f)
     perplexity = float(max(2, min(30, (len(idx) - 1) // 3)))
-    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features[idx])
+    method = "exact" if len(idx) <= 600 else "barnes_hut"
+    xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed, method=method,
+              max_iter=500).fit_transform(f)
     fig, ax = plt.subplots(figsize=(7, 6))
     classes = np.unique(labels[idx])
     cmap = plt.get_cmap("tab20" if len(classes) > 10 else "tab10")

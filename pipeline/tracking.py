@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -57,8 +56,12 @@ class Store:
 
 
 def init_store(uri: str, experiment: str, artifact_root: Path | None = None) -> Store:
-    """Create the schema (driver only, before workers start) and get or create the experiment."""
-    mlflow.set_tracking_uri(uri)
+    """Create the schema (driver only, before workers start) and get or create the experiment.
+
+    ``mlflow.set_tracking_uri`` is deliberately not called: in MLflow 3 it exports
+    ``MLFLOW_TRACKING_URI`` to the environment, which would silently redirect every later chain
+    of this process (and its children) to this store.
+    """
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None:

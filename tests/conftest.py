@@ -13,7 +13,13 @@ os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
 os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-from datasets.locations import DATA_ENV, REQUIRE_ENV, data_root  # noqa: E402
+import torch
+
+from datasets.locations import DATA_ENV, REQUIRE_ENV, data_root
+
+# Tiny tensors everywhere: one intra-op thread per test process. With Ray workers or other
+# processes on the same 2 cores, OpenMP spin-waits otherwise slow small steps down 10-50x.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

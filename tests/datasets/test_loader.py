@@ -31,7 +31,7 @@ def shard_dir(tmp_path: Path) -> Path:
 
 def test_dataset_items_and_labels(shard_dir: Path) -> None:
     train, test = open_split(shard_dir, "xview", "train"), open_split(shard_dir, "xview", "test")
-    assert (len(train), len(test)) == (3, 4) and train.num_classes == 120
+    assert (len(train), len(test)) == (3, 4) and train.num_classes == 15
     x, y = train[0]
     assert x.shape == (3, 50, 25, 2) and x.dtype == torch.float32 and x.is_contiguous()
     assert y == int(train.labels[0]) and sorted(train.labels) == [1, 3, 5]

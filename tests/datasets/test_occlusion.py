@@ -56,7 +56,7 @@ def naive_mean_occluded(k: int, draws: int, rng: np.random.Generator) -> float:
 
 def test_default_rates_seed_count_matches_naive_loop_reference() -> None:
     x = torch.ones(400, 3, 10, V, 2)
-    occluded = spatial_mask(x, LAYOUT.parents0, OcclusionConfig(), gen(0))  # r = 0.6 -> 15 seeds
+    occluded = spatial_mask(x, LAYOUT.parents0, OcclusionConfig(count="seeds"), gen(0))  # r = 0.6 -> 15 seeds
     per_skeleton = occluded.sum(dim=2)  # (N, T, M)
     assert per_skeleton.min() >= 15 and per_skeleton.max() <= 25
     expected = naive_mean_occluded(15, 4000, np.random.default_rng(0))

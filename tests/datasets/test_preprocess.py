@@ -56,8 +56,8 @@ def test_shards_manifest_and_idempotence(tmp_path: Path, caplog) -> None:
     out = preprocess_dataset("synthetic", raw, tmp_path / "out", cfg, workers=1)
     m = json.loads((out / "manifest.json").read_text())
     assert m["num_rows"] == 8 and [s["rows"] for s in m["shards"]] == [3, 3, 2]
-    assert m["counts"]["xview"] == {"train": {"total": 4, "per_class": [1, 2, 1] + [0] * 117},
-                                    "test": {"total": 4, "per_class": [2, 1, 1] + [0] * 117}}  # fmt: skip
+    assert m["counts"]["xview"] == {"train": {"total": 4, "per_class": [1, 2, 1] + [0] * 12},
+                                    "test": {"total": 4, "per_class": [2, 1, 1] + [0] * 12}}  # fmt: skip
     assert m["counts"]["xsub"]["train"]["total"] == 4 and m["config"]["shard_rows"] == 3
     assert not list(out.glob(".*tmp*"))
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
