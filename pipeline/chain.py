@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import subprocess
@@ -34,6 +35,31 @@ from pipeline.modeling import build_pretrain_model
 
 log = logging.getLogger(__name__)
 CHECKPOINT_TAG = "crossmoco.checkpoint"
+PRETRAIN_KEY_TAG = "crossmoco.pretrain_key"
+REUSED_TAG = "crossmoco.reused_from"
+
+
+def pretrain_key(cfg: Config, data_hash: str) -> str:
+    """Identity of a pretraining: every config value except the evaluation section, and the data.
+    Chains that differ only in ``eval.*`` (e.g. Table V's linear row and Table VI's 1% / 10% rows
+    on the same dataset) share one pretraining."""
+    flat = {k: v for k, v in to_flat_dict(cfg).items() if not k.startswith("eval.")}
+    blob = json.dumps({"config": flat, "data": data_hash}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _finished_pretraining(store, key: str) -> tuple[str, Path] | None:
+    """A FINISHED pretraining with this key anywhere in the store whose checkpoint still exists."""
+    experiments = [e.experiment_id for e in store.client.search_experiments()]
+    runs = store.client.search_runs(
+        experiments, filter_string=f"tags.`{PRETRAIN_KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.end_time DESC"],
+    )
+    for run in runs:
+        ckpt = run.data.tags.get(CHECKPOINT_TAG)
+        if ckpt and (Path(ckpt) / "state.pt").is_file():
+            return run.info.run_id, Path(ckpt)
+    return None
 
 
 class StageError(RuntimeError):
@@ -137,6 +163,14 @@ def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pret
         ckpt = Path(tracking.get_run(store, run_id).data.tags[CHECKPOINT_TAG])
         log.info("pretraining already finished (run %s): %s", run_id, ckpt)
         return ckpt
+    key = pretrain_key(cfg, data.info.data_hash)
+    tracking.set_tags(store, run_id, {PRETRAIN_KEY_TAG: key})
+    cached = _finished_pretraining(store, key)
+    if cached is not None:
+        log.info("reusing the finished pretraining of run %s (same config and data): %s", *cached)
+        tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(cached[1]), REUSED_TAG: cached[0]})
+        tracking.end_run(store, run_id, "FINISHED")
+        return cached[1]
     try:
         fn = pretrain_fn or _default_pretrain
         ckpt = fn(cfg, data.root, storage=run_dir / "ray", name=f"pretrain-{parent}",

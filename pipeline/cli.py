@@ -206,9 +206,36 @@ def grid(table: Annotated[str | None, typer.Argument()] = None) -> None:
 
 
 @app.command()
-def reproduce(row: str) -> None:
-    """Reproduce one row of a paper table; prints the paper's figure beside the measured one."""
-    not_built("reproduce", 8)
+def reproduce(
+    rows: Annotated[list[str], typer.Argument(help="Row ids, e.g. table5-crossmoco-ucla (see README tables).")],
+    profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
+    data: Annotated[Path | None, typer.Option(help="Shards of the row's dataset (smoke: synthetic).")] = None,
+    set_: SetOpt = None,
+    run_dir: RunDirOpt = Path("runs"),
+) -> None:
+    """Reproduce rows of a paper table; prints the paper's figure beside the measured one."""
+    from experiments.reproduce import reproduce_row  # the CLI is the top layer: it may reach experiments/
+    from pipeline.chain import StageError
+    from pipeline.data import DataError
+
+    if profile not in PROFILES:
+        fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
+    resolve_config(profile, set_)
+    if resolve_config(profile, set_).resources.num_workers > 0:
+        from pipeline.train_ray import ray_init_local
+
+        ray_init_local()
+    for row in rows:
+        try:
+            outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [])
+        except (KeyError, ValueError, DataError, ConfigError) as e:
+            fail(str(e).strip('"'))
+        except StageError as e:
+            fail(str(e), code=1)
+        typer.echo(outcome.line())
+        if outcome.result_file is not None:
+            typer.echo(f"  recorded in {outcome.result_file}")
+    typer.echo(f"MLflow: mlflow ui --backend-store-uri {outcome.tracking_uri} --host 127.0.0.1 --port 5000")
 
 
 @app.command()

@@ -98,7 +98,7 @@ def extract_features(model: nn.Module, x: np.ndarray, cfg: Config, info: DataInf
 def _train_classifier(
     forward: Callable[[torch.Tensor], torch.Tensor], params: list[nn.Parameter], optimizer: torch.optim.Optimizer,
     train: tuple[np.ndarray, np.ndarray], evaluate: Callable[[], float], epochs: int, batch: int, seed: int,
-    desc: str, train_modules: list[nn.Module],
+    desc: str, train_modules: list[nn.Module], every: int = 1,
 ) -> list[dict[str, float]]:
     """Minibatch cross-entropy training with a test-accuracy curve per epoch."""
     xs, ys = train
@@ -116,7 +116,10 @@ def _train_classifier(
             loss.backward()
             optimizer.step()
             total, n = total + float(loss.detach()) * len(idx), n + len(idx)
-        curves.append({"epoch": float(epoch + 1), M.TRAIN_LOSS: total / max(n, 1), M.TEST_TOP1: evaluate()})
+        row = {"epoch": float(epoch + 1), M.TRAIN_LOSS: total / max(n, 1)}
+        if (epoch + 1) % every == 0 or epoch + 1 == epochs:
+            row[M.TEST_TOP1] = evaluate()
+        curves.append(row)
     return curves
 
 
@@ -181,7 +184,7 @@ def finetune_protocol(
         return float((logits_of(test[0]).argmax(1) == test[1]).mean() * 100)
 
     curves = _train_classifier(run, params, opt, train, evaluate, epochs or cfg.eval.finetune_epochs,
-                               cfg.eval.batch_size, cfg.seed, name, [clf])
+                               cfg.eval.batch_size, cfg.seed, name, [clf], every=cfg.eval.eval_every)
     return _result(name, logits_of(test[0]), test[1], info, curves, None)
 
 
