@@ -107,7 +107,7 @@ def protocol_stages(cfg: Config) -> list[str]:
 def run_chain(
     data_dir: Path, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco", row_id: str = "",
     pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
-    checkpoint: Path | None = None,
+    checkpoint: Path | None = None, tags: dict[str, str] | None = None,
 ) -> ChainResult:
     """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir``; returns its metrics."""
     data = load_dataset(data_dir, cfg)  # a missing or mismatched dataset fails here, before Ray
@@ -115,12 +115,15 @@ def run_chain(
     run_dir.mkdir(parents=True, exist_ok=True)
     store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=run_dir / "artifacts")
     chash = config_hash(cfg)
+    extra = dict(tags or {})
     tags = {"crossmoco.row": row_id, "crossmoco.git_sha": git_sha(), "crossmoco.config_hash": chash,
             "crossmoco.data_hash": data.info.data_hash, "crossmoco.device": device_name(cfg),
             "crossmoco.dataset": f"{cfg.data.dataset}/{cfg.data.split}"}
     key = f"{chash}-{data.info.data_hash}-{row_id or 'adhoc'}" + (f"-{checkpoint}" if checkpoint else "")
     name = f"{row_id or cfg.method}-{chash}"
-    parent, resumed = tracking.start_chain(store, name, key, tags)
+    parent, resumed = tracking.start_chain(store, name, key, {**tags, **extra})
+    if resumed and extra:
+        tracking.set_tags(store, parent, extra)
     if not resumed:
         tracking.log_params(store, parent, to_flat_dict(cfg))
         tracking.log_json(store, parent, to_flat_dict(cfg), "config.json")

@@ -341,6 +341,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
         "eval.semi_epochs=2",
         "eval.batch_size=32",
         "resources.num_workers=2",
+        "resources.cpus_per_worker=0.99",  # leaves 0.01 CPU for a Tune trial driver on a 2-CPU machine
     ),
 }
 

@@ -166,3 +166,29 @@ def child_runs(store: Store, parent_id: str) -> list[Any]:
         filter_string=f"tags.`{PARENT}` = '{parent_id}'",
         order_by=["attributes.start_time ASC"],
     )
+
+
+def start_stage_free(store: Store, name: str, tags: Mapping[str, str]) -> str:
+    """A run outside any chain (a grid's summary, a report)."""
+    return store.client.create_run(store.experiment_id, run_name=name, tags=dict(tags)).info.run_id
+
+
+def log_text(store: Store, run_id: str, text: str, name: str, artifact_path: str | None = None) -> None:
+    """Log ``text`` as an artifact file named ``name``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(text)
+        log_artifact(store, run_id, path, artifact_path)
+
+
+def search_chains(store: Store, row_prefix: str = "") -> list[Any]:
+    """FINISHED chain parent runs of the experiment (optionally of rows starting with a prefix)."""
+    runs = store.client.search_runs([store.experiment_id], filter_string=f"tags.`{CHAIN_KEY}` != ''",
+                                    order_by=["attributes.start_time DESC"])
+    return [r for r in runs
+            if r.info.status == "FINISHED" and r.data.tags.get("crossmoco.row", "").startswith(row_prefix)]
+
+
+def run_url(store: Store, run_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The run's page in the MLflow UI served at ``base``."""
+    return f"{base}/#/experiments/{store.experiment_id}/runs/{run_id}"

@@ -133,7 +133,8 @@ def ray_init_local(num_cpus: int | None = None) -> None:
         return
     for key, value in {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_USAGE_STATS_ENABLED": "0"}.items():
         os.environ.setdefault(key, value)
-    ray.init(
-        num_cpus=num_cpus, include_dashboard=False, log_to_driver=True, logging_level="WARNING",
+    ray.init(  # the dashboard's State API also silences the PlacementGroupCleaner's warnings (notes §6)
+        num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=True,
+        logging_level="WARNING",
         runtime_env={"env_vars": allocator_env()},  # glibc malloc tuned before worker processes start
     )

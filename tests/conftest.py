@@ -15,7 +15,10 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import torch
 
+from datasets.config import PreprocessConfig
 from datasets.locations import DATA_ENV, REQUIRE_ENV, data_root
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Tiny tensors everywhere: one intra-op thread per test process. With Ray workers or other
 # processes on the same 2 cores, OpenMP spin-waits otherwise slow small steps down 10-50x.
@@ -32,3 +35,26 @@ def shared_data() -> Path:
             pytest.fail(msg + f"; {REQUIRE_ENV}=1 makes this a failure")
         pytest.skip(msg)
     return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_shards(tmp_path_factory) -> Path:
+    """A small synthetic dataset, generated and preprocessed once per test session."""
+    from datasets.preprocess import preprocess_dataset
+    from datasets.synthetic import generate_synthetic
+
+    base = tmp_path_factory.mktemp("synthetic")
+    generate_synthetic(base / "raw", seed=0)
+    return preprocess_dataset("synthetic", base / "raw", base / "shards", PreprocessConfig(), workers=2)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance shared by every Ray test (workers import this project from ROOT)."""
+    import ray
+
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             object_store_memory=256 * 1024**2, runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})
+    yield ray
+    ray.shutdown()

@@ -1,0 +1,54 @@
+"""``python -m pipeline grid``: build the trials, run them on Ray Tune, print and log the summary."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from experiments.grids import log_summary, markdown, over_trials, summarize, table_trials
+from experiments.tables import rows_of
+from pipeline import tracking
+from pipeline.config import load_config
+from pipeline.data import load_dataset
+from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
+from pipeline.grid import run_grid
+from pipeline.train_ray import ray_init_local
+
+log = logging.getLogger(__name__)
+
+
+def run_table_or_over(
+    table: str | None, over: list[str], *, profile: str, data_dir: Path | None, overrides: list[str],
+    name: str | None, resume: bool, run_dir: Path,
+) -> str:
+    """Run the grid; returns the printed summary (Markdown) and the MLflow UI command."""
+    run_dir = Path(run_dir).resolve()
+    synthetic = data_dir is None
+    if synthetic and profile != "smoke":
+        raise ValueError("give the dataset's shards with --data; only the smoke profile falls back to synthetic data")
+    if table is not None:
+        rows = rows_of(table)
+        trials = table_trials(table, profile, overrides, synthetic)
+        experiment = f"table{rows[0].table_number}"
+        grid_name = name or f"{experiment}-{profile}"
+    else:
+        base = load_config(profile, [*(SYNTHETIC_OVERRIDES if synthetic else ()), *overrides])
+        trials = over_trials(base, over)
+        experiment = grid_name = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
+    data = ensure_synthetic_shards(run_dir / "synthetic") if synthetic else Path(data_dir)  # type: ignore[arg-type]
+    for t in trials:
+        load_dataset(data, t.config)  # every trial's dataset is checked before Ray starts
+    ray_init_local()
+    outcomes = run_grid(trials, data, run_dir=run_dir, name=grid_name, experiment=experiment, resume=resume)
+    failed = [o for o in outcomes if o.error]
+    text = markdown(summarize(trials, outcomes), f"{grid_name} ({profile} profile"
+                    + (", synthetic data: not comparable to the paper)" if synthetic else ")"))
+    run_id = log_summary(run_dir, experiment, grid_name, text)
+    store = tracking.init_store(tracking.default_uri(run_dir), experiment)
+    text += f"\nSummary logged to MLflow run {run_id} ({tracking.run_url(store, run_id)})\n"
+    text += f"MLflow: mlflow ui --backend-store-uri {store.uri} --host 127.0.0.1 --port 5000\n"
+    for o in failed:
+        text += f"FAILED trial {o.name}: {o.error}\n"
+    return text
+
+

@@ -1,0 +1,112 @@
+"""Grids built from the paper's tables, or from any config keys, and their paper-vs-measured summary.
+
+Rows of a table that differ only in their evaluation (Table II-IV's LE and FE columns) become one
+trial whose chain runs both protocols after a single pretraining.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from experiments.reproduce import row_config, row_metric
+from experiments.rows import TableRow
+from experiments.tables import get_row, rows_of
+from pipeline import tracking
+from pipeline.chain import pretrain_key
+from pipeline.config import Config, apply_overrides, parse_override
+from pipeline.grid import TrialOutcome, TrialSpec
+
+_EVAL_LISTS = ("eval.protocols", "eval.semi_fractions")
+
+
+def _merge_eval(a: Config, b: Config) -> Config:
+    """``a`` with ``b``'s protocols and semi-supervised fractions added (order kept, no repeats)."""
+    protocols = tuple(dict.fromkeys(a.eval.protocols + b.eval.protocols))
+    fractions = tuple(dict.fromkeys(a.eval.semi_fractions + b.eval.semi_fractions))
+    return apply_overrides(a, [f"eval.protocols={','.join(protocols)}",
+                               f"eval.semi_fractions={','.join(map(str, fractions))}"])
+
+
+def table_trials(table: str, profile: str, overrides: list[str], synthetic: bool) -> list[TrialSpec]:
+    """One trial per distinct pretraining among the runnable rows of ``table``."""
+    groups: dict[str, tuple[Config, list[TableRow]]] = {}
+    for row in rows_of(table):
+        if not row.runnable:
+            continue
+        cfg = row_config(row, profile, overrides, synthetic)
+        key = pretrain_key(cfg, "")
+        if key in groups:
+            merged, rows = groups[key]
+            groups[key] = (_merge_eval(merged, cfg), [*rows, row])
+        else:
+            groups[key] = (cfg, [row])
+    if not groups:
+        raise ValueError(f"table {table} has no runnable rows")
+    return [TrialSpec(rows[0].key.removesuffix("-le").removesuffix("-fe"), cfg, ",".join(r.row_id for r in rows))
+            for cfg, rows in groups.values()]
+
+
+def over_trials(base: Config, over: list[str]) -> list[TrialSpec]:
+    """The cartesian product of ``KEY=V1,V2,...`` lists over ``base`` (each value validated)."""
+    axes = []
+    for text in over:
+        key, values = parse_override(text)
+        if key in _EVAL_LISTS or key.endswith(("channels", "strides", "milestones")):
+            raise ValueError(f"--over {key}: list-valued keys cannot be gridded with commas; use --set")
+        axes.append([f"{key}={v.strip()}" for v in values.split(",") if v.strip()])
+    trials = []
+    for combo in itertools.product(*axes):
+        name = ",".join(c.split(".")[-1] for c in combo)
+        trials.append(TrialSpec(name, apply_overrides(base, combo)))
+    return trials
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    row_id: str
+    label: str
+    paper: float | None
+    measured: float | None
+    parent_run_id: str
+
+
+def summarize(trials: list[TrialSpec], outcomes: list[TrialOutcome]) -> list[SummaryRow]:
+    """Paper vs measured for every row a trial covered (``--over`` trials: each metric measured)."""
+    by_name = {o.name: o for o in outcomes}
+    out = []
+    for spec in trials:
+        o = by_name.get(spec.name)
+        metrics = o.metrics if o else {}
+        run = o.parent_run_id if o else ""
+        if spec.row_id:
+            for row_id in spec.row_id.split(","):
+                row = get_row(row_id)
+                out.append(SummaryRow(row_id, f"{row.label} ({row.column})", row.paper_value,
+                                      metrics.get(row_metric(row, spec.config)), run))
+        else:
+            for metric in sorted(k for k in metrics if k.endswith("_top1")) or ["(failed)"]:
+                out.append(SummaryRow(spec.name, metric, None, metrics.get(metric), run))
+    return out
+
+
+def markdown(rows: list[SummaryRow], title: str) -> str:
+    def fmt(v: float | None) -> str:
+        return "—" if v is None else f"{v:.1f}"
+
+    lines = [f"### {title}", "", "| row | setting | paper | measured | diff | MLflow parent run |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        diff = "—" if r.paper is None or r.measured is None else f"{r.measured - r.paper:+.1f}"
+        lines.append(f"| {r.row_id} | {r.label} | {fmt(r.paper)} | {fmt(r.measured)} | {diff} | {r.parent_run_id} |")
+    return "\n".join(lines) + "\n"
+
+
+def log_summary(run_dir: Path, experiment: str, name: str, text: str) -> str:
+    """A run named ``grid-<name>`` holding the summary table as ``summary.md``; returns its id."""
+    store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=Path(run_dir) / "artifacts")
+    run_id = tracking.start_stage_free(store, f"grid-{name}", {"crossmoco.grid": name})
+    tracking.log_text(store, run_id, text, "summary.md")
+    tracking.end_run(store, run_id, "FINISHED")
+    return run_id

@@ -1,0 +1,111 @@
+"""Grids on Ray Tune: trials from tables and --over, linked MLflow chains, the summary, resume."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from experiments.grids import markdown, over_trials, summarize, table_trials
+from pipeline.config import load_config
+from pipeline.grid import concurrency, run_grid
+from pipeline.tracking import CHAIN_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = ["pretrain.epochs=1", "eval.linear_epochs=2", "eval.finetune_epochs=1", "pretrain.batch_size=16"]
+
+
+def test_table_trials_merge_rows_that_share_a_pretraining():
+    trials = table_trials("III", "smoke", [], synthetic=True)
+    assert len(trials) == 3, "banks 1/2/3, each with its LE and FE row in one trial"
+    for t in trials:
+        assert set(t.config.eval.protocols) == {"linear", "finetune"}
+        assert t.config.data.dataset == "synthetic" and len(t.row_id.split(",")) == 2
+    assert sorted(t.config.contrastive.num_banks for t in trials) == [1, 2, 3]
+
+
+def test_over_trials_are_a_validated_cartesian_product():
+    trials = over_trials(load_config("smoke"), ["contrastive.num_banks=1,2", "encoder.mlp_layers=1,3"])
+    assert len(trials) == 4
+    assert {(t.config.contrastive.num_banks, t.config.encoder.mlp_layers) for t in trials} == {(1, 1), (1, 3),
+                                                                                               (2, 1), (2, 3)}
+    with pytest.raises(ValueError, match="num_banks"):
+        over_trials(load_config("smoke"), ["contrastive.num_banks=1,7"])
+
+
+def test_concurrency_refuses_trials_that_cannot_fit():
+    assert concurrency(load_config("smoke"), 2.0) == 1
+    assert concurrency(load_config("smoke"), 8.0) == 4
+    with pytest.raises(ValueError, match="cpus_per_worker"):
+        concurrency(load_config("smoke", ["resources.cpus_per_worker=1"]), 2.0)
+
+
+@pytest.mark.ray
+def test_two_trial_grid_leaves_two_linked_chains(ray_session, synthetic_shards, tmp_path):
+    base = load_config("smoke", ["data.dataset=synthetic", "eval.protocols=linear", *FAST])
+    trials = over_trials(base, ["contrastive.num_banks=1,2"])
+    outcomes = run_grid(trials, synthetic_shards, run_dir=tmp_path, name="g", experiment="grid-test")
+    assert [o.error for o in outcomes] == ["", ""]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("grid-test").experiment_id
+    parents = client.search_runs([exp], filter_string=f"tags.`{CHAIN_KEY}` != ''")
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    assert {p.info.run_id for p in parents} == {o.parent_run_id for o in outcomes}
+    assert all(p.data.tags.get("crossmoco.tune_trial") for p in parents), "chain -> trial link"
+    rows = summarize(trials, outcomes)
+    assert len(rows) == 2 and all(r.measured is not None for r in rows)
+    assert "linear_top1" in markdown(rows, "t")
+
+
+@pytest.mark.slow
+def test_interrupted_grid_resumes_without_rerunning_finished_trials(tmp_path):
+    """Kill the grid's driver once trial 1's chain has finished; --resume must not run it again."""
+    cmd = [sys.executable, "-m", "pipeline", "grid", "--over", "contrastive.num_banks=1,2", "--name", "g",
+           "--run-dir", str(tmp_path), "--set", "eval.protocols=linear"]
+    for o in FAST:
+        cmd += ["--set", o]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = tmp_path / "mlflow.db"
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and not _finished_chains(db):
+            time.sleep(2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    first = _finished_chains(db)
+    assert len(first) == 1, "trial 1 finished before the kill"
+    subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
+    done = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    chains = _finished_chains(db)
+    assert len(chains) == 2 and first[0] in chains, "one new chain; the finished one kept"
+    pretrains = MlflowClient(f"sqlite:///{db}").search_runs(
+        [_exp(db)], filter_string="tags.`crossmoco.stage` = 'pretrain'")
+    assert len(pretrains) == 2, "the finished trial's pretraining was not run again"
+
+
+def _exp(db: Path) -> str:
+    return MlflowClient(f"sqlite:///{db}").get_experiment_by_name("grid-num_banks").experiment_id
+
+
+def _finished_chains(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    try:
+        client = MlflowClient(f"sqlite:///{db}")
+        exp = client.get_experiment_by_name("grid-num_banks")
+        if exp is None:
+            return []
+        runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{CHAIN_KEY}` != ''")
+        return [r.info.run_id for r in runs if r.info.status == "FINISHED"]
+    except Exception:  # the database may be mid-creation
+        return []
