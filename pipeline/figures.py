@@ -72,7 +72,7 @@ def plot_tsne(features: np.ndarray, labels: np.ndarray, class_names: Sequence[st
         name = class_names[c] if class_names is not None and c < len(class_names) else str(c)
         ax.scatter(xy[sel, 0], xy[sel, 1], s=8, color=cmap(i % cmap.N), label=name)
     if len(classes) <= 20:
-        ax.legend(fontsize=7, markerscale=2, loc="best", ncol=2)
+        ax.legend(fontsize=7, markerscale=2, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)

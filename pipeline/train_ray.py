@@ -52,6 +52,7 @@ class RayPretrainResult:
     checkpoint: Path
     epochs_run: int
     storage: Path
+    history: list[dict[str, float]]  # rank 0's per-epoch metrics of this fit (after any resume)
 
 
 def _worker(loop: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
         checkpoint_dir=None, fault_hook=fault_hook,
     )
     summary = run_pretraining(cfg, x, data.info, ctx)
-    return {"epochs_run": summary.epochs_run, "final_loss": summary.final_loss}
+    return {"epochs_run": summary.epochs_run, "final_loss": summary.final_loss, "history": summary.history}
 
 
 def pretrain_on_ray(
@@ -123,7 +124,8 @@ def pretrain_on_ray(
     if result.checkpoint is None:
         raise RuntimeError(f"pretraining run {name!r} finished without a checkpoint")
     epochs = int(read_state(Path(result.checkpoint.path))["epoch"]) + 1
-    return RayPretrainResult(Path(result.checkpoint.path), epochs, Path(storage) / name)
+    history = (getattr(result, "return_value", None) or {}).get("history", [])
+    return RayPretrainResult(Path(result.checkpoint.path), epochs, Path(storage) / name, history)
 
 
 def ray_init_local(num_cpus: int | None = None) -> None:
