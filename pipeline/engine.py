@@ -58,6 +58,7 @@ class WorkerContext:
     resume_from: Path | None = None
     checkpoint_dir: Path | None = None  # where rank 0 writes checkpoints (a fresh temp dir if None)
     fault_hook: Callable[[int], None] = lambda epoch: None  # tests inject a crash here
+    monitor: Callable[[nn.Module], float] | None = None  # kNN top-1 on held-out training samples
 
 
 def epoch_indices(n: int, epoch: int, seed: int, rank: int, world: int, batch: int) -> np.ndarray:
@@ -131,6 +132,9 @@ def run_pretraining(cfg: Config, x: np.ndarray, info: DataInfo, ctx: WorkerConte
     for epoch in bar:
         gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + ctx.rank)  # new views every epoch
         row = _train_epoch(cfg, model, core, optimizer, x, info, ctx, gen, epoch, per_rank)
+        if ctx.monitor is not None and ctx.rank == 0 and cfg.pretrain.knn_every > 0 \
+                and (epoch + 1) % cfg.pretrain.knn_every == 0:
+            row[M.KNN_MONITOR] = ctx.monitor(model)
         history.append(row)
         bar.set_postfix(loss=f"{row[M.LOSS]:.4f}")
         ckpt_path = None

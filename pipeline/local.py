@@ -17,6 +17,7 @@ from pipeline import tracking
 from pipeline.config import Config
 from pipeline.data import load_dataset
 from pipeline.engine import WorkerContext, run_pretraining
+from pipeline.monitor import make_knn_monitor
 
 log = logging.getLogger(__name__)
 _CKPT = re.compile(r"checkpoint_(\d+)$")
@@ -35,7 +36,7 @@ def pretrain_in_process(
 ) -> Path:
     """Pretrain in this process; returns the final checkpoint directory."""
     data = load_dataset(data_dir, cfg)
-    x, _ = data.arrays("train")
+    x, y = data.arrays("train")
     run_root = Path(storage) / name
     run_root.mkdir(parents=True, exist_ok=True)
     store = tracking.Store(tracking_uri, experiment_id) if run_id else None
@@ -52,7 +53,7 @@ def pretrain_in_process(
 
     device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
     ctx = WorkerContext(device=device, report=report, resume_from=latest_checkpoint(run_root),
-                        checkpoint_dir=None)
+                        checkpoint_dir=None, monitor=make_knn_monitor(cfg, x, y, data.info, device))
     run_pretraining(cfg, x, data.info, ctx)
     final = latest_checkpoint(run_root)
     if final is None:

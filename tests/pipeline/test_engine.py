@@ -97,3 +97,16 @@ def test_augmentation_orders_both_train(order):
 def test_bf16_autocast_runs_on_cpu():
     summary = run_pretraining(_cfg("pretrain.epochs=1", "pretrain.precision=bf16"), _data(), INFO, WorkerContext())
     assert np.isfinite(summary.final_loss)
+
+
+def test_knn_monitor_reports_every_n_epochs():
+    from pipeline.monitor import make_knn_monitor
+
+    x = _data(40)
+    y = np.arange(40) % 4
+    cfg = _cfg("pretrain.epochs=2", "pretrain.knn_every=2")
+    reports = []
+    ctx = WorkerContext(report=lambda m, c: reports.append(m),
+                        monitor=make_knn_monitor(cfg, x, y, INFO, torch.device("cpu")))
+    run_pretraining(cfg, x, INFO, ctx)
+    assert M.KNN_MONITOR not in reports[0] and 0 <= reports[1][M.KNN_MONITOR] <= 100
