@@ -55,7 +55,8 @@ def main() -> None:
     from pipeline.train_ray import pretrain_on_ray
 
     t0 = time.perf_counter()
-    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
+             logging_level="ERROR")  # the dashboard hosts the State API that Train's PG cleaner polls
     init_s = time.perf_counter() - t0
     for workers in (1, 2):
         wcfg = load_config(args.profile, [*base, f"resources.num_workers={workers}", "resources.cpus_per_worker=0.99"])

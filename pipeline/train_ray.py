@@ -137,7 +137,11 @@ def ray_init_local(num_cpus: int | None = None) -> None:
         return
     for key, value in {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_USAGE_STATS_ENABLED": "0"}.items():
         os.environ.setdefault(key, value)
-    ray.init(  # the dashboard's State API also silences the PlacementGroupCleaner's warnings (notes §6)
+    # The dashboard hosts the State API. Without it, Ray Train's PlacementGroupCleaner polls an
+    # unavailable API, and when ``get_actor`` returns no entry it reads the live controller as dead
+    # and removes the run's placement group (seen here: both workers killed mid-run; Ray 2.60,
+    # ray/train/v2/_internal/state/util.py is_actor_alive). It also silences the cleaner's warnings.
+    ray.init(
         num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=True,
         logging_level="WARNING",
         runtime_env={"env_vars": allocator_env()},  # glibc malloc tuned before worker processes start

@@ -54,7 +54,10 @@ def ray_session():
     import ray
 
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+    # The dashboard hosts the State API: without it Ray Train's PlacementGroupCleaner can read a
+    # missing actor entry as "controller dead" and remove a running job's placement group.
+    ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
+             logging_level="ERROR",
              object_store_memory=256 * 1024**2, runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})
     yield ray
     ray.shutdown()
