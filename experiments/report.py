@@ -53,12 +53,7 @@ def chart(rows: list[SummaryRow], path: Path, title: str) -> Path:
     ax.set_title(title, fontsize=10)
     ax.legend()
     ax.grid(axis="y", alpha=0.3)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return save_png(fig, path)
 
 
 def report(table: str, run_dir: Path, out_dir: Path | None = None) -> Report:

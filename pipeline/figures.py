@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
+    """Save and close ``fig`` as a PNG, atomically (temporary name, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.png")
@@ -44,7 +45,7 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str] | None, pat
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_tsne(features: np.ndarray, labels: np.ndarray, class_names: Sequence[str] | None, path: Path,
@@ -76,7 +77,7 @@ def plot_tsne(features: np.ndarray, labels: np.ndarray, class_names: Sequence[st
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_curves(series: dict[str, Sequence[dict[str, float]]], keys: Sequence[str], path: Path, title: str) -> Path:
@@ -93,4 +94,4 @@ def plot_curves(series: dict[str, Sequence[dict[str, float]]], keys: Sequence[st
         if len(series) > 1:
             ax.legend(fontsize=8)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
