@@ -16,6 +16,7 @@ from experiments.reproduce import row_metric
 from experiments.tables import TABLE_TITLES, rows_of
 from pipeline import tracking
 from pipeline.config import from_flat_dict
+from pipeline.figures import save_png
 
 
 @dataclass(frozen=True)
