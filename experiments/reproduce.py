@@ -22,6 +22,7 @@ from experiments.results import write_result
 from experiments.rows import TableRow
 from experiments.tables import get_row
 from pipeline import metrics as M
+from pipeline import tracking
 from pipeline.chain import git_sha, run_chain
 from pipeline.config import Config, apply_overrides, load_config
 from pipeline.data import load_dataset
@@ -96,9 +97,11 @@ def reproduce_row(
     measured = result.metrics[row_metric(row, cfg)]
     written = None
     if cfg.data.dataset == row.dataset:
-        root = results_dir if results_dir is not None else REPO_ROOT / "results"
+        root = results_dir if results_dir is not None else REPO_ROOT  # files go to <root>/results/
+        store = tracking.Store(result.tracking_uri, result.experiment_id)
+        commit = tracking.get_run(store, result.parent_run_id).data.tags.get("crossmoco.git_sha", git_sha())
         written = write_result(root, row, profile, measured, dataset=cfg.data.dataset, hardware=hardware(),
-                               commit=git_sha(), mlflow_run_id=result.parent_run_id)
+                               commit=commit, mlflow_run_id=result.parent_run_id)  # the commit the chain ran
         if update and results_dir is None:
             update_readme(REPO_ROOT / "README.md")
     return Outcome(row, profile, cfg.data.dataset, measured, result.parent_run_id, result.tracking_uri, written)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -81,11 +82,16 @@ class ChainResult:
     resumed: bool = False
 
 
+@functools.lru_cache(maxsize=1)
 def git_sha() -> str:
+    """The commit this process runs, read once (at its first chain): a long-lived driver keeps the
+    code it imported, whatever the checkout moves to later. ``-dirty`` marks uncommitted changes."""
+    here = Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() or "unknown"
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=here)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], capture_output=True, timeout=10,
+                               cwd=here.parent).returncode == 1
+        return (sha.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
