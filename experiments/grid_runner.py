@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
 from experiments.grids import log_summary, markdown, over_trials, summarize, table_trials
 from experiments.tables import rows_of
 from pipeline import tracking
-from pipeline.config import load_config
+from pipeline.config import config_hash, load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from pipeline.grid import run_grid
@@ -35,6 +36,8 @@ def run_table_or_over(
         base = load_config(profile, [*(SYNTHETIC_OVERRIDES if synthetic else ()), *overrides])
         trials = over_trials(base, over)
         experiment = grid_name = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
+    digest = hashlib.sha256("|".join(config_hash(t.config) for t in trials).encode()).hexdigest()[:8]
+    grid_name = f"{grid_name}-{digest}"  # a changed config is a new grid; --resume continues the same one
     data = ensure_synthetic_shards(run_dir / "synthetic") if synthetic else Path(data_dir)  # type: ignore[arg-type]
     for t in trials:
         load_dataset(data, t.config)  # every trial's dataset is checked before Ray starts

@@ -206,7 +206,7 @@ def grid(
     profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
     data: Annotated[Path | None, typer.Option(help="Shards to run on (smoke: synthetic by default).")] = None,
     set_: SetOpt = None,
-    name: Annotated[str | None, typer.Option(help="Grid name (Tune experiment); default from the table.")] = None,
+    name: Annotated[str | None, typer.Option(help="Grid name prefix (a hash of the trial configs is added).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted grid; finished trials are kept.")] = False,
     run_dir: RunDirOpt = Path("runs"),
 ) -> None:
@@ -289,7 +289,7 @@ def demo(
     typer.echo("  1/4 synthetic NTU-format .skeleton files -> 2/4 Parquet shards -> 3/4 Ray Tune grid "
                "(each trial: Ray Train DDP pretraining on 2 workers, then its evaluation protocols) -> "
                "4/4 summary logged to MLflow")
-    text = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name=f"demo-table{table}",
+    text = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
                              resume=True, run_dir=run_dir)
     typer.echo(text)
     typer.echo("The figures (confusion matrices, t-SNE, curves) are artifacts of each chain's child runs.")

@@ -83,7 +83,6 @@ def test_interrupted_grid_resumes_without_rerunning_finished_trials(tmp_path):
         proc.wait()
     first = _finished_chains(db)
     assert len(first) == 1, "trial 1 finished before the kill"
-    subprocess.run(["ray", "stop", "--force"], capture_output=True, timeout=120)
     done = subprocess.run([*cmd, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     chains = _finished_chains(db)
@@ -94,7 +93,7 @@ def test_interrupted_grid_resumes_without_rerunning_finished_trials(tmp_path):
 
 
 def _exp(db: Path) -> str:
-    return MlflowClient(f"sqlite:///{db}").get_experiment_by_name("grid-num_banks").experiment_id
+    return MlflowClient(f"sqlite:///{db}").get_experiment_by_name("g").experiment_id
 
 
 def _finished_chains(db: Path) -> list[str]:
@@ -102,7 +101,7 @@ def _finished_chains(db: Path) -> list[str]:
         return []
     try:
         client = MlflowClient(f"sqlite:///{db}")
-        exp = client.get_experiment_by_name("grid-num_banks")
+        exp = client.get_experiment_by_name("g")
         if exp is None:
             return []
         runs = client.search_runs([exp.experiment_id], filter_string=f"tags.`{CHAIN_KEY}` != ''")
