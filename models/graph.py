@@ -22,11 +22,42 @@ SkeletonCLR / CrosSCLR code reuses.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 NUM_PARTITIONS = 3  # root, centripetal, centrifugal
+
+
+@dataclass(frozen=True)
+class SkeletonGraph:
+    """A skeleton as every model constructor receives it: joint count, 0-based ``(child, parent)``
+    edges pointing towards ``center``, and the centre joint. The dataset's layout makes one
+    (``datasets.skeleton.SkeletonLayout.graph``); tests build toy graphs directly."""
+
+    num_joints: int
+    edges: tuple[tuple[int, int], ...]
+    center: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.center < self.num_joints:
+            raise ValueError(f"centre joint {self.center} out of range for {self.num_joints} joints")
+        for child, parent in self.edges:
+            if not (0 <= child < self.num_joints and 0 <= parent < self.num_joints) or child == parent:
+                raise ValueError(f"bad 0-based edge ({child}, {parent}) for {self.num_joints} joints")
+
+    @property
+    def parents(self) -> tuple[int, ...]:
+        """0-based parent of every joint; the centre joint (and any joint without an edge) is its own."""
+        parent = list(range(self.num_joints))
+        for child, p in self.edges:
+            parent[child] = p
+        return tuple(parent)
+
+    def partition(self) -> Tensor:
+        """ST-GCN's ``(3, V, V)`` spatial-configuration adjacency (see ``spatial_partition``)."""
+        return spatial_partition(self.num_joints, self.edges, self.center)
 
 
 def adjacency(num_joints: int, edges: Sequence[tuple[int, int]]) -> Tensor:

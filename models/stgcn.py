@@ -1,75 +1,74 @@
-"""ST-GCN encoder (Yan et al. 2018) over the canonical layout ``(N, C, T, V, M)``.
+"""ST-GCN backbone (Yan et al. 2018) for S input streams at once, over ``(N, S, C, T, V, M)``.
 
-Letters used in shapes: N batch, C channels, T frames, V joints (input side), W joints (output
-side of a graph convolution, same count as V), M bodies, K graph partitions (3).
+Letters used in shapes: N batch, S streams (joint, motion, bone: §III-C), C channels, T frames, V
+joints (input side), W joints (output side of a graph convolution, same count), M bodies, K graph
+partitions (3), F pooled feature width.
 
-The architecture follows st-gcn / SkeletonCLR / CrosSCLR ``net/st_gcn.py``: an input BatchNorm over
-(V, C), a stack of blocks ``relu(tcn(gcn(x)) + residual(x))`` whose channels and temporal strides
-come from ``EncoderConfig`` as data, global average pooling over time, joints and bodies, then a
-linear layer to the embedding. One deliberate difference in the graph convolution: the partitions
-are aggregated *before* the 1x1 convolution (one matmul with ``A`` laid out as ``(V, K*W)``)
-instead of after it with an einsum. It is the same linear map up to where the bias sits (here one
-bias per output channel; st-gcn's bias also passes through ``A``), costs the same multiply-adds in
-the convolution and fewer in the aggregation whenever the block widens (3->16, 64->256).
+Each stream has its own weights (Eq. 9 trains one encoder per stream), but the S encoders run as
+one: every convolution is grouped (``groups=S``), every BatchNorm has S x channels (BatchNorm is
+per channel, so this is exactly S independent BatchNorms), and the graph aggregation is one
+batched matmul with a per-stream adjacency. Mathematically it is S separate ST-GCNs; it launches
+S times fewer, S times larger kernels (``bench/bench_step.py`` measures the gain).
+
+The architecture follows st-gcn / SkeletonCLR / CrosSCLR ``net/st_gcn.py``: an input BatchNorm
+over (V, C), blocks ``relu(tcn(gcn(x)) + residual(x))`` whose widths and temporal strides come
+from ``EncoderConfig`` as data, and global average pooling over time, joints and bodies. The
+projection to the embedding is not part of the backbone: methods pass their projector in
+(``models/heads.py``). One deliberate difference in the graph convolution: partitions are
+aggregated *before* the 1x1 convolution (one matmul with ``A`` laid out as ``(V, K*W)``) rather
+than after it; the same linear map up to where the bias sits, and fewer multiply-adds whenever a
+block widens (3->16, 64->256).
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from models.config import EncoderConfig
-from models.graph import spatial_partition
+from models.graph import NUM_PARTITIONS, SkeletonGraph
 
 
 class GraphConv(nn.Module):
-    """Spatial graph convolution with K partitions and learnable edge importance.
+    """Spatial graph convolution with K partitions, for S streams.
 
-    Shape: ``x`` ``(N, C_in, T, V)``, ``a`` ``(K, V, W)`` -> ``(N, C_out, T, W)``.
+    Shape: ``x`` ``(N, S*C_in, T, V)``, ``a`` ``(S, K, V, W)`` -> ``(N, S*C_out, T, W)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, num_partitions: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, streams: int) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(num_partitions * in_channels, out_channels, kernel_size=1)
+        self.streams = streams
+        self.conv = nn.Conv2d(streams * NUM_PARTITIONS * in_channels, streams * out_channels, 1, groups=streams)
 
     def forward(self, x: Tensor, a: Tensor) -> Tensor:
-        n, c, t, v = x.shape
-        k, _, w = a.shape
-        a_flat = a.permute(1, 0, 2).reshape(v, k * w)  # (V, K*W)
-        y = x.reshape(n, c * t, v) @ a_flat  # (N, C*T, K*W)
-        y = y.view(n, c, t, k, w).permute(0, 3, 1, 2, 4).reshape(n, k * c, t, w)  # (N, K*C, T, W)
-        return self.conv(y)
+        n, sc, t, v = x.shape
+        s, k, _, w = a.shape
+        a_flat = a.permute(0, 2, 1, 3).reshape(s, v, k * w)  # (S, V, K*W)
+        y = x.reshape(n, s, sc // s * t, v) @ a_flat  # (N, S, C*T, K*W)
+        y = y.view(n, s, sc // s, t, k, w).permute(0, 1, 4, 2, 3, 5)  # (N, S, K, C, T, W)
+        return self.conv(y.reshape(n, s * k * (sc // s), t, w))
 
 
 class STGCNBlock(nn.Module):
-    """One ST-GCN block: graph convolution, temporal convolution, residual.
+    """One ST-GCN block for S streams: graph convolution, temporal convolution, residual.
 
-    Shape: ``(N, C_in, T, V)`` -> ``(N, C_out, ceil(T / stride), V)``.
+    Shape: ``(N, S*C_in, T, V)`` -> ``(N, S*C_out, ceil(T / stride), V)``.
     """
 
     def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        *,
-        num_joints: int,
-        stride: int,
-        temporal_kernel: int,
-        dropout: float,
-        residual: bool,
-        edge_importance: bool,
-    ) -> None:
+        self, in_channels: int, out_channels: int, *, streams: int, num_joints: int, stride: int,
+        temporal_kernel: int, dropout: float, residual: bool, edge_importance: bool,
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.gcn = GraphConv(in_channels, out_channels, num_partitions=3)
+        s = streams
+        self.gcn = GraphConv(in_channels, out_channels, s)
         pad = (temporal_kernel - 1) // 2
         self.tcn = nn.Sequential(
-            nn.BatchNorm2d(out_channels),
+            nn.BatchNorm2d(s * out_channels),
             nn.ReLU(inplace=True),
-            nn.Conv2d(out_channels, out_channels, (temporal_kernel, 1), (stride, 1), (pad, 0)),
-            nn.BatchNorm2d(out_channels),
-            nn.Dropout(dropout),
+            nn.Conv2d(s * out_channels, s * out_channels, (temporal_kernel, 1), (stride, 1), (pad, 0), groups=s),
+            nn.BatchNorm2d(s * out_channels),
+            nn.Dropout(dropout) if dropout > 0 else nn.Identity(),
         )
         self.residual: nn.Module | None
         if not residual:
@@ -78,71 +77,52 @@ class STGCNBlock(nn.Module):
             self.residual = nn.Identity()
         else:
             self.residual = nn.Sequential(
-                nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=(stride, 1)),
-                nn.BatchNorm2d(out_channels),
+                nn.Conv2d(s * in_channels, s * out_channels, 1, stride=(stride, 1), groups=s),
+                nn.BatchNorm2d(s * out_channels),
             )
-        # st-gcn's edge importance: a learnable mask on A, one per block; a fixed 1 when off
-        shape = (3, num_joints, num_joints)
+        # st-gcn's edge importance: a learnable mask on A per block (and here per stream)
+        shape = (s, NUM_PARTITIONS, num_joints, num_joints)
         self.importance = nn.Parameter(torch.ones(shape)) if edge_importance else None
 
     def forward(self, x: Tensor, a: Tensor) -> Tensor:
         if self.importance is not None:
             a = a * self.importance
-        y = self.tcn(self.gcn(x, a))
+        y = self.tcn(self.gcn(x, a.expand(self.gcn.streams, *a.shape[-3:])))
         if self.residual is not None:
             y = y + self.residual(x)
         return torch.relu(y)
 
 
 class STGCN(nn.Module):
-    """ST-GCN encoder: ``forward_features`` gives the pooled feature, ``forward`` the embedding.
+    """ST-GCN backbone of S streams: the pooled feature of each stream.
 
-    The layout is data: ``num_joints``, 0-based ``(child, parent)`` ``edges`` and the ``center``
-    joint; nothing here knows a dataset. ``embed_dim=None`` takes ``cfg.embed_dim``; a classifier
-    passes its class count.
+    The skeleton is data (a ``SkeletonGraph``); nothing here knows a dataset.
 
-    Shape: ``x`` ``(N, C, T, V, M)`` -> ``forward_features`` ``(N, cfg.channels[-1])``,
-    ``forward`` ``(N, embed_dim)``.
+    Shape: ``x`` ``(N, S, C, T, V, M)`` -> ``(N, S, F)`` with ``F = cfg.channels[-1]``.
     """
 
-    def __init__(
-        self,
-        cfg: EncoderConfig,
-        *,
-        num_joints: int,
-        edges: Sequence[tuple[int, int]],
-        center: int,
-        in_channels: int = 3,
-        embed_dim: int | None = None,
-    ) -> None:
+    def __init__(self, cfg: EncoderConfig, graph: SkeletonGraph, *, streams: int = 1, in_channels: int = 3) -> None:
         super().__init__()
-        self.register_buffer("A", spatial_partition(num_joints, edges, center), persistent=False)
-        self.data_bn = nn.BatchNorm1d(in_channels * num_joints)
+        self.streams, self.in_channels, self.num_joints = streams, in_channels, graph.num_joints
+        self.register_buffer("A", graph.partition(), persistent=False)  # (K, V, V)
+        self.data_bn = nn.BatchNorm1d(streams * in_channels * graph.num_joints)
         widths = (in_channels, *cfg.channels)
         self.blocks = nn.ModuleList(
             STGCNBlock(
-                widths[i],
-                widths[i + 1],
-                num_joints=num_joints,
-                stride=cfg.strides[i],
+                widths[i], widths[i + 1], streams=streams, num_joints=graph.num_joints, stride=cfg.strides[i],
                 temporal_kernel=cfg.temporal_kernel,
                 dropout=0.0 if i == 0 else cfg.dropout,  # st-gcn: no dropout, no residual in block 0
-                residual=i > 0,
-                edge_importance=cfg.edge_importance,
+                residual=i > 0, edge_importance=cfg.edge_importance,
             )
             for i in range(len(cfg.channels))
-        )
+        )  # fmt: skip
         self.num_features = cfg.channels[-1]
-        self.fc = nn.Linear(self.num_features, cfg.embed_dim if embed_dim is None else embed_dim)
-
-    def forward_features(self, x: Tensor) -> Tensor:
-        n, c, t, v, m = x.shape
-        x = x.permute(0, 4, 3, 1, 2).reshape(n * m, v * c, t)  # (N*M, V*C, T)
-        x = self.data_bn(x)
-        x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)  # (N*M, C, T, V)
-        for block in self.blocks:
-            x = block(x, self.A)
-        return x.mean(dim=(2, 3)).view(n, m, -1).mean(dim=1)  # (N, C_last)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.fc(self.forward_features(x))
+        n, s, c, t, v, m = x.shape
+        x = x.permute(0, 5, 1, 4, 2, 3).reshape(n * m, s * v * c, t)  # (N*M, S*V*C, T)
+        x = self.data_bn(x)
+        x = x.view(n * m, s, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, s * c, t, v)  # (N*M, S*C, T, V)
+        for block in self.blocks:
+            x = block(x, self.A)
+        return x.mean(dim=(2, 3)).view(n, m, s, -1).mean(dim=1)  # (N, S, F)

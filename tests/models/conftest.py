@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from models.config import ContrastiveConfig, EncoderConfig
+from models.graph import SkeletonGraph
 
 # A 4-joint toy skeleton: 0 is the centre, 1 hangs off 0, 2 off 1, 3 off 0 (0-based (child, parent)).
-TOY_EDGES = ((1, 0), (2, 1), (3, 0))
-TOY_LAYOUT = {"num_joints": 4, "edges": TOY_EDGES, "center": 0}
+TOY = SkeletonGraph(4, ((1, 0), (2, 1), (3, 0)), 0)
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +22,8 @@ def _one_thread():
 
 
 @pytest.fixture
-def layout() -> dict:
-    return dict(TOY_LAYOUT)
+def graph() -> SkeletonGraph:
+    return TOY
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def tiny_contrastive() -> ContrastiveConfig:
 
 @pytest.fixture
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
-    """Two views ``(N, C, T, V, M) = (4, 3, 8, 4, 2)``."""
+    """Two views ``(N, S, C, T, V, M) = (4, 2, 3, 8, 4, 2)``."""
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(4, 3, 8, 4, 2, generator=g)
+    x = torch.randn(4, 2, 3, 8, 4, 2, generator=g)
     return x, x + 0.1 * torch.randn(x.shape, generator=g)

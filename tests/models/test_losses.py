@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.losses import crossmoco_loss, moco_loss
+from models.losses import chance_loss, crossmoco_loss, moco_loss, weighted_streams
 
 E = math.e
 
@@ -128,3 +128,46 @@ def test_stable_at_paper_scale_with_gradients() -> None:
     out.loss.backward()
     assert torch.isfinite(out.loss) and torch.isfinite(q.grad).all() and torch.isfinite(r.grad).all()
     assert k.grad is None and l.grad is None and all(b.grad is None for b in banks)
+
+
+def test_leading_stream_axis_gives_one_loss_per_stream() -> None:
+    """A stacked (S, N, C) call equals S separate calls."""
+    g = torch.Generator().manual_seed(4)
+    q, k, r, l = (F.normalize(torch.randn(3, 5, 4, generator=g), dim=-1) for _ in range(4))  # noqa: E741
+    n1, n2 = (F.normalize(torch.randn(3, 7, 4, generator=g), dim=-1) for _ in range(2))
+    stacked = crossmoco_loss(q, k, r, l, n1, n2, tau=0.2, **W).loss
+    assert stacked.shape == (3,)
+    for s in range(3):
+        torch.testing.assert_close(stacked[s], crossmoco_loss(q[s], k[s], r[s], l[s], n1[s], n2[s], tau=0.2, **W).loss)
+    torch.testing.assert_close(moco_loss(q, k, n1, tau=0.2).loss[1], moco_loss(q[1], k[1], n1[1], tau=0.2).loss)
+
+
+def test_several_banks_per_query() -> None:
+    """Table III's 3-bank plan: q contrasts with N and the fused bank, each weighted lam:
+    the same as one bank holding both."""
+    g = torch.Generator().manual_seed(5)
+    q, k, r, l, a, b, c = (F.normalize(torch.randn(s, 4, generator=g), dim=1) for s in (2, 2, 2, 2, 3, 5, 4))  # noqa: E741
+    two = crossmoco_loss(q, k, r, l, [a, c], [b, c], tau=0.3, **W).loss
+    one = crossmoco_loss(q, k, r, l, torch.cat([a, c]), torch.cat([b, c]), tau=0.3, **W).loss
+    torch.testing.assert_close(two, one)
+
+
+def test_chance_level_is_the_loss_of_equal_similarities() -> None:
+    """Every similarity 0.3: the loss equals chance_loss for both forms and MoCo (log(K + 1))."""
+    k = 10
+    u = torch.tensor([[1.0, 0.0]])
+    v = torch.tensor([[0.3, (1 - 0.09) ** 0.5]])
+    bank = v.repeat(k, 1)
+    for form in ("paper", "infonce"):
+        got = crossmoco_loss(u, v, u, v, bank, bank, tau=0.5, form=form, **W).loss
+        ref = chance_loss([W["alpha"], W["beta"]], [(W["lam"], k), (W["phi"], k)], form)
+        assert float(got) == pytest.approx(ref, rel=1e-5)
+    assert float(moco_loss(u, v, bank, tau=0.5).loss) == pytest.approx(chance_loss([1.0], [(1.0, k)], "infonce"))
+    assert chance_loss([1.0], [(1.0, 16384)], "infonce") == pytest.approx(math.log(16385))
+
+
+def test_eq10_weighted_sum_by_hand() -> None:
+    """L_joint = 2, L_motion = 4, L_bone = 3 (Eq. 9) with a = 0.5, b = 0.25, c = 1:
+    L = 0.5 * 2 + 0.25 * 4 + 1 * 3 = 1 + 1 + 3 = 5 (Eq. 10)."""
+    total = weighted_streams(torch.tensor([2.0, 4.0, 3.0]), torch.tensor([0.5, 0.25, 1.0]))
+    assert float(total) == 5.0

@@ -1,4 +1,5 @@
-"""ST-GCN and ST-MLP: shapes, the stage plan as data, edge importance, MLP depth."""
+"""ST-GCN: shapes, the stage plan as data, edge importance, and S streams in one module being exactly
+S separate single-stream ST-GCNs (the fused kernels change speed, not numerics)."""
 
 from __future__ import annotations
 
@@ -8,57 +9,67 @@ import pytest
 import torch
 
 from models.config import EncoderConfig
-from models.mlp import STMLP
 from models.stgcn import STGCN
 
 
-def test_shapes_and_temporal_strides(tiny_encoder, layout) -> None:
-    enc = STGCN(tiny_encoder, **layout)
-    x = torch.randn(2, 3, 12, 4, 2)
-    assert enc.forward_features(x).shape == (2, 16)
-    assert enc(x).shape == (2, 16)
-    h = x
-    h = h.permute(0, 4, 1, 2, 3).reshape(4, 3, 12, 4)
+def test_shapes_and_temporal_strides(tiny_encoder, graph) -> None:
+    enc = STGCN(tiny_encoder, graph, streams=2)
+    x = torch.randn(2, 2, 3, 12, 4, 2)
+    assert enc(x).shape == (2, 2, 16)
+    h = x.permute(0, 5, 1, 2, 3, 4).reshape(4, 6, 12, 4)  # (N*M, S*C, T, V), skipping the input BN
     for block in enc.blocks:
         h = block(h, enc.A)
-    assert h.shape == (4, 16, 6, 4)  # T halved once by stride 2
+    assert h.shape == (4, 32, 6, 4)  # S * 16 channels; T halved once by stride 2
 
 
-def test_default_plan_is_the_lineage_reduced_width() -> None:
-    enc = STGCN(EncoderConfig(), num_joints=4, edges=((1, 0), (2, 1), (3, 0)), center=0)
-    widths = [b.tcn[2].out_channels for b in enc.blocks]
+def test_default_plan_is_the_lineage_reduced_width(graph) -> None:
+    enc = STGCN(EncoderConfig(), graph, streams=3)
+    widths = [b.tcn[2].out_channels // 3 for b in enc.blocks]
     assert widths == [16, 16, 16, 16, 32, 32, 32, 64, 64, 256]
-    assert enc.fc.out_features == 128 and enc.num_features == 256
+    assert all(b.tcn[2].groups == 3 for b in enc.blocks)
+    assert enc.num_features == 256
     assert enc.blocks[0].residual is None and isinstance(enc.blocks[4].residual, torch.nn.Sequential)
 
 
-def test_full_width_plan_is_a_config_value_away() -> None:
+def test_full_width_plan_is_a_config_value_away(graph) -> None:
     cfg = EncoderConfig(channels=(64, 64, 64, 64, 128, 128, 128, 256, 256, 256))
-    enc = STGCN(cfg, num_joints=4, edges=((1, 0), (2, 1), (3, 0)), center=0)
-    assert enc(torch.randn(2, 3, 8, 4, 1)).shape == (2, 128)
+    assert STGCN(cfg, graph)(torch.randn(2, 1, 3, 8, 4, 1)).shape == (2, 1, 256)
 
 
-def test_edge_importance_is_learnable_and_optional(tiny_encoder, layout) -> None:
-    on = STGCN(tiny_encoder, **layout)
-    off = STGCN(dataclasses.replace(tiny_encoder, edge_importance=False), **layout)
-    assert all(b.importance is not None and b.importance.requires_grad for b in on.blocks)
+def test_edge_importance_is_learnable_and_optional(tiny_encoder, graph) -> None:
+    on = STGCN(tiny_encoder, graph, streams=3)
+    off = STGCN(dataclasses.replace(tiny_encoder, edge_importance=False), graph)
+    assert all(b.importance is not None and b.importance.shape == (3, 3, 4, 4) for b in on.blocks)
     assert all(b.importance is None for b in off.blocks)
 
 
-def test_graph_conv_matches_the_einsum_form(tiny_encoder, layout) -> None:
+def test_graph_conv_matches_the_einsum_form(tiny_encoder, graph) -> None:
     """Aggregate-then-convolve equals st-gcn's convolve-then-einsum('nkctv,kvw->nctw') without bias."""
-    gcn = STGCN(tiny_encoder, **layout).blocks[1].gcn
+    gcn = STGCN(tiny_encoder, graph).blocks[1].gcn
     torch.nn.init.zeros_(gcn.conv.bias)
-    x, a = torch.randn(2, 8, 5, 4), torch.rand(3, 4, 4)
-    c_out, k = gcn.conv.out_channels, 3
-    w = gcn.conv.weight.view(c_out, k, 8)  # (C_out, K, C_in)
-    ref = torch.einsum("nctv,okc,kvw->notw", x, w, a)
+    x, a = torch.randn(2, 8, 5, 4), torch.rand(1, 3, 4, 4)
+    w = gcn.conv.weight.view(8, 3, 8)  # (C_out, K, C_in)
+    ref = torch.einsum("nctv,okc,kvw->notw", x, w, a[0])
     torch.testing.assert_close(gcn(x, a), ref, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("layers", [1, 2, 3])
-def test_st_mlp_depths(tiny_encoder, layout, layers: int) -> None:
-    h = STMLP(STGCN(tiny_encoder, **layout), hidden=32, layers=layers)
-    assert len(h.head) == layers
-    assert all([type(m).__name__ for m in blk] == ["Linear", "BatchNorm1d", "ReLU", "Linear"] for blk in h.head)
-    assert h(torch.randn(3, 3, 8, 4, 2)).shape == (3, 16)
+def _copy_stream(stacked: STGCN, single: STGCN, s: int, streams: int) -> None:
+    """Load stream ``s`` of a stacked ST-GCN into a single-stream one (every tensor is S equal slices
+    along its first dimension, except the input BN's, which is laid out (S, V, C))."""
+    for (_, big), (_, small) in zip(stacked.state_dict().items(), single.state_dict().items(), strict=True):
+        if big.dim() == 0:
+            small.copy_(big)
+            continue
+        small.copy_(big.chunk(streams, dim=0)[s].reshape(small.shape))
+
+
+@pytest.mark.parametrize("streams", [2, 3])
+def test_stacked_streams_equal_separate_encoders(tiny_encoder, graph, streams: int) -> None:
+    stacked = STGCN(tiny_encoder, graph, streams=streams).train()
+    x = torch.randn(5, streams, 3, 8, 4, 2)
+    out = stacked(x)
+    for s in range(streams):
+        single = STGCN(tiny_encoder, graph, streams=1).train()
+        with torch.no_grad():
+            _copy_stream(stacked, single, s, streams)
+        torch.testing.assert_close(out[:, s], single(x[:, s : s + 1])[:, 0], rtol=1e-4, atol=1e-5)

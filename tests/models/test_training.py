@@ -1,8 +1,12 @@
-"""Every Table II-IV variant builds from config and trains a few CPU steps with a falling loss.
+"""Every Table II-IV variant (and SkeletonCLR) builds from config and learns its pretext task.
 
-Synthetic data: a pool of 256 random skeletons; each step draws 16 and makes two noisy views, so
-the banks hold other samples' keys. The banks are warmed with two forward-only steps first
-(random initial negatives make the paper-form loss of step 0 meaninglessly low).
+Synthetic task: a pool of 64 random skeletons; each step draws 16 and makes two noisy views, so the
+banks hold other samples' keys. What is checked is a value, not "the loss falls": the query
+encoder's embedding of the pool (train mode, as pretraining sees it), measured as the gap between
+the cosine of a sample's two views and the mean cosine between different samples (Wang & Isola's
+alignment and uniformity in one number). At initialisation ReLU and average pooling put every
+sample in nearly one direction (gap ~0.1-0.2); the pretext task must spread them apart while
+keeping views together.
 """
 
 from __future__ import annotations
@@ -11,69 +15,62 @@ import dataclasses
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models.config import ContrastiveConfig
 from models.registry import build_model
 
 ROWS = {
-    "II/ST-GCN": ({}, {"encoders": "gcn"}),
-    "II/ST-MLP": ({}, {"encoders": "mlp"}),
-    "II/uncrossed": ({}, {"encoders": "uncrossed"}),
-    "II/crossed": ({}, {"encoders": "crossed"}),
-    "III/1 bank": ({}, {"num_banks": 1}),
-    "III/3 banks": ({}, {"num_banks": 3}),
-    "IV/2 MLP layers": ({"mlp_layers": 2}, {}),
-    "IV/3 MLP layers": ({"mlp_layers": 3}, {}),
-    "shared ST-GCN": ({"mlp_shared_backbone": True}, {}),
-    "InfoNCE form": ({}, {"form": "infonce"}),
-    "SkeletonCLR": ({}, {"method": "skeletonclr"}),
+    "II/ST-GCN": ({}, {"encoders": "gcn"}, "crossmoco"),
+    "II/ST-MLP": ({}, {"encoders": "mlp"}, "crossmoco"),
+    "II/uncrossed": ({}, {"encoders": "uncrossed"}, "crossmoco"),
+    "II/crossed": ({}, {"encoders": "crossed"}, "crossmoco"),
+    "III/1 bank": ({}, {"num_banks": 1}, "crossmoco"),
+    "III/3 banks": ({}, {"num_banks": 3}, "crossmoco"),
+    "IV/2 MLP layers": ({"mlp_layers": 2}, {}, "crossmoco"),
+    "own ST-GCN for ST-MLP": ({"mlp_shared_backbone": False}, {}, "crossmoco"),
+    "InfoNCE form": ({}, {"form": "infonce"}, "crossmoco"),
+    "shuffled BN": ({}, {"shuffle_bn_groups": 2}, "crossmoco"),
+    "SkeletonCLR": ({}, {"form": "infonce"}, "skeletonclr"),
 }
+POOL = 64
 
 
-def _train(model, steps: int, cross_start: int) -> list[float]:
+def _views(pool: torch.Tensor, idx: torch.Tensor, g: torch.Generator) -> list[torch.Tensor]:
+    base = pool[idx]
+    return [base + 0.05 * torch.randn(base.shape, generator=g) for _ in "12"]
+
+
+@torch.no_grad()
+def _gap(model, pool: torch.Tensor, g: torch.Generator) -> float:
+    """Mean cosine of positive pairs minus mean cosine of different samples (query side, stream 0)."""
+    x1, x2 = _views(pool, torch.arange(POOL), g)
+    out1, out2 = model(x1, x1), model(x2, x2)
+    q1, q2 = F.normalize(out1[0][:, 0], dim=-1), F.normalize(out2[0][:, 0], dim=-1)
+    sim = q1 @ q2.T
+    off = ~torch.eye(POOL, dtype=torch.bool)
+    return float(sim.diagonal().mean() - sim[off].mean())
+
+
+@pytest.mark.parametrize("row", list(ROWS))
+def test_variant_learns_its_pretext_task(tiny_encoder, graph, row: str) -> None:
+    enc_changes, con_changes, method = ROWS[row]
+    enc = dataclasses.replace(tiny_encoder, **enc_changes)
+    con = ContrastiveConfig(queue_size=32, tau=0.2, **con_changes)
+    torch.manual_seed(0)
+    model = build_model(method, enc, con, graph, streams=2)
     g = torch.Generator().manual_seed(0)
-    pool = torch.randn(256, 3, 8, 4, 1, generator=g)
-
-    def views() -> list[dict[str, torch.Tensor]]:
-        base = pool[torch.randperm(256, generator=g)[:16]]
-        return [{s: base + 0.1 * torch.randn(base.shape, generator=g) for s in ("joint", "bone")} for _ in "12"]
-
+    pool = torch.randn(POOL, 2, 3, 8, 4, 1, generator=g)
+    before = _gap(model, pool, g)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    with torch.no_grad():
-        for _ in range(2):
-            model.enqueue(model(*views()))
-    losses = []
-    for step in range(steps):
+    for step in range(25):
         model.momentum_update(0.9)
-        out = model(*views())
-        loss = model.loss(out, crossed=step >= cross_start).loss
+        out = model(*_views(pool, torch.randperm(POOL, generator=g)[:16], g), g)
+        loss = model.loss(out, crossed=step >= 5).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()
         model.enqueue(out)
-        losses.append(loss.item())
-    return losses
-
-
-@pytest.mark.parametrize("row", list(ROWS))
-def test_variant_trains_with_falling_loss(tiny_encoder, layout, row: str) -> None:
-    enc_changes, con_changes = ROWS[row]
-    con_changes = dict(con_changes)
-    method = con_changes.pop("method", "crossmoco")
-    enc = dataclasses.replace(tiny_encoder, **enc_changes)
-    con = ContrastiveConfig(queue_size=64, weight_motion=0.0, weight_bone=0.5, **con_changes)
-    torch.manual_seed(0)
-    model = build_model(enc, con, **layout, method=method)
-    assert list(model.streams) == ["joint", "bone"]  # weight 0: motion is not built
-    losses = _train(model, steps=15, cross_start=0)
-    assert all(torch.isfinite(torch.tensor(losses)))
-    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, losses
-
-
-def test_cross_training_switches_on_at_cross_start(tiny_encoder, layout) -> None:
-    """Uncrossed for the first steps, crossed after: the loss stays finite across the switch."""
-    torch.manual_seed(0)
-    con = ContrastiveConfig(queue_size=64, weight_motion=0.0, weight_bone=0.5)
-    model = build_model(tiny_encoder, con, **layout)
-    losses = _train(model, steps=6, cross_start=3)
-    assert all(torch.isfinite(torch.tensor(losses)))
+    after = _gap(model, pool, g)
+    assert torch.isfinite(loss)
+    assert after >= before + 0.3, (before, after)
