@@ -99,6 +99,14 @@ def load_split_arrays(shard_dir: Path, split: str, subset: str = "train", **kw) 
     return open_split(shard_dir, split, subset, **kw).arrays()
 
 
+def split_column(shard_dir: Path, split: str, subset: str, column: str) -> np.ndarray:
+    """One metadata column (e.g. ``performer``) of the rows ``open_split(...).arrays()`` returns, same order."""
+    manifest = read_manifest(Path(shard_dir), verify=False)
+    table = _parquet_table(Path(shard_dir), manifest, [column, f"split_{split}"])
+    keep = table.column(f"split_{split}").to_numpy(zero_copy_only=False) == subset
+    return table.column(column).to_numpy(zero_copy_only=False)[keep]
+
+
 def _parquet_table(shard_dir: Path, manifest: dict, columns: list[str]) -> pa.Table:
     tables = [pq.read_table(shard_dir / s["file"], columns=columns) for s in manifest["shards"]]
     for t, s in zip(tables, manifest["shards"], strict=True):

@@ -40,12 +40,21 @@ NUM_CLASSES = {"ntu60": 60, "ntu120": 120, "pku": pku.NUM_CLASSES, "ucla": ucla.
                "synthetic": ntu.NUM_CLASSES["synthetic"]}  # fmt: skip
 
 
+BODIES = {"ntu60": 2, "ntu120": 2, "pku": 2, "ucla": 1, "synthetic": 2}  # bodies a sample keeps by default
+
+
+def resolve_bodies(dataset: str, cfg: PreprocessConfig) -> PreprocessConfig:
+    """``cfg`` with ``max_bodies=0`` replaced by the dataset's own count (``BODIES``)."""
+    return replace(cfg, max_bodies=BODIES[dataset]) if cfg.max_bodies == 0 else cfg
+
+
 def preprocess_dataset(
     dataset: str, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig, *, workers: int | None = None
 ) -> Path:
     """Write ``out_dir/<dataset>-<hash12>/`` (shards + manifest.json) unless it is already complete."""
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    cfg = resolve_bodies(dataset, cfg)
     raw_dir, digest = Path(raw_dir), preprocess_hash(dataset, cfg)
     shard_dir = Path(out_dir) / f"{dataset}-{digest[:12]}"
     if (shard_dir / MANIFEST).is_file() and read_manifest(shard_dir, verify=False)["config_hash"] == digest:
@@ -149,27 +158,32 @@ def process_task(task: Task) -> tuple[list[Sample], list[dict]]:
             errors.append(item.as_record())
             continue
         try:
-            samples.append(to_fixed_size(item, task.cfg, task.center0))
+            samples.append(to_fixed_size(item, task.cfg, task.center0, task.shoulders0))
         except DatasetFormatError as e:
             errors.append(e.as_record())
     return samples, errors
 
 
-def to_fixed_size(sample: Sample, cfg: PreprocessConfig, center0: int) -> Sample:
-    """Centre, resize over valid frames, pad bodies.
+def to_fixed_size(
+    sample: Sample, cfg: PreprocessConfig, center0: int, shoulders0: tuple[int, int] = (-1, -1)
+) -> Sample:
+    """Centre, turn to the canonical view (``cfg.rotate``), resize over valid frames, pad bodies.
 
     Shape:
         sample.data: (C, T, V, M) -> (C, cfg.num_frames, V, cfg.max_bodies)
     """
-    data = sample.data[..., : cfg.max_bodies]
+    bodies = cfg.max_bodies or sample.data.shape[3]  # 0: as many as the reader gave (resolve_bodies sets it)
+    data = sample.data[..., :bodies]
     present = np.abs(data).sum(axis=(0, 2)) > 0  # (T, M): body m present in frame t
     valid = present.any(axis=1)
     if not valid.any():
         raise DatasetFormatError(sample.source, None, "no body in any frame")
     if cfg.center:
         data = center_on_joint(data, present, center0)
+    if cfg.rotate == "shoulders":
+        data = face_forward(data, present, shoulders0)
     data = resize_frames(data[:, valid], cfg.num_frames)
-    out = np.zeros((*data.shape[:3], cfg.max_bodies), np.float32)
+    out = np.zeros((*data.shape[:3], bodies), np.float32)
     out[..., : data.shape[3]] = data
     return replace(sample, data=out)
 
@@ -184,6 +198,28 @@ def center_on_joint(data: np.ndarray, present: np.ndarray, center0: int) -> np.n
     body = 0 if present[:, 0].any() else int(present[first].argmax())
     origin = data[:, first, center0, body]  # (C,)
     return data - origin[:, None, None, None] * present[None, :, None, :]
+
+
+def face_forward(data: np.ndarray, present: np.ndarray, shoulders0: tuple[int, int]) -> np.ndarray:
+    """Rotate about the vertical (y) axis so that body 1's shoulder line, left to right, points along
+    +x in its first present frame; every body and frame turns with it (absent ones stay zero).
+
+    The rotation by ``theta = atan2(dz, dx)`` of the shoulder vector ``(dx, dy, dz)`` maps it to
+    ``(sqrt(dx^2 + dz^2), dy, 0)``.
+
+    Shape:
+        data: (C, T, V, M), present: (T, M) bool -> (C, T, V, M)
+    """
+    first = present[:, 0].argmax() if present[:, 0].any() else present.any(axis=1).argmax()
+    body = 0 if present[:, 0].any() else int(present[first].argmax())
+    left, right = shoulders0
+    dx, _, dz = data[:, first, right, body] - data[:, first, left, body]
+    if dx == 0 and dz == 0:
+        return data  # shoulders on one vertical line: no direction to align
+    theta = np.arctan2(dz, dx)
+    c, s = np.cos(theta), np.sin(theta)
+    rot = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]], dtype=np.float64)  # (C_out, C_in)
+    return np.einsum("ij,jtvm->itvm", rot, data.astype(np.float64)).astype(np.float32)
 
 
 def resize_frames(data: np.ndarray, num_frames: int) -> np.ndarray:

@@ -34,6 +34,7 @@ class Task:
     paths: tuple[str, ...]
     cfg: PreprocessConfig
     center0: int
+    shoulders0: tuple[int, int] = (-1, -1)  # (left, right) shoulder joints, for the view normalisation
 
     def read(self) -> list[Sample | DatasetFormatError]:
         if self.kind == "ntu":
@@ -49,11 +50,12 @@ class Task:
 
 def plan_tasks(dataset: str, raw_dir: Path, cfg: PreprocessConfig) -> tuple[list[Task], list[dict], list[dict]]:
     """(tasks, skipped records, quarantined records) for a raw folder."""
-    center0 = layout_for(dataset, cfg.hands).center0
+    layout = layout_for(dataset, cfg.hands)
+    anchors = (layout.center0, layout.shoulders0)
     if dataset == "ucla":
-        return [Task("ucla", (str(p),), cfg, center0) for p in sorted(raw_dir.rglob("*.json"))], [], []
+        return [Task("ucla", (str(p),), cfg, *anchors) for p in sorted(raw_dir.rglob("*.json"))], [], []
     if dataset == "pku":
-        return _plan_pku(raw_dir, cfg, center0)
+        return _plan_pku(raw_dir, cfg, anchors)
     skip = _skip_list(dataset, raw_dir, cfg)
     tasks, skipped, quarantined = [], [], []
     for path in sorted(raw_dir.rglob("*.skeleton")):
@@ -67,16 +69,18 @@ def plan_tasks(dataset: str, raw_dir: Path, cfg: PreprocessConfig) -> tuple[list
         elif path.name.removesuffix(".skeleton") in skip:
             skipped.append({"file": str(path), "reason": "on the missing-skeleton list"})
         else:
-            tasks.append(Task("ntu", (str(path),), cfg, center0))
+            tasks.append(Task("ntu", (str(path),), cfg, *anchors))
     return tasks, skipped, quarantined
 
 
-def _plan_pku(raw_dir: Path, cfg: PreprocessConfig, center0: int) -> tuple[list[Task], list[dict], list[dict]]:
+def _plan_pku(
+    raw_dir: Path, cfg: PreprocessConfig, anchors: tuple[int, tuple[int, int]]
+) -> tuple[list[Task], list[dict], list[dict]]:
     tasks, quarantined = [], []
     for skel in sorted((raw_dir / "skeleton").glob("*.txt")):
         label = raw_dir / "label" / skel.name
         if label.is_file():
-            tasks.append(Task("pku", (str(skel), str(label)), cfg, center0))
+            tasks.append(Task("pku", (str(skel), str(label)), cfg, *anchors))
         else:
             quarantined.append(DatasetFormatError(label, None, "label file missing for this video").as_record())
     return tasks, [], quarantined

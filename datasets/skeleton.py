@@ -69,6 +69,12 @@ class SkeletonLayout:
         return self.center - 1
 
     @property
+    def shoulders0(self) -> tuple[int, int]:
+        """0-based (left, right) shoulder joints, which the view normalisation aligns with +x."""
+        names = [n.lower() for n in self.joint_names]
+        return names.index("left shoulder"), names.index("right shoulder")
+
+    @property
     def parents0(self) -> tuple[int, ...]:
         """0-based parent of every joint; the centre joint is its own parent (its bone is zero)."""
         parent = list(range(self.num_joints))

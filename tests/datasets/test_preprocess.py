@@ -90,7 +90,7 @@ def test_real_ucla_preprocesses_to_1020_and_464(shared_data: Path, tmp_path: Pat
     out = preprocess_dataset("ucla", shared_data / "nw_ucla" / "all_sqe", tmp_path, PreprocessConfig(), workers=2)
     m = json.loads((out / "manifest.json").read_text())
     assert (m["counts"]["xview"]["train"]["total"], m["counts"]["xview"]["test"]["total"]) == (1020, 464)
-    assert m["shape"] == [3, 50, 20, 2] and not m["quarantined"] and m["num_classes"] == 10
+    assert m["shape"] == [3, 50, 20, 1] and not m["quarantined"] and m["num_classes"] == 10  # one body (M = 1)
 
 
 @pytest.mark.realdata
@@ -100,3 +100,26 @@ def test_real_ntu_and_pku_preprocess(shared_data: Path, tmp_path: Path) -> None:
     assert m["num_rows"] == 69 and m["counts"]["xview"]["test"]["total"] == 62
     pku = preprocess_dataset("pku", shared_data / "pku_mmd" / "part1", tmp_path, PreprocessConfig(), workers=1)
     assert json.loads((pku / "manifest.json").read_text())["num_rows"] == 99
+
+
+def test_face_forward_turns_the_shoulder_line_onto_x_by_hand():
+    """Left shoulder at the origin, right shoulder at (0, 0.2, 1): theta = atan2(1, 0) = 90 degrees, so
+    the right shoulder goes to (1, 0.2, 0) and a joint at (1, 0, 0) goes to (0, 0, -1); y is untouched."""
+    from datasets.preprocess import face_forward
+
+    data = np.zeros((3, 2, 3, 1), np.float32)  # (C, T, V, M): joints 0 = left, 1 = right shoulder, 2 = other
+    data[:, 0, 1, 0] = [0.0, 0.2, 1.0]
+    data[:, 0, 2, 0] = [1.0, 0.0, 0.0]
+    out = face_forward(data, np.array([[True], [False]]), (0, 1))
+    np.testing.assert_allclose(out[:, 0, 1, 0], [1.0, 0.2, 0.0], atol=1e-6)
+    np.testing.assert_allclose(out[:, 0, 2, 0], [0.0, 0.0, -1.0], atol=1e-6)
+    np.testing.assert_array_equal(out[:, 1], 0.0)  # an absent frame stays zero
+
+
+def test_real_ucla_faces_forward_in_its_first_frame(shared_data, tmp_path):
+    from datasets.loader import load_split_arrays
+
+    out = preprocess_dataset("ucla", shared_data / "nw_ucla" / "all_sqe", tmp_path, PreprocessConfig(), workers=2)
+    x, _ = load_split_arrays(out, "xview", "test")
+    shoulders = x[:, :, 0, 8, 0] - x[:, :, 0, 4, 0]  # right - left shoulder (0-based 8, 4), frame 0
+    assert np.abs(shoulders[:, 2]).max() < 1e-4 and (shoulders[:, 0] > 0).all()
