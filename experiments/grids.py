@@ -86,7 +86,8 @@ def summarize(trials: list[TrialSpec], outcomes: list[TrialOutcome]) -> list[Sum
                 out.append(SummaryRow(row_id, f"{row.label} ({row.column})", row.paper_value,
                                       metrics.get(row_metric(row, spec.config)), run))
         else:
-            for metric in sorted(k for k in metrics if k.endswith("_top1")) or ["(failed)"]:
+            headline = sorted(k for k in metrics if k.endswith("_top1") and not k.endswith("best_epoch_top1"))
+            for metric in headline or ["(failed)"]:
                 out.append(SummaryRow(spec.name, metric, None, metrics.get(metric), run))
     return out
 

@@ -27,8 +27,10 @@ END = "<!-- tables:end -->"
 _MISSING = "—"
 
 
-def _figure(value: float | None) -> str:
-    return "not reported" if value is None else f"{value:.1f}"
+def _figure(row: TableRow) -> str:
+    if row.is_control:
+        return "(control)"
+    return "not reported" if row.paper_value is None else f"{row.paper_value:.1f}"
 
 
 def _measured(records: Sequence[dict[str, Any]]) -> str:
@@ -53,7 +55,7 @@ def _table(table: str, by_row: dict[str, list[dict[str, Any]]]) -> list[str]:
         runs = "yes" if row.runnable else "cited"
         measured = _measured(by_row.get(row.row_id, []))
         lines.append(
-            f"| `{row.row_id}` | {row.label} | {row.column} | {_figure(row.paper_value)} | {measured} | {runs} |"
+            f"| `{row.row_id}` | {row.label} | {row.column} | {_figure(row)} | {measured} | {runs} |"
         )
     lines.append("")
     by_note: dict[str, list[str]] = {}

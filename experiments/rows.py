@@ -63,6 +63,11 @@ class TableRow:
             raise ValueError(f"{self.row_id}: a row that is not runnable must say why in its note")
 
     @property
+    def is_control(self) -> bool:
+        """A control row of this project (random-init or supervised encoders), not one of the paper's."""
+        return self.note.startswith("Control")
+
+    @property
     def table_number(self) -> int:
         """1 for Table I ... 7 for Table VII."""
         return TABLE_IDS.index(self.table) + 1

@@ -41,10 +41,11 @@ REUSED_TAG = "crossmoco.reused_from"
 
 
 def pretrain_key(cfg: Config, data_hash: str) -> str:
-    """Identity of a pretraining: every config value except the evaluation section, and the data.
+    """Identity of a pretraining: every config value except the evaluation section (but ``eval.split``,
+    which decides the pretraining samples), and the data.
     Chains that differ only in ``eval.*`` (e.g. Table V's linear row and Table VI's 1% / 10% rows
     on the same dataset) share one pretraining."""
-    flat = {k: v for k, v in to_flat_dict(cfg).items() if not k.startswith("eval.")}
+    flat = {k: v for k, v in to_flat_dict(cfg).items() if not k.startswith("eval.") or k == "eval.split"}
     blob = json.dumps({"config": flat, "data": data_hash}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -139,7 +140,7 @@ def run_chain(
         if checkpoint is not None:
             result.checkpoint = Path(checkpoint).resolve()
             tracking.set_tags(store, parent, {CHECKPOINT_TAG: str(result.checkpoint)})
-        elif cfg.method != "supervised":
+        elif cfg.method != "random":  # the random-init control evaluates the seeded initial encoders
             result.checkpoint = _pretrain_stage(store, parent, tags, cfg, data, run_dir, pretrain_fn, result)
         for stage in stages if stages is not None else protocol_stages(cfg):
             _eval_stage(store, parent, tags, cfg, data, stage, result)
@@ -185,10 +186,10 @@ def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pret
         ckpt = fn(cfg, data.root, storage=run_dir / "ray", name=f"pretrain-{parent}",
                   tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id)
         tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(ckpt)})
-        history = _metric_history(store, run_id, [M.LOSS, M.LR, M.SAMPLES_PER_S])
+        history = _metric_history(store, run_id, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR, M.SAMPLES_PER_S])
         with tempfile.TemporaryDirectory() as tmp:
-            png = plot_curves({"pretrain": history}, [M.LOSS, M.LR], Path(tmp) / "pretrain_curves.png",
-                              f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
+            png = plot_curves({"pretrain": history}, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR],
+                              Path(tmp) / "pretrain_curves.png", f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
             tracking.log_artifact(store, run_id, png, "figures")
         tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "epoch": int(read_state(ckpt)["epoch"]) + 1},
                           "checkpoint.json")
@@ -218,7 +219,7 @@ def _metric_history(store, run_id: str, keys: list[str]) -> list[dict[str, float
 
 
 def load_model(cfg: Config, data: LoadedDataset, checkpoint: Path | None) -> torch.nn.Module:
-    """The pretrained model of a checkpoint (or a freshly initialised one for ``method=supervised``)."""
+    """The pretrained model of a checkpoint (or the seeded initial one for ``method=random``)."""
     torch.manual_seed(cfg.seed)
     model = build_pretrain_model(cfg, data.info)
     if checkpoint is not None:
@@ -230,7 +231,7 @@ def run_protocol(stage: str, cfg: Config, data: LoadedDataset, checkpoint: Path 
     """One evaluation protocol on a checkpoint, in-process."""
     device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
     model = load_model(cfg, data, checkpoint).to(device)
-    train, test = data.arrays("train"), data.arrays("test")
+    train, test = (data.arrays(side) for side in data.eval_sides(cfg.eval.split))
     if stage == "linear":
         return linear_protocol(model, train, test, cfg, data.info, device)
     if stage == "finetune":

@@ -147,7 +147,7 @@ def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **
         load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
-    if cfg.resources.num_workers > 0 and cfg.method != "supervised" and kwargs.get("checkpoint") is None:
+    if cfg.resources.num_workers > 0 and cfg.method != "random" and kwargs.get("checkpoint") is None:
         from pipeline.train_ray import ray_init_local
 
         ray_init_local()

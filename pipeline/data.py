@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from datasets.errors import DatasetFormatError
-from datasets.loader import load_split_arrays
+from datasets.loader import load_split_arrays, split_column
 from datasets.manifest import read_manifest
 from datasets.skeleton import layout_for
 from pipeline.config import Config
 from pipeline.modeling import DataInfo
 
 MANIFEST = "manifest.json"
+VAL_FRACTION = 0.3  # of the training side's performers, held out to choose settings
 
 
 class DataError(ValueError):
@@ -30,10 +31,29 @@ class LoadedDataset:
     info: DataInfo
     class_names: tuple[str, ...]
 
+    val_performers: tuple[int, ...] = ()
+
     def arrays(self, subset: str) -> tuple[np.ndarray, np.ndarray]:
-        """(x (N, C, T, V, M) float32, labels int64) of ``subset`` ("train" or "test")."""
-        x, y = load_split_arrays(self.root, self.split, subset)
-        return x, np.asarray(y, dtype=np.int64)
+        """(x (N, C, T, V, M) float32, labels int64) of ``subset``: "train" or "test" (the split's
+        sides), or the training side divided for choosing settings: "val" (its samples of the
+        validation performers) and "fit" (the rest). The test side is never part of either."""
+        if subset in ("train", "test"):
+            x, y = load_split_arrays(self.root, self.split, subset)
+            return x, np.asarray(y, dtype=np.int64)
+        if subset not in ("fit", "val"):
+            raise ValueError(f"unknown subset {subset!r}; expected train, test, fit or val")
+        x, y = self.arrays("train")
+        if self.val_performers:
+            held = np.isin(split_column(self.root, self.split, "train", "performer"), self.val_performers)
+        else:  # no performer ids (PKU-MMD): a seeded random VAL_FRACTION of the training side
+            held = np.random.default_rng(0).random(len(y)) < VAL_FRACTION
+        keep = held if subset == "val" else ~held
+        return x[keep], y[keep]
+
+    def eval_sides(self, split: str) -> tuple[str, str]:
+        """The (training, evaluation) subsets of the protocols: ("train", "test") for the reported
+        figure, ("fit", "val") while choosing settings (``eval.split``)."""
+        return ("train", "test") if split == "test" else ("fit", "val")
 
 
 def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
@@ -60,4 +80,19 @@ def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
     hands = (manifest.get("config") or {}).get("hands", "chain")
     layout = layout_for(dataset, hands)
     info = DataInfo.of(dataset, layout, num_classes, str(manifest.get("config_hash", ""))[:12])
-    return LoadedDataset(root, cfg.data.split, info, names or tuple(str(i) for i in range(num_classes)))
+    names = names or tuple(str(i) for i in range(num_classes))
+    val = validation_performers(split_column(root, cfg.data.split, "train", "performer"), cfg.data.val_performers)
+    return LoadedDataset(root, cfg.data.split, info, names, val)
+
+
+def validation_performers(performers: np.ndarray, chosen: tuple[int, ...]) -> tuple[int, ...]:
+    """The performers whose training-side samples form the validation subset: ``chosen``, or by
+    default the last ``VAL_FRACTION`` of the training side's performer ids (NW-UCLA: subjects 8-10
+    of views 1-2), at least one and never all; () when the dataset names no performers."""
+    ids = sorted(int(p) for p in np.unique(performers))
+    if chosen:
+        return tuple(sorted(chosen))
+    if len(ids) < 2:
+        return ()
+    count = min(len(ids) - 1, max(1, round(VAL_FRACTION * len(ids))))
+    return tuple(ids[-count:])

@@ -1,21 +1,29 @@
 """The pretraining loop: plain PyTorch, runs without Ray (tests) and inside a Ray Train worker.
 
-One step follows Algorithm 1 top to bottom::
+One contrastive step follows Algorithm 1 top to bottom::
 
-    x1, x2 = aug(x), aug(x)                      # on the worker's device, batched (datasets/)
-    out = model(x1, x2)                          # queries and keys of every stream
-    parts = model.loss(out, crossed=...)         # Eqs. (3)-(5), (9)-(10)
+    x1, x2 = aug(x), aug(x)                      # on the worker's device, batched, every stream
+    out = model(x1, x2, generator)               # queries and keys of every stream (one module)
+    losses = model.loss(out, crossed=...)        # Eqs. (3)-(5) per stream (Eq. 9)
+    loss = weighted_streams(losses, a_b_c)       # Eq. (10)
     backward; optimizer.step()                   # update theta_q
     model.momentum_update(m)                     # update theta_k by Eq. (1)
     model.enqueue(out)                           # keys gathered from all ranks, then FIFO
+
+``method=supervised`` trains the classifier of every stream on one augmented view with its
+labels instead (the supervised control). Learning rate and key momentum follow their schedules
+per optimizer step (``pipeline/schedule.py``).
+
+Every epoch reports the loss, each stream's loss beside its chance level (the loss when nothing
+is learned: ``log(K + 1)`` for InfoNCE, see ``models.losses.chance_loss``), lr, m and samples/s,
+and every ``pretrain.knn_every`` epochs a kNN top-1 on the validation samples: a run that is not
+learning shows it while it runs.
 
 Data: each rank holds its split in memory (NumPy) and draws its own part of a seeded global
 permutation every epoch (``DistributedSampler`` semantics), gathering a whole batch with one
 fancy-index copy. Chosen by measurement (../shared/notes/ray-mlflow.md §1b, this machine): Ray
 Data's ``get_dataset_shard`` was 5-50x slower per epoch on 2 cores and deadlocks when the train
-workers hold every CPU; the Parquet ``binary`` layout decodes at 45-62k rows/s, so reading a whole
-NW-UCLA or NTU split into memory takes well under a second per 50k rows, after which a batch of
-128 is one ~4 MB memcpy.
+workers hold every CPU.
 """
 
 from __future__ import annotations
@@ -25,7 +33,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -33,13 +40,13 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.augment import augment
-from datasets.streams import make_streams
+from models.losses import weighted_streams
 from models.runtime import autocast, compile_encoders_
 from pipeline import metrics as M
 from pipeline.checkpoints import load_checkpoint, save_checkpoint
 from pipeline.config import Config
-from pipeline.modeling import DataInfo, build_pretrain_model, stream_names, unwrap
-from pipeline.schedule import key_momentum, learning_rate
+from pipeline.modeling import DataInfo, build_pretrain_model, stacked_streams, stream_names, stream_weights, unwrap
+from pipeline.schedule import crossed_at, key_momentum, learning_rate
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +65,7 @@ class WorkerContext:
     resume_from: Path | None = None
     checkpoint_dir: Path | None = None  # where rank 0 writes checkpoints (a fresh temp dir if None)
     fault_hook: Callable[[int], None] = lambda epoch: None  # tests inject a crash here
-    monitor: Callable[[nn.Module], float] | None = None  # kNN top-1 on held-out training samples
+    monitor: Callable[[nn.Module], float] | None = None  # kNN top-1 on the validation samples
 
 
 def epoch_indices(n: int, epoch: int, seed: int, rank: int, world: int, batch: int) -> np.ndarray:
@@ -73,23 +80,24 @@ def epoch_indices(n: int, epoch: int, seed: int, rank: int, world: int, batch: i
     return mine[: steps * batch].reshape(steps, batch)
 
 
-def two_views(x: torch.Tensor, cfg: Config, info: DataInfo, gen: torch.Generator) -> tuple[dict, dict]:
-    """Algorithm 1's ``x1, x2 = aug(x), aug(x)`` for every stream, on ``x``'s device.
+def one_view(x: torch.Tensor, cfg: Config, info: DataInfo, gen: torch.Generator) -> torch.Tensor:
+    """``aug(x)`` for every built stream, stacked.
 
-    Shape:
-        x: (N, C, T, V, M) joints; returns two dicts stream -> (N, C, T, V, M).
+    ``pretrain.augment_streams``: ``per_stream`` (Algorithm 1: each stream's data x is augmented,
+    each stream with its own draw) or ``joint_first`` (the joints are augmented once, then motion
+    and bone are derived, as CrosSCLR's feeder does).
+
+    Shape: ``x`` ``(N, C, T, V, M)`` joints -> ``(N, S, C, T, V, M)``.
     """
-    names = stream_names(cfg)
     if cfg.pretrain.augment_streams == "joint_first":
-        views = []
-        for _ in range(2):
-            xa = augment(x, info.parents0, cfg.augment, gen)
-            views.append(make_streams(xa, info.parents0, names))
-        return views[0], views[1]
-    streams = make_streams(x, info.parents0, names)
-    v1 = {k: augment(s, info.parents0, cfg.augment, gen) for k, s in streams.items()}
-    v2 = {k: augment(s, info.parents0, cfg.augment, gen) for k, s in streams.items()}
-    return v1, v2
+        return stacked_streams(augment(x, info.parents0, cfg.augment, gen), cfg, info)
+    s = stacked_streams(x, cfg, info)  # (N, S, C, T, V, M)
+    return augment(s.flatten(0, 1), info.parents0, cfg.augment, gen).view(s.shape)  # independent draws
+
+
+def two_views(x: torch.Tensor, cfg: Config, info: DataInfo, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Algorithm 1's ``x1, x2 = aug(x), aug(x)``. Shape: ``(N, C, T, V, M)`` -> 2 x ``(N, S, C, T, V, M)``."""
+    return one_view(x, cfg, info, gen), one_view(x, cfg, info, gen)
 
 
 def _make_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
@@ -108,9 +116,16 @@ class PretrainSummary:
     checkpoint: Path | None
 
 
-def run_pretraining(cfg: Config, x: np.ndarray, info: DataInfo, ctx: WorkerContext) -> PretrainSummary:
-    """Pretrain on ``x`` (N, C, T, V, M) float32 for ``cfg.pretrain.epochs`` epochs, resuming from
-    ``ctx.resume_from`` when given; report every epoch and checkpoint every ``checkpoint_every``."""
+def run_pretraining(
+    cfg: Config, x: np.ndarray, info: DataInfo, ctx: WorkerContext, y: np.ndarray | None = None
+) -> PretrainSummary:
+    """Pretrain on ``x`` (N, C, T, V, M) float32 (labels ``y`` for ``method=supervised``) for
+    ``cfg.pretrain.epochs`` epochs, resuming from ``ctx.resume_from`` when given; report every epoch
+    and checkpoint every ``checkpoint_every``."""
+    if cfg.method == "random":
+        raise ValueError("method=random is never trained: its chain evaluates the initial encoders")
+    if cfg.method == "supervised" and y is None:
+        raise ValueError("method=supervised pretrains with labels: pass y")
     torch.manual_seed(cfg.seed + ctx.rank)
     core = build_pretrain_model(cfg, info).to(ctx.device)
     optimizer = _make_optimizer(cfg, core)
@@ -125,18 +140,22 @@ def run_pretraining(cfg: Config, x: np.ndarray, info: DataInfo, ctx: WorkerConte
     per_rank = cfg.pretrain.batch_size // ctx.world_size
     if per_rank < 1:
         raise ValueError(f"pretrain.batch_size={cfg.pretrain.batch_size} < {ctx.world_size} workers")
+    labels = torch.from_numpy(np.asarray(y, dtype=np.int64)) if cfg.method == "supervised" else None
+    if labels is None and cfg.contrastive.queue_size > len(x) - cfg.pretrain.batch_size:
+        log.warning("contrastive.queue_size=%d is not below the %d samples an epoch draws: a sample's own earlier "
+                    "keys will sit among its negatives", cfg.contrastive.queue_size, len(x))  # fmt: skip
     history: list[dict[str, float]] = []
     epochs = cfg.pretrain.epochs
     bar = tqdm(range(start, epochs), desc="pretrain", disable=ctx.rank != 0, initial=start, total=epochs)
     ckpt_path: Path | None = None
     for epoch in bar:
         gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + ctx.rank)  # new views every epoch
-        row = _train_epoch(cfg, model, core, optimizer, x, info, ctx, gen, epoch, per_rank)
+        row = _train_epoch(cfg, model, optimizer, x, labels, info, ctx, gen, epoch, per_rank)
         if ctx.monitor is not None and ctx.rank == 0 and cfg.pretrain.knn_every > 0 \
-                and (epoch + 1) % cfg.pretrain.knn_every == 0:
+                and ((epoch + 1) % cfg.pretrain.knn_every == 0 or epoch + 1 == epochs):
             row[M.KNN_MONITOR] = ctx.monitor(model)
         history.append(row)
-        bar.set_postfix(loss=f"{row[M.LOSS]:.4f}")
+        bar.set_postfix({k: f"{row[k]:.3g}" for k in (M.LOSS, M.KNN_MONITOR, M.SAMPLES_PER_S) if k in row})
         ckpt_path = None
         if (epoch + 1) % cfg.pretrain.checkpoint_every == 0 or epoch + 1 == epochs:
             ckpt_path = save_checkpoint(ctx.checkpoint_dir, core, optimizer, epoch, cfg) if ctx.rank == 0 else None
@@ -147,44 +166,48 @@ def run_pretraining(cfg: Config, x: np.ndarray, info: DataInfo, ctx: WorkerConte
 
 
 def _train_epoch(
-    cfg: Config, model: nn.Module, core: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray,
+    cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, labels: torch.Tensor | None,
     info: DataInfo, ctx: WorkerContext, gen: torch.Generator, epoch: int, per_rank: int,
-) -> dict[str, float]:
-    lr = learning_rate(cfg.optim, epoch, cfg.pretrain.epochs)
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    m = key_momentum(cfg.contrastive.momentum, epoch, cfg.pretrain.epochs, cfg.pretrain.momentum_schedule)
-    crossed = epoch >= cfg.contrastive.cross_start_epoch
+) -> dict[str, float]:  # fmt: skip
+    core = unwrap(model)
+    weights = stream_weights(cfg).to(ctx.device)
+    crossed = crossed_at(cfg, epoch)
     model.train()
-    sums: dict[str, float] = {}
     steps = epoch_indices(len(x), epoch, cfg.seed, ctx.rank, ctx.world_size, per_rank)
+    sums = torch.zeros(len(weights) + 1, dtype=torch.float64)
+    lr = m = 0.0
     t0 = time.perf_counter()
-    for idx in steps:
-        batch = torch.from_numpy(x[np.sort(idx)]).to(ctx.device, non_blocking=True)
-        v1, v2 = two_views(batch, cfg, info, gen)
+    for i, idx in enumerate(steps):
+        progress = epoch + i / len(steps)
+        lr = learning_rate(cfg.optim, progress, cfg.pretrain.epochs, step=1 / len(steps))
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        order = np.sort(idx)
+        batch = torch.from_numpy(x[order]).to(ctx.device, non_blocking=True)
         with autocast(cfg.pretrain.precision, ctx.device.type):
-            out = model(v1, v2)
-            parts = unwrap(model).loss(out, crossed=crossed)
+            if labels is None:
+                m = key_momentum(cfg.contrastive.momentum, progress, cfg.pretrain.epochs,
+                                 cfg.pretrain.momentum_schedule)  # fmt: skip
+                v1, v2 = two_views(batch, cfg, info, gen)
+                out = model(v1, v2, gen)
+                losses = core.loss(out, crossed=crossed)  # (S,)
+            else:
+                losses = core.loss(model(one_view(batch, cfg, info, gen)), labels[order].to(ctx.device))
+        loss = weighted_streams(losses, weights)
         optimizer.zero_grad(set_to_none=True)
-        parts[0].backward()
+        loss.backward()
         optimizer.step()
-        unwrap(model).momentum_update(m)  # Eq. (1), after the query update (Algorithm 1)
-        unwrap(model).enqueue(out)
-        for name, value in _loss_parts(parts).items():
-            sums[name] = sums.get(name, 0.0) + value
+        if labels is None:
+            core.momentum_update(m)  # Eq. (1), after the query update (Algorithm 1)
+            core.enqueue(out)
+        sums += torch.cat([loss.detach().reshape(1), losses.detach()]).double().cpu()
     seconds = time.perf_counter() - t0
-    row = {k: v / len(steps) for k, v in sums.items()}
-    row.update({M.EPOCH: float(epoch + 1), M.LR: lr, M.MOMENTUM: m,
-                M.SAMPLES_PER_S: len(steps) * per_rank * ctx.world_size / max(seconds, 1e-9)})
+    means = (sums / len(steps)).tolist()
+    row = {M.LOSS: means[0], M.EPOCH: float(epoch + 1), M.LR: lr,
+           M.SAMPLES_PER_S: len(steps) * per_rank * ctx.world_size / max(seconds, 1e-9)}  # fmt: skip
+    row.update({M.LOSS_PART_PREFIX + s: v for s, v in zip(stream_names(cfg), means[1:], strict=True)})
+    if labels is None:
+        row[M.MOMENTUM] = m
+        row[M.LOSS_CHANCE] = core.chance(crossed)
+        row[M.CROSSED] = float(crossed)
     return row
-
-
-def _loss_parts(parts: Any) -> dict[str, float]:
-    """The loss (first field) and any other scalar fields of the model's typed loss value."""
-    out = {M.LOSS: float(parts[0].detach())}
-    for name, value in getattr(parts, "_asdict", dict)().items():
-        if name == parts._fields[0]:
-            continue
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            out[M.LOSS_PART_PREFIX + name] = float(value.detach())
-    return out

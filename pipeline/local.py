@@ -36,7 +36,7 @@ def pretrain_in_process(
 ) -> Path:
     """Pretrain in this process; returns the final checkpoint directory."""
     data = load_dataset(data_dir, cfg)
-    x, y = data.arrays("train")
+    x, y = data.arrays(data.eval_sides(cfg.eval.split)[0])
     run_root = Path(storage) / name
     run_root.mkdir(parents=True, exist_ok=True)
     store = tracking.Store(tracking_uri, experiment_id) if run_id else None
@@ -52,9 +52,10 @@ def pretrain_in_process(
             saved.append(final)
 
     device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
+    monitor = make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, device)
     ctx = WorkerContext(device=device, report=report, resume_from=latest_checkpoint(run_root),
-                        checkpoint_dir=None, monitor=make_knn_monitor(cfg, x, y, data.info, device))
-    run_pretraining(cfg, x, data.info, ctx)
+                        checkpoint_dir=None, monitor=monitor)
+    run_pretraining(cfg, x, data.info, ctx, y)
     final = latest_checkpoint(run_root)
     if final is None:
         raise RuntimeError(f"pretraining {name!r} wrote no checkpoint under {run_root}")

@@ -8,12 +8,15 @@ LR = "lr"
 MOMENTUM = "momentum"
 SAMPLES_PER_S = "samples_per_s"
 EPOCH = "epoch"
-KNN_MONITOR = "knn_monitor_top1"
-LOSS_PART_PREFIX = "loss_"
+KNN_MONITOR = "knn_val_top1"  # kNN top-1 (%) on the validation samples, every pretrain.knn_every epochs
+LOSS_PART_PREFIX = "loss_"  # + stream name: one stream's loss (Eq. 9)
+LOSS_CHANCE = "loss_chance"  # a stream's loss when nothing is learned (all similarities equal)
+CROSSED = "crossed"  # 1 in epochs trained with the crossed loss (Eqs. 3-5), 0 before
 
 # Evaluation protocols: f"{protocol}_{name}", e.g. "linear_top1", "semi10_top1".
 TOP1 = "top1"
 TOP5 = "top5"
+BEST_TOP1 = "best_epoch_top1"  # the best epoch of a curve, as the lineage prints it; reported, never selected on
 TRAIN_LOSS = "train_loss"
 TEST_TOP1 = "test_top1"  # per-epoch curve of a protocol
 

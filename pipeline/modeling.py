@@ -8,6 +8,9 @@ import torch
 from torch import nn
 
 from datasets.skeleton import SkeletonLayout
+from datasets.streams import make_streams
+from models.graph import SkeletonGraph
+from models.registry import build_model
 from pipeline.config import Config
 
 
@@ -16,31 +19,45 @@ class DataInfo:
     """What the models need to know of a preprocessed dataset."""
 
     dataset: str
-    num_joints: int
-    edges0: tuple[tuple[int, int], ...]
-    center0: int
-    parents0: tuple[int, ...]
+    graph: SkeletonGraph
     num_classes: int
     data_hash: str
 
     @classmethod
     def of(cls, dataset: str, layout: SkeletonLayout, num_classes: int, data_hash: str) -> DataInfo:
-        return cls(dataset, layout.num_joints, layout.edges0, layout.center0, layout.parents0, num_classes, data_hash)
+        return cls(dataset, SkeletonGraph(layout.num_joints, layout.edges0, layout.center0), num_classes, data_hash)
+
+    @property
+    def parents0(self) -> tuple[int, ...]:
+        return self.graph.parents
 
 
 def stream_names(cfg: Config) -> tuple[str, ...]:
-    """The streams pretraining builds: those with a positive weight in Eq. (10)."""
+    """The streams a model is built with, in order: those with a positive weight in Eq. (10)."""
     return tuple(cfg.contrastive.stream_weights)
 
 
-def eval_stream_names(cfg: Config) -> tuple[str, ...]:
-    """The streams whose features the evaluation protocols combine."""
+def stream_weights(cfg: Config) -> torch.Tensor:
+    """Eq. (10)'s a, b, c of the built streams, in ``stream_names`` order. Shape: ``(S,)``."""
+    return torch.tensor(list(cfg.contrastive.stream_weights.values()))
+
+
+def eval_stream_index(cfg: Config) -> list[int]:
+    """Positions (in ``stream_names``) of the streams whose features the evaluation protocols use."""
     built = stream_names(cfg)
     if cfg.eval.streams == "all":
-        return built
+        return list(range(len(built)))
     if cfg.eval.streams not in built:
         raise ValueError(f"eval.streams={cfg.eval.streams!r} but that stream was not pretrained (weight 0)")
-    return (cfg.eval.streams,)
+    return [built.index(cfg.eval.streams)]
+
+
+def stacked_streams(x: torch.Tensor, cfg: Config, info: DataInfo) -> torch.Tensor:
+    """The built streams of a batch of joints, stacked on a stream axis.
+
+    Shape: ``(N, C, T, V, M)`` -> ``(N, S, C, T, V, M)``.
+    """
+    return torch.stack(list(make_streams(x, info.parents0, stream_names(cfg)).values()), dim=1)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -49,17 +66,18 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 
 def build_pretrain_model(cfg: Config, info: DataInfo) -> nn.Module:
-    """The multi-stream contrastive model of ``cfg.method`` (a supervised run builds the same
-    encoders, randomly initialised, and skips pretraining)."""
-    from models.registry import build_model
-
-    method = "crossmoco" if cfg.method == "supervised" else cfg.method
-    return build_model(
-        cfg.encoder, cfg.contrastive, num_joints=info.num_joints, edges=info.edges0, center=info.center0,
-        method=method,
-    )
+    """The model of ``cfg.method`` over the built streams (``random`` builds CrossMoCo's encoders)."""
+    return build_model(cfg.method, cfg.encoder, cfg.contrastive, info.graph, streams=len(stream_names(cfg)),
+                       num_classes=info.num_classes)  # fmt: skip
 
 
-def model_features(model: nn.Module, streams: dict[str, torch.Tensor], cfg: Config) -> torch.Tensor:
-    """Features for the evaluation protocols (``cfg.eval.features``, streams combined by ``cfg.eval.combine``)."""
-    return unwrap(model).features(streams, which=cfg.eval.features, combine=cfg.eval.combine)
+def model_features(model: nn.Module, x: torch.Tensor, cfg: Config, info: DataInfo) -> torch.Tensor:
+    """Features for the evaluation protocols: ``cfg.eval.features`` of the ``cfg.eval.streams``,
+    combined by ``cfg.eval.combine``. Shape: joints ``(N, C, T, V, M)`` -> ``(N, F)``."""
+    feats = unwrap(model).features(stacked_streams(x, cfg, info), which=cfg.eval.features)  # (N, S, F)
+    chosen = feats[:, eval_stream_index(cfg)]
+    if cfg.eval.combine == "sum":
+        return chosen.sum(dim=1)
+    if cfg.eval.combine != "concat":
+        raise ValueError(f"unknown eval.combine {cfg.eval.combine!r}; expected 'concat' or 'sum'")
+    return chosen.flatten(1)

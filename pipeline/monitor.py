@@ -1,6 +1,8 @@
-"""The optional kNN monitor of pretraining (``pretrain.knn_every``): top-1 of a weighted cosine kNN
-whose bank is 80% of a seeded subset of the training split and whose queries are the other 20%.
-Held-out training samples, never the test split, so monitoring cannot leak into model selection."""
+"""The kNN monitor of pretraining (``pretrain.knn_every``): top-1 of a weighted cosine kNN whose
+bank is the training side's "fit" samples and whose queries are its "val" samples (the held-out
+performers, see ``pipeline.data``). Never the test side, so monitoring cannot leak into any choice.
+Features are taken as the evaluation protocols take them (BatchNorm recalibrated on clean fit
+samples when ``eval.bn_recalibrate``), so the curve predicts the reported figure."""
 
 from __future__ import annotations
 
@@ -12,28 +14,33 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config import Config
-from pipeline.evaluation import extract_features, knn_scores
+from pipeline.evaluation import extract_features, frozen_encoder, knn_scores
 from pipeline.modeling import DataInfo, unwrap
 
-MAX_SAMPLES = 2000  # bounds the monitor's cost on large datasets
+MAX_SAMPLES = 2000  # bounds the monitor's cost on large datasets (bank and queries each)
 
 
 def make_knn_monitor(
-    cfg: Config, x: np.ndarray, y: np.ndarray, info: DataInfo, device: torch.device
-) -> Callable[[nn.Module], float]:
-    """A function of the model returning kNN top-1 (%) on the held-out part of a training subset."""
+    cfg: Config, fit: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray], info: DataInfo,
+    device: torch.device,
+) -> Callable[[nn.Module], float] | None:  # fmt: skip
+    """A function of the model returning kNN top-1 (%) on the validation samples (None if there are none)."""
+    if len(val[1]) == 0 or len(fit[1]) == 0:
+        return None
     rng = np.random.default_rng(cfg.seed)
-    idx = rng.permutation(len(x))[:MAX_SAMPLES]
-    cut = int(0.8 * len(idx))
-    bank_idx, query_idx = np.sort(idx[:cut]), np.sort(idx[cut:])
+    bank_idx = np.sort(rng.permutation(len(fit[1]))[:MAX_SAMPLES])
+    query_idx = np.sort(rng.permutation(len(val[1]))[:MAX_SAMPLES])
+    x_bank, y_bank = fit[0][bank_idx], fit[1][bank_idx]
+    x_query, y_query = val[0][query_idx], val[1][query_idx]
 
     def monitor(model: nn.Module) -> float:
         core = unwrap(model)
         was_training = core.training
-        bank = F.normalize(torch.from_numpy(extract_features(core, x[bank_idx], cfg, info, device)), dim=1)
-        query = F.normalize(torch.from_numpy(extract_features(core, x[query_idx], cfg, info, device)), dim=1)
+        encoder = frozen_encoder(core, x_bank, cfg, info, device)
+        bank = F.normalize(torch.from_numpy(extract_features(encoder, x_bank, cfg, info, device)), dim=1)
+        query = F.normalize(torch.from_numpy(extract_features(encoder, x_query, cfg, info, device)), dim=1)
         core.train(was_training)
-        scores = knn_scores(bank, torch.from_numpy(y[bank_idx]), query, info.num_classes, cfg.eval.knn_k)
-        return float((scores.argmax(1).numpy() == y[query_idx]).mean() * 100)
+        scores = knn_scores(bank, torch.from_numpy(y_bank), query, info.num_classes, cfg.eval.knn_k)
+        return float((scores.argmax(1).numpy() == y_query).mean() * 100)
 
     return monitor

@@ -63,7 +63,7 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     data = load_dataset(Path(loop["data_dir"]), cfg)
-    x, y = data.arrays("train")
+    x, y = data.arrays(data.eval_sides(cfg.eval.split)[0])
     store = tracking.Store(loop["tracking_uri"], loop["experiment_id"]) if loop.get("run_id") else None
 
     def report(metrics: dict[str, float], ckpt: Path | None) -> None:
@@ -87,9 +87,10 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
         rank=rank, world_size=world, device=ray.train.torch.get_device(),
         prepare_model=ray.train.torch.prepare_model, report=report, resume_from=resume_dir,
         checkpoint_dir=None, fault_hook=fault_hook,
-        monitor=make_knn_monitor(cfg, x, y, data.info, ray.train.torch.get_device()) if rank == 0 else None,
+        monitor=make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, ray.train.torch.get_device())
+        if rank == 0 else None,
     )
-    summary = run_pretraining(cfg, x, data.info, ctx)
+    summary = run_pretraining(cfg, x, data.info, ctx, y)
     return {"epochs_run": summary.epochs_run, "final_loss": summary.final_loss, "history": summary.history}
 
 

@@ -38,8 +38,9 @@ def test_row_ids_are_unique_stable_and_well_formed():
 
 def test_every_table_is_present_with_all_its_printed_cells():
     counts = {t: len(rows_of(t)) for t in TABLE_IDS}
-    # I: 5 rate pairs; II-IV: 4/3/3 settings x (LE, FE); V: 10 methods x 3; VI: 5 methods x 2 fractions x 3; VII: 6 x 3
-    assert counts == {"I": 5, "II": 8, "III": 6, "IV": 6, "V": 30, "VI": 30, "VII": 18}
+    # I: 5 rate pairs; II-IV: 4/3/3 settings x (LE, FE); V: 10 methods x 3 + 2 controls x 3;
+    # VI: 5 methods x 2 fractions x 3 + 1 control x 2 x 3; VII: 6 x 3
+    assert counts == {"I": 5, "II": 8, "III": 6, "IV": 6, "V": 36, "VI": 36, "VII": 18}
     assert len(ROWS) == sum(counts.values())
 
 
@@ -82,11 +83,14 @@ def test_dashes_are_not_reported_figures():
 
 def test_runnable_rows_are_exactly_the_methods_the_project_implements():
     runnable = {row.method_name for row in ROWS if row.runnable}
-    assert runnable == {"CrossMoCo", "3s-SkeletonCLR", "SkeletonCLR", "3s-ST-GCN"}
+    assert runnable == {"CrossMoCo", "3s-SkeletonCLR", "SkeletonCLR", "3s-ST-GCN", "Random-init encoders (control)",
+                        "Supervised ST-GCN (control)"}
     for row in ROWS:
         method = row.config().method
+        assert row.is_control == ("(control)" in row.method_name)
         if row.runnable:
-            expected = {"3s-SkeletonCLR": "skeletonclr", "SkeletonCLR": "skeletonclr", "3s-ST-GCN": "supervised"}
+            expected = {"3s-SkeletonCLR": "skeletonclr", "SkeletonCLR": "skeletonclr", "3s-ST-GCN": "supervised",
+                        "Random-init encoders (control)": "random", "Supervised ST-GCN (control)": "supervised"}
             assert method == expected.get(row.method_name, "crossmoco"), row.row_id
         else:
             assert "not implement" in row.note and row.method_name in row.note, row.row_id
@@ -105,12 +109,13 @@ def test_table_i_rates_and_its_contradiction_are_recorded():
         t, s = (float(x) for x in re.fullmatch(r"t([\d.]+)-s([\d.]+)", row.key).groups())
         occ = row.config().augment.occlusion
         assert (occ.temporal_rate, occ.spatial_rate) == (t, s)
+        assert row.config().augment.method == "occlusion", "Table I varies the paper's mask"
         assert row.protocol == "linear" and row.dataset == "pku"
     best = max(rows_of("I"), key=lambda r: r.paper_value)
     assert best.row_id == "table1-t0.6-s0.6"
     default = OcclusionConfig()
     assert (default.temporal_rate, default.spatial_rate) == (0.5, 0.6), "the defaults follow the text"
-    assert get_row("table1-t0.5-s0.6").config().augment == Config().augment
+    assert get_row("table1-t0.5-s0.6").config().augment.occlusion == Config().augment.occlusion
     assert "(0.6, 0.6) = 30.4" in TABLE_NOTES["I"] and "(0.5, 0.6) = 29.8" in TABLE_NOTES["I"]
 
 

@@ -72,8 +72,13 @@ def test_profiles_are_overrides_of_the_base():
     for name, overrides in PROFILES.items():
         cfg = load_config(name)
         assert cfg == apply_overrides(Config(), overrides), name
-    assert load_config("paper").optim.lr == pytest.approx(1e-5)  # §IV-B's printed value
-    assert load_config("paper").pretrain.epochs == 300 and load_config("paper").contrastive.queue_size == 16384
+    paper = load_config("paper")
+    assert paper.optim.lr == pytest.approx(0.1)  # the lineage's; §IV-B's printed 1e-5 is read as a misprint
+    assert paper.pretrain.epochs == 300 and paper.contrastive.queue_size == 16384 and paper.pretrain.batch_size == 128
+    assert paper.contrastive.momentum == 0.999 and paper.contrastive.cross_start_epoch == 150
+    cpu = load_config("cpu")
+    steps = cpu.pretrain.epochs * (1020 // cpu.pretrain.batch_size)  # NW-UCLA's training side
+    assert 1000 <= steps <= 2400 and cpu.contrastive.queue_size <= 1020 // 2
     with pytest.raises(ConfigError, match="unknown profile"):
         load_config("fast")
 

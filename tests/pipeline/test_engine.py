@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +14,7 @@ from pipeline.checkpoints import load_checkpoint, read_config, read_state
 from pipeline.config import load_config
 from pipeline.engine import WorkerContext, epoch_indices, run_pretraining
 from pipeline.modeling import DataInfo, build_pretrain_model
-from pipeline.schedule import key_momentum, learning_rate
+from pipeline.schedule import crossed_at, key_momentum, learning_rate
 
 INFO = DataInfo.of("synthetic", ntu_layout(), 4, "test")
 
@@ -49,7 +51,25 @@ def test_learning_rate_schedules():
 def test_key_momentum_schedules():
     assert key_momentum(0.999, 17, 300, "constant") == 0.999
     assert key_momentum(0.99, 0, 10, "cosine") == pytest.approx(0.99)
+    assert key_momentum(0.99, 5, 10, "cosine") == pytest.approx(0.995)  # halfway: 1 - 0.01 * (1 + 0) / 2
     assert key_momentum(0.99, 10, 10, "cosine") == pytest.approx(1.0)
+
+
+def test_schedules_move_within_an_epoch():
+    """Schedules run per optimizer step: fractional epochs give intermediate values."""
+    cos = load_config(None, ["optim.schedule=cosine"]).optim
+    assert learning_rate(cos, 2.5, 10) == pytest.approx(0.05 * (1 + math.cos(math.pi * 0.25)))
+    warm = load_config(None, ["optim.warmup_epochs=2"]).optim
+    assert learning_rate(warm, 0.5, 10, step=0.5) == pytest.approx(0.05)  # the step ending at epoch 1 of 2
+    step = load_config(None).optim
+    assert learning_rate(step, 249.9, 300) == pytest.approx(0.1)
+    assert learning_rate(step, 250.0, 300) == pytest.approx(0.01)
+
+
+def test_crossing_follows_the_config():
+    cfg = _cfg("contrastive.cross_start_epoch=1")
+    assert [crossed_at(cfg, e) for e in range(3)] == [False, True, True]
+    assert not crossed_at(_cfg("contrastive.encoders=uncrossed"), 5)
 
 
 def test_pretraining_reports_every_epoch_and_checkpoints(tmp_path):
@@ -57,8 +77,11 @@ def test_pretraining_reports_every_epoch_and_checkpoints(tmp_path):
     ctx = WorkerContext(report=lambda m, c: reports.append((m, c)))
     summary = run_pretraining(_cfg(), _data(), INFO, ctx)
     assert summary.epochs_run == 2 and len(reports) == 2
-    for name in (M.LOSS, M.LR, M.MOMENTUM, M.SAMPLES_PER_S, M.EPOCH, "loss_joint", "loss_motion", "loss_bone"):
+    for name in (M.LOSS, M.LR, M.MOMENTUM, M.SAMPLES_PER_S, M.EPOCH, "loss_joint", "loss_motion", "loss_bone",
+                 M.LOSS_CHANCE, M.CROSSED):
         assert name in reports[0][0]
+    row = reports[0][0]
+    assert row[M.LOSS] == pytest.approx(sum(row[f"loss_{s}"] for s in ("joint", "motion", "bone")))  # a = b = c = 1
     assert all(c is not None for _, c in reports), "smoke checkpoints every epoch"
     assert read_state(summary.checkpoint)["epoch"] == 1
     assert read_config(summary.checkpoint) == _cfg()
@@ -104,9 +127,24 @@ def test_knn_monitor_reports_every_n_epochs():
 
     x = _data(40)
     y = np.arange(40) % 4
-    cfg = _cfg("pretrain.epochs=2", "pretrain.knn_every=2")
+    cfg = _cfg("pretrain.epochs=3", "pretrain.knn_every=2")
     reports = []
-    ctx = WorkerContext(report=lambda m, c: reports.append(m),
-                        monitor=make_knn_monitor(cfg, x, y, INFO, torch.device("cpu")))
+    monitor = make_knn_monitor(cfg, (x[:30], y[:30]), (x[30:], y[30:]), INFO, torch.device("cpu"))
+    ctx = WorkerContext(report=lambda m, c: reports.append(m), monitor=monitor)
     run_pretraining(cfg, x, INFO, ctx)
     assert M.KNN_MONITOR not in reports[0] and 0 <= reports[1][M.KNN_MONITOR] <= 100
+    assert M.KNN_MONITOR in reports[2], "the last epoch is always monitored"
+    assert make_knn_monitor(cfg, (x, y), (x[:0], y[:0]), INFO, torch.device("cpu")) is None
+
+
+def test_supervised_control_trains_a_classifier_per_stream():
+    x, y = _data(24), np.arange(24) % 4
+    reports = []
+    cfg = _cfg("method=supervised", "pretrain.epochs=1")
+    summary = run_pretraining(cfg, x, INFO, WorkerContext(report=lambda m, c: reports.append(m)), y)
+    assert {"loss_joint", "loss_motion", "loss_bone"} <= set(reports[0]) and M.LOSS_CHANCE not in reports[0]
+    assert np.isfinite(summary.final_loss)
+    with pytest.raises(ValueError, match="labels"):
+        run_pretraining(cfg, x, INFO, WorkerContext())
+    with pytest.raises(ValueError, match="never trained"):
+        run_pretraining(_cfg("method=random"), x, INFO, WorkerContext())
