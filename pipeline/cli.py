@@ -1,7 +1,9 @@
 """The one command line: ``python -m pipeline VERB ...`` (also installed as ``crossmoco``).
 
 Commands only parse arguments and delegate. Logging is configured here, once; library code logs
-through ``logging.getLogger(__name__)`` and never prints.
+through ``logging.getLogger(__name__)`` and never prints. An error a user can cause (bad input, a
+missing or unwritable file, a full disk, Ctrl-C) is one ``error: ...`` line on stderr and a
+non-zero exit; its traceback is shown only with ``-v``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -46,15 +50,44 @@ def configure_logging(verbose: bool) -> None:
     )
 
 
+_verbose = False  # -v: tracebacks of user errors are shown too
+INTERRUPTED = 130  # the shell's exit status of a command stopped by Ctrl-C (128 + SIGINT)
+
+
 @app.callback()
-def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging and tracebacks.")] = False,
+) -> None:
+    global _verbose
+    _verbose = verbose
     configure_logging(verbose)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a user-facing error and exit non-zero."""
+    """Print a user-facing error (after the traceback of the error being handled, with -v) and exit non-zero."""
+    if _verbose and sys.exc_info()[1] is not None:
+        traceback.print_exc()
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def os_error_message(e: OSError) -> str:
+    """``<file>: <reason>`` of an OSError (a missing or unwritable file, a full disk)."""
+    reason = e.strerror or str(e)
+    if e.filename is None:
+        return reason
+    return f"{e.filename}: {reason}" + (f" ({e.filename2})" if e.filename2 else "")
+
+
+def writable_dir(path: Path) -> None:
+    """Create ``path`` if needed and prove a file can be written there (an OSError naming it if not)."""
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+        pass
+
+
+def interrupted(what: str) -> NoReturn:
+    fail(f"interrupted: {what}; run the same command again to resume", code=INTERRUPTED)
 
 
 def resolve_config(profile: str | None, overrides: list[str] | None) -> Config:
@@ -130,8 +163,12 @@ def preprocess(
     cfg = resolve_config(profile, set_)
     try:
         shard_dir = preprocess_dataset(dataset, raw_dir, out_dir, cfg.preprocess, workers=workers)
-    except (DatasetFormatError, FileNotFoundError) as e:
+    except (DatasetFormatError, FileNotFoundError, FileExistsError) as e:
         fail(str(e))
+    except OSError as e:  # an unwritable folder, a full disk: nothing half-written is left
+        fail(os_error_message(e), code=1)
+    except KeyboardInterrupt:
+        interrupted(f"preprocessing {dataset}; nothing was written")
     typer.echo(shard_dir)
 
 
@@ -296,9 +333,17 @@ def demo(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: errors a user can cause that no command caught are one line too."""
     try:
         app()
     except ConfigError as e:  # a bad config that slipped past resolve_config
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        _last_resort(str(e), 2)
+    except OSError as e:  # a missing or unwritable file, a full disk
+        _last_resort(os_error_message(e), 1)
+
+
+def _last_resort(message: str, code: int) -> NoReturn:
+    if _verbose:
+        traceback.print_exc()
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)
