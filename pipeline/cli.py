@@ -184,6 +184,10 @@ def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **
         load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
+    try:
+        writable_dir(run_dir)  # an unwritable run folder too
+    except OSError as e:
+        fail(os_error_message(e), code=1)
     if cfg.resources.num_workers > 0 and cfg.method != "supervised" and kwargs.get("checkpoint") is None:
         from pipeline.train_ray import ray_init_local
 
@@ -192,6 +196,8 @@ def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **
         result = run_chain(data_dir, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
     except StageError as e:
         fail(str(e), code=1)
+    except KeyboardInterrupt:
+        interrupted(f"the chain's MLflow runs are marked KILLED; its checkpoints are in {run_dir}")
     typer.echo(summary_json(result))
     typer.echo(f"MLflow: mlflow ui --backend-store-uri {result.tracking_uri} --host 127.0.0.1 --port 5000")
 
@@ -212,7 +218,7 @@ def evaluate(
     run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
 ) -> None:
     """Evaluate a pretrained checkpoint (its own config, plus --set) with the configured protocols."""
-    from pipeline.checkpoints import read_config
+    from pipeline.checkpoints import CheckpointError, read_config, read_state
     from pipeline.config import apply_overrides
 
     try:
@@ -220,7 +226,8 @@ def evaluate(
         if profile is not None:
             cfg = apply_overrides(cfg, [o for o in PROFILES[profile] if o.startswith("eval.")])
         cfg = apply_overrides(cfg, set_ or [])
-    except (ConfigError, OSError, KeyError) as e:
+        read_state(checkpoint)  # a missing or unreadable state.pt is an error before any MLflow run
+    except (ConfigError, OSError, KeyError, CheckpointError) as e:
         fail(str(e))
     _start_chain(data_dir, cfg, run_dir, experiment, checkpoint=checkpoint)
 
@@ -276,9 +283,21 @@ def reproduce(
     from pipeline.chain import StageError
     from pipeline.data import DataError
 
+    from experiments.tables import get_row
+
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     resolve_config(profile, set_)
+    for row in rows:  # an unknown or cited-only row is an error before Ray starts
+        try:
+            if not get_row(row).runnable:
+                fail(f"{row} is a figure the paper cites for another method; it does not run here")
+        except KeyError as e:
+            fail(str(e).strip('"'))
+    try:
+        writable_dir(run_dir)
+    except OSError as e:
+        fail(os_error_message(e), code=1)
     if resolve_config(profile, set_).resources.num_workers > 0:
         from pipeline.train_ray import ray_init_local
 
@@ -307,7 +326,7 @@ def report(
 
     try:
         rep = make_report(table, run_dir, out)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, FileNotFoundError) as e:
         fail(str(e).strip('"'))
     typer.echo(rep.markdown.read_text())
     typer.echo(f"wrote {rep.markdown} and {rep.chart}; logged to MLflow run {rep.mlflow_run_id}")

@@ -4,8 +4,10 @@ command a full or read-only disk (a small tmpfs in a private mount namespace, go
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +30,44 @@ def cli(*args: object, prefix: list[str] | tuple[str, ...] = (), env: dict[str, 
     """``python -m pipeline ARGS`` in a fresh process, as a user types it."""
     cmd = [*prefix, sys.executable, "-m", "pipeline", *map(str, args)]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    return subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout)
+    with subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:  # fmt: skip
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the command and anything it started
+            proc.communicate()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def invoke(*args: object) -> subprocess.CompletedProcess[str]:
+    """The same command in this process (no second start-up of torch and MLflow); an exception
+    that escapes the command fails the test, as its traceback would fail the user."""
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        result = CliRunner().invoke(app, [str(a) for a in args])
+    finally:
+        root.handlers[:], root.level = handlers, level  # the CLI configured logging for its own streams
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Starting Ray (in this process) fails the test: the command had to stop before."""
+    import pipeline.train_ray
+
+    def started(*args, **kwargs):
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(pipeline.train_ray, "ray_init_local", started)
 
 
 def error_line(proc: subprocess.CompletedProcess[str], *names: object) -> str:

@@ -2,7 +2,7 @@
 
 Command: ``python -m pipeline chain DATA_DIR ...`` (and every command that opens a dataset).
 Holds after: exit non-zero, one ``error:`` line naming the shard (or manifest) file, Ray never
-started; checked: each shard's rows, ``num_rows``, ``counts`` and every label against
+started, no run folder; checked: each shard's rows, ``num_rows``, ``counts`` and every label against
 ``num_classes``, besides the schema version and each shard's SHA-256.
 """
 
@@ -20,7 +20,7 @@ from datasets.shards import sha256_file
 from pipeline.config import load_config
 from pipeline.data import DataError, load_dataset
 
-from .conftest import cli, error_line
+from .conftest import error_line, invoke
 
 SYNTH = ["data.dataset=synthetic", "data.split=xsub"]
 
@@ -79,10 +79,9 @@ def test_a_label_outside_num_classes_is_caught_before_any_work(shards: Path) -> 
     assert str(shard) in str(info.value) and "row 3" in str(info.value)
 
 
-def test_chain_on_a_bad_shard_is_one_line_before_ray(shards: Path, tmp_path: Path) -> None:
-    """``RAY_ADDRESS`` points at nothing: a command that reached Ray would fail differently."""
+def test_chain_on_a_bad_shard_is_one_line_before_ray(shards: Path, tmp_path: Path, no_ray) -> None:
     _relabel(shards, row=0, label=99)
-    proc = cli("chain", shards, "--profile", "smoke", "--run-dir", tmp_path / "runs",
-               *(a for o in SYNTH for a in ("--set", o)), env={"RAY_ADDRESS": "127.0.0.1:9"}, timeout=120)
+    proc = invoke("chain", shards, "--profile", "smoke", "--run-dir", tmp_path / "runs",
+                  *(a for o in SYNTH for a in ("--set", o)))  # fmt: skip
     error_line(proc, shards / "shard-00000.parquet", "label 99")
     assert not (tmp_path / "runs").exists(), "nothing was created for the run"
