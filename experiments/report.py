@@ -63,9 +63,8 @@ def report(table: str, run_dir: Path, out_dir: Path | None = None) -> Report:
     experiment = f"table{first.table_number}"
     run_dir = Path(run_dir).resolve()
     uri = tracking.default_uri(run_dir)
-    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
-        raise FileNotFoundError(f"{run_dir}: no MLflow store (mlflow.db) here; run a grid or `reproduce` "
-                                "with this --run-dir first")  # nothing is created for a mistyped folder
+    if uri.startswith("sqlite:///") and not run_dir.is_dir():  # nothing is created for a mistyped folder
+        raise FileNotFoundError(f"{run_dir}: no such run folder; give the --run-dir of a grid or `reproduce`")
     store = tracking.init_store(uri, experiment, artifact_root=run_dir / "artifacts")
     rows = measured_rows(store, table)
     title = f"Table {first.table}: {TABLE_TITLES.get(first.table, '')}".strip(": ")

@@ -280,10 +280,9 @@ def reproduce(
 ) -> None:
     """Reproduce rows of a paper table; prints the paper's figure beside the measured one."""
     from experiments.reproduce import reproduce_row  # the CLI is the top layer: it may reach experiments/
+    from experiments.tables import get_row
     from pipeline.chain import StageError
     from pipeline.data import DataError
-
-    from experiments.tables import get_row
 
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
