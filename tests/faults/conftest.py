@@ -134,3 +134,16 @@ def synthetic_raw(folder: Path, n: int = 6, seed: int = 0) -> Path:
         data[..., 0] = xyz.transpose(2, 0, 1)
         write_ntu_skeleton(folder / f"S001C00{1 + i % 2}P{1 + i % 4:03d}R001A00{1 + i % 3}.skeleton", data)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_shards(tmp_path_factory) -> Path:
+    """The synthetic dataset at its smallest: 2 performers x 2 cameras x 15 classes, 30 of them
+    in the xsub training side (one batch of 16 a step), made once per test session."""
+    from datasets.config import PreprocessConfig
+    from datasets.preprocess import preprocess_dataset
+    from datasets.synthetic import generate_synthetic
+
+    base = tmp_path_factory.mktemp("tiny")
+    generate_synthetic(base / "raw", seed=0, num_performers=2, cameras=(1, 2), min_frames=20, max_frames=30)
+    return preprocess_dataset("synthetic", base / "raw", base / "shards", PreprocessConfig(), workers=1)
