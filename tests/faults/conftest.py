@@ -147,3 +147,22 @@ def tiny_shards(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("tiny")
     generate_synthetic(base / "raw", seed=0, num_performers=2, cameras=(1, 2), min_frames=20, max_frames=30)
     return preprocess_dataset("synthetic", base / "raw", base / "shards", PreprocessConfig(), workers=1)
+
+
+@pytest.fixture(scope="session")
+def _mlflow_template(tmp_path_factory) -> Path:
+    from mlflow.tracking import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()  # creates the schema (alembic migrations)
+    return path
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path, _mlflow_template: Path) -> Path:
+    """An empty run folder whose MLflow store already has its schema: a copy of one made per
+    session (milliseconds, where each fresh store costs seconds of migrations)."""
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    shutil.copy(_mlflow_template, folder / "mlflow.db")
+    return folder

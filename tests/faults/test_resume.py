@@ -65,22 +65,22 @@ def _uninterrupted(cfg, shards: Path) -> dict[str, list[tuple[int, float]]]:
     return {k: [(int(r[M.EPOCH]), r[k]) for r in rows] for k in KEYS}
 
 
-def test_killed_between_checkpoints_resumes_to_the_uninterrupted_history(tiny_shards, tmp_path, monkeypatch):
+def test_killed_between_checkpoints_resumes_to_the_uninterrupted_history(tiny_shards, run_dir, monkeypatch):
     cfg = load_config("smoke", [*SMALL, "resources.num_workers=0"])
     expected = _uninterrupted(cfg, tiny_shards)
     assert [s for s, _ in expected[M.LOSS]] == [1, 2, 3, 4]
 
     _kill_after(monkeypatch, epoch=2)  # epoch 3 trained and reported; the last checkpoint is epoch 2's
     with pytest.raises((Killed, StageError)):
-        run_chain(tiny_shards, cfg, run_dir=tmp_path / "killed", experiment="t", stages=[])
+        run_chain(tiny_shards, cfg, run_dir=run_dir, experiment="t", stages=[])
     monkeypatch.undo()
-    first = MlflowClient(f"sqlite:///{tmp_path / 'killed' / 'mlflow.db'}")
+    first = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
     (pre,) = first.search_runs([first.get_experiment_by_name("t").experiment_id],
                                filter_string="tags.`crossmoco.stage` = 'pretrain'")
     assert [m.step for m in first.get_metric_history(pre.info.run_id, M.LOSS)] == [1, 2], \
         "epoch 3 is not final before its checkpoint"
 
-    again = run_chain(tiny_shards, cfg, run_dir=tmp_path / "killed", experiment="t", stages=[])
+    again = run_chain(tiny_shards, cfg, run_dir=run_dir, experiment="t", stages=[])
     assert again.resumed and again.stage_runs["pretrain"] == pre.info.run_id
     assert _histories(again.tracking_uri, again.stage_runs["pretrain"]) == expected
     client = MlflowClient(again.tracking_uri)
