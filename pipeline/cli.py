@@ -14,11 +14,14 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_config, to_flat_dict
+
+if TYPE_CHECKING:
+    from experiments.grid_runner import GridSummary
 
 log = logging.getLogger("pipeline")
 
@@ -67,8 +70,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print a user-facing error (after the traceback of the error being handled, with -v) and exit non-zero."""
     if _verbose and sys.exc_info()[1] is not None:
         traceback.print_exc()
+    _stop_ray()
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _stop_ray() -> None:
+    """Shut down the Ray this process started or joined, so that the logs Ray forwards from its
+    dying actors come before the error line, not after it."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
 
 
 def os_error_message(e: OSError) -> str:
@@ -86,8 +98,8 @@ def writable_dir(path: Path) -> None:
         pass
 
 
-def interrupted(what: str) -> NoReturn:
-    fail(f"interrupted: {what}; run the same command again to resume", code=INTERRUPTED)
+def interrupted(what: str, hint: str = "run the same command again to resume") -> NoReturn:
+    fail(f"interrupted: {what}; {hint}", code=INTERRUPTED)
 
 
 def resolve_config(profile: str | None, overrides: list[str] | None) -> Config:
@@ -263,11 +275,27 @@ def grid(
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     resolve_config(profile, set_)
     try:
-        text = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
-                                 name=name, resume=resume, run_dir=run_dir)
+        writable_dir(run_dir)
+        summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
+                                    name=name, resume=resume, run_dir=run_dir)
     except (KeyError, ValueError, FileExistsError, ConfigError) as e:
         fail(str(e).strip('"'))
-    typer.echo(text)
+    except KeyboardInterrupt:  # a second Ctrl-C, past Tune's own handler
+        interrupted("the grid", "run the same command with --resume to finish it")
+    typer.echo(summary.text)
+    grid_outcome(summary)
+
+
+def grid_outcome(summary: GridSummary) -> None:
+    """A grid whose trials did not all finish is a non-zero exit: 1 if one failed, else 130."""
+    failed, stopped = summary.of("failed"), summary.of("interrupted")
+    if failed:
+        cause = ([ln for ln in failed[0].error.splitlines() if ln.strip()] or ["?"])[-1].strip()  # Ray's are long
+        fail(f"{len(failed)} of {len(summary.outcomes)} trials failed; first: {failed[0].name}: {cause}", code=1)
+    if stopped:
+        names = ", ".join(o.name for o in stopped)
+        interrupted(f"{len(stopped)} of {len(summary.outcomes)} trials did not finish ({names})",
+                    "run the same command with --resume to finish them")
 
 
 @app.command()
@@ -344,10 +372,11 @@ def demo(
     typer.echo("  1/4 synthetic NTU-format .skeleton files -> 2/4 Parquet shards -> 3/4 Ray Tune grid "
                "(each trial: Ray Train DDP pretraining on 2 workers, then its evaluation protocols) -> "
                "4/4 summary logged to MLflow")
-    text = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
-                             resume=True, run_dir=run_dir)
-    typer.echo(text)
+    summary = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
+                                resume=True, run_dir=run_dir)
+    typer.echo(summary.text)
     typer.echo("The figures (confusion matrices, t-SNE, curves) are artifacts of each chain's child runs.")
+    grid_outcome(summary)
 
 
 def main() -> None:
