@@ -154,12 +154,16 @@ def pretrain_on_ray(
 
 
 def ray_init_local(num_cpus: int | None = None) -> None:
-    """Start (or join) a local Ray instance for the CLI: quiet, no dashboard, workers get the
-    allocator environment and the project on their path."""
+    """Start (or join) a local Ray instance for the CLI: quiet, the dashboard on 127.0.0.1, workers
+    get the allocator environment and the project on their path. A Ray it starts itself listens
+    on loopback only (``keep_on_loopback``); joining a cluster (``RAY_ADDRESS``, or one started
+    with ``ray start`` on this machine) is unchanged."""
     if ray.is_initialized():
         return
     for key, value in {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_USAGE_STATS_ENABLED": "0"}.items():
         os.environ.setdefault(key, value)
+    if _starts_its_own_ray():
+        keep_on_loopback()
     # The dashboard hosts the State API. Without it, Ray Train's PlacementGroupCleaner polls an
     # unavailable API, and when ``get_actor`` returns no entry it reads the live controller as dead
     # and removes the run's placement group (seen here: both workers killed mid-run; Ray 2.60,
@@ -169,3 +173,36 @@ def ray_init_local(num_cpus: int | None = None) -> None:
         logging_level="WARNING",
         runtime_env={"env_vars": allocator_env()},  # glibc malloc tuned before worker processes start
     )
+
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def keep_on_loopback() -> None:
+    """Make the local Ray about to start bind every port to 127.0.0.1 (measured with ``ss -ltnp``:
+    GCS, raylet, object manager, workers, dashboard agent, metrics and runtime-env agent).
+
+    Ray 2.60 takes its node address from ``services.get_node_ip_address``, which returns the
+    loopback address where ``ray_constants.ENABLE_RAY_CLUSTER`` is off (its switch for macOS and
+    Windows laptops, env ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``); with node address 127.0.0.1
+    the C++ servers listen on localhost only and the Python agents bind that address. Passing
+    ``_node_ip_address="127.0.0.1"`` is not enough: ``resolve_ip_for_localhost`` turns it back into
+    the routable address. The environment reaches Ray's own processes; this process imported Ray
+    already, so its constant (read at import) is set too. Only for a Ray this process starts: a
+    driver joining a cluster must register its routable address.
+    """
+    import ray._private.ray_constants as ray_constants
+
+    os.environ[LOOPBACK_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _starts_its_own_ray() -> bool:
+    """Whether ``ray.init()`` would start a new local instance (no ``RAY_ADDRESS``, no cluster
+    started with ``ray start`` on this machine), by Ray's own rule."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        return canonicalize_bootstrap_address(None) is None
+    except Exception:  # an address Ray cannot resolve: ray.init will say so
+        return False
