@@ -336,6 +336,8 @@ def reproduce(
             fail(str(e).strip('"'))
         except StageError as e:
             fail(str(e), code=1)
+        except KeyboardInterrupt:
+            interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
         typer.echo(outcome.line())
         if outcome.result_file is not None:
             typer.echo(f"  recorded in {outcome.result_file}")

@@ -203,6 +203,6 @@ def _starts_its_own_ray() -> bool:
     from ray._private.services import canonicalize_bootstrap_address
 
     try:
-        return canonicalize_bootstrap_address(None) is None
+        return canonicalize_bootstrap_address(None) is None  # type: ignore[arg-type]  # None is documented
     except Exception:  # an address Ray cannot resolve: ray.init will say so
         return False
