@@ -5,46 +5,33 @@ which starts a local Ray through ``pipeline.train_ray.ray_init_local``.
 Holds while it runs: every TCP port that Ray's processes listen on (GCS, raylet, object manager,
 workers and actors, dashboard and its agent, metrics, runtime-env agent) is bound to 127.0.0.1
 (or ``::ffff:127.0.0.1``), none to all interfaces or a routable address. The sockets are read
-from ``/proc`` (the process tree of a fresh driver), as ``ss -ltnp`` shows them.
+from ``/proc`` (this process's tree), as ``ss -ltnp`` shows them. The test session's Ray is made
+the same way (``keep_on_loopback``), so it is measured here; ``ray_init_local`` is shown to apply
+it whenever it starts a Ray of its own and never when it joins a cluster.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import subprocess
-import sys
+import socket
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from .conftest import ROOT
+import pipeline.train_ray as train_ray
 
-PROBE = r'''
-import json, os, socket, struct, sys, time
-from pathlib import Path
-import ray
-from pipeline.train_ray import ray_init_local
+LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
-ray_init_local(num_cpus=1)
 
-@ray.remote
-class Echo:
-    def pid(self):
-        return os.getpid()
-
-echo = Echo.remote()
-ray.get(echo.pid.remote())
-time.sleep(2)  # agents finish binding
-
-def tree(root):
+def _tree(root: int) -> set[int]:
+    """``root`` and all its descendants."""
     parent = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
-            try:
+            with contextlib.suppress(OSError, IndexError, ValueError):  # a process that just ended
                 parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
     pids, grew = {root}, True
     while grew:
         new = {p for p, pp in parent.items() if pp in pids} - pids
@@ -52,7 +39,9 @@ def tree(root):
         grew = bool(new)
     return pids
 
-def inodes(pids):
+
+def _socket_owners(pids: set[int]) -> dict[str, int]:
+    """Socket inode -> pid, for the open sockets of ``pids``."""
     out = {}
     for pid in pids:
         try:
@@ -60,42 +49,62 @@ def inodes(pids):
                 link = os.readlink(fd)
                 if link.startswith("socket:["):
                     out[link[8:-1]] = pid
-        except OSError:
+        except OSError:  # a process that just ended
             pass
     return out
 
-def address(hex_addr, v6):
+
+def _address(hex_addr: str, v6: bool) -> tuple[str, int]:
     ip, port = hex_addr.split(":")
     raw = bytes.fromhex(ip)
-    if v6:
-        raw = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
-        return socket.inet_ntop(socket.AF_INET6, raw), int(port, 16)
+    if v6:  # four host-order 32-bit words
+        return socket.inet_ntop(socket.AF_INET6, b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))), int(port, 16)
     return socket.inet_ntop(socket.AF_INET, raw[::-1]), int(port, 16)
 
-mine = inodes(tree(os.getpid()))
-listening = []
-for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
-    for line in Path(table).read_text().splitlines()[1:]:
-        f = line.split()
-        if f[3] == "0A" and f[9] in mine:  # state LISTEN, a socket of this process tree
-            host, port = address(f[1], v6)
-            cmd = Path(f"/proc/{mine[f[9]]}/cmdline").read_text().replace("\0", " ")[:60]
-            listening.append([host, port, cmd])
-ray.shutdown()
-print("@@" + json.dumps(listening))
-'''
 
-LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+def listening(root: int) -> list[tuple[str, int, str]]:
+    """(address, port, process name) of every TCP socket listening in ``root``'s process tree."""
+    owners = _socket_owners(_tree(root))
+    found = []
+    for table, v6 in (("/proc/net/tcp", False), ("/proc/net/tcp6", True)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A" and f[9] in owners:  # LISTEN, a socket of the tree
+                name = Path(f"/proc/{owners[f[9]]}/comm").read_text().strip()  # gcs_server, raylet, ray::IDLE, ...
+                found.append((*_address(f[1], v6), name))
+    return found
 
 
+@pytest.mark.ray
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
-def test_local_ray_listens_on_loopback_only(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ADDRESS": ""}
-    proc = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (line,) = [ln for ln in proc.stdout.splitlines() if ln.startswith("@@")]
-    listening = json.loads(line[2:])
-    assert len(listening) >= 5, "GCS, raylet, workers and agents were found"
-    exposed = [entry for entry in listening if entry[0] not in LOOPBACK]
-    assert not exposed, "\n".join(f"{h}:{p}  {cmd}" for h, p, cmd in exposed)
+def test_local_ray_listens_on_loopback_only(ray_session) -> None:
+    @ray_session.remote
+    class Echo:
+        def ping(self) -> int:
+            return os.getpid()
+
+    echo = Echo.remote()  # a worker and an actor with their own ports
+    ray_session.get(echo.ping.remote())
+    found = listening(os.getpid())
+    ray_session.kill(echo)
+    names = {name for _, _, name in found}
+    assert {"gcs_server", "raylet"} <= names, found
+    exposed = [f"{h}:{p}  {name}" for h, p, name in found if h not in LOOPBACK]
+    assert not exposed, "\n".join(exposed)
+
+
+def test_ray_init_local_keeps_its_own_ray_on_loopback(monkeypatch) -> None:
+    calls: list[str] = []
+    fake = SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: calls.append("init"))
+    monkeypatch.setattr(train_ray, "ray", fake)
+    monkeypatch.setattr(train_ray, "keep_on_loopback", lambda: calls.append("loopback"))
+    for joins, expected in ((False, ["loopback", "init"]), (True, ["init"])):
+        calls.clear()
+        monkeypatch.setattr(train_ray, "_starts_its_own_ray", lambda joins=joins: not joins)
+        train_ray.ray_init_local()
+        assert calls == expected
+
+
+def test_starting_and_joining_are_told_apart(monkeypatch) -> None:
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    assert not train_ray._starts_its_own_ray(), "RAY_ADDRESS: a cluster is joined"
