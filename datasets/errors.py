@@ -33,10 +33,11 @@ def read_utf8_lines(path: str | Path) -> list[str]:
 
 
 def read_utf8(path: str | Path) -> tuple[bytes, list[str]]:
-    """The raw bytes and the lines of a UTF-8 text file, LF or CRLF (the CR is dropped)."""
+    """The raw bytes and the lines of a UTF-8 text file, LF or CRLF (the CR is dropped); a leading
+    byte-order mark (Windows editors write one) is not part of the first line."""
     raw = Path(path).read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as e:
         line = raw.count(b"\n", 0, e.start) + 1
         bad = raw[e.start : e.start + 1]

@@ -5,7 +5,9 @@ Keys: ``schema_version``, ``dataset``, ``config`` (the PreprocessConfig as a dic
 ``counts[split][subset]`` (``total`` and ``per_class``), ``shards`` (file, rows, sha256),
 ``skipped`` (file, reason: not part of the dataset or on a missing-skeleton list) and
 ``quarantined`` (file, line, reason: bad input). It is written last, so a directory with a manifest
-is complete.
+is complete. ``check_shards`` holds the shards to it (rows, ``num_rows``, ``counts``, every label
+in ``0..num_classes-1``), reading only the small columns: a run checks it in the driver, before
+any work, instead of failing inside a worker or after a whole pretraining.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
 
 from datasets.config import PreprocessConfig
 from datasets.errors import DatasetFormatError
@@ -70,3 +75,35 @@ def read_manifest(shard_dir: Path, *, verify: bool = True) -> dict:
             if sha256_file(file) != shard["sha256"]:
                 raise DatasetFormatError(file, None, "SHA-256 differs from the manifest: the shard changed")
     return manifest
+
+
+def check_shards(shard_dir: Path, manifest: dict) -> None:
+    """Raise a DatasetFormatError naming the shard (or the manifest) unless the shards hold what
+    the manifest says: each shard's rows, ``num_rows``, every label below ``num_classes``, and the
+    ``counts`` of every split, side and class."""
+    path, num_classes = Path(shard_dir) / MANIFEST, int(manifest["num_classes"])
+    splits = list(manifest.get("counts") or {})
+    labels: list[np.ndarray] = []
+    sides: dict[str, list[str]] = {s: [] for s in splits}
+    for shard in manifest["shards"]:
+        file = Path(shard_dir) / shard["file"]
+        table = pq.read_table(file, columns=["label", *(f"split_{s}" for s in splits)])
+        if table.num_rows != shard["rows"]:
+            raise DatasetFormatError(file, None, f"{table.num_rows} rows, the manifest says {shard['rows']}")
+        y = table.column("label").to_numpy()
+        bad = np.flatnonzero((y < 0) | (y >= num_classes))
+        if len(bad):
+            raise DatasetFormatError(file, None, f"row {bad[0]}: label {y[bad[0]]} outside 0-{num_classes - 1} "
+                                     f"(the manifest's num_classes is {num_classes})")  # fmt: skip
+        labels.append(y)
+        for s in splits:
+            sides[s] += table.column(f"split_{s}").to_pylist()
+    total = sum(len(y) for y in labels)
+    if total != manifest["num_rows"]:
+        raise DatasetFormatError(path, None, f"num_rows is {manifest['num_rows']}, the shards hold {total} rows")
+    counts = count_rows([int(v) for y in labels for v in y], sides, num_classes)
+    for split, by_side in counts.items():
+        for side, found in by_side.items():
+            if manifest["counts"][split].get(side) != found:
+                raise DatasetFormatError(path, None, f"counts[{split}][{side}] disagree with the shards "
+                                         f"({found['total']} samples there)")  # fmt: skip

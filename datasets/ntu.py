@@ -93,7 +93,8 @@ def read_ntu_skeleton(path: str | Path, *, max_bodies: int = 2, denoise: bool = 
     """Parse one ``.skeleton`` file at its original frame count.
 
     Bodies are tracked by their id; with ``denoise`` the spurious ones are dropped (see
-    :func:`denoise_bodies`); the ``max_bodies`` most active remain, most active first.
+    :func:`denoise_bodies`); bodies whose tracks never overlap in time are joined into one actor
+    (see :func:`join_actors`), and the ``max_bodies`` actors remain, the most active body's first.
 
     Shape:
         returned ``.data``: (3, T, 25, max_bodies) float32; a frame without a body is zeros.
@@ -108,7 +109,7 @@ def read_ntu_skeleton(path: str | Path, *, max_bodies: int = 2, denoise: bool = 
     if denoise:
         bodies = denoise_bodies(bodies)
     data = np.zeros((3, num_frames, NUM_JOINTS, max_bodies), np.float32)
-    for m, (frames, joints) in enumerate(sorted(bodies, key=_motion, reverse=True)[:max_bodies]):
+    for m, (frames, joints) in enumerate(join_actors(bodies, max_bodies)):
         data[..., m][:, frames] = joints.transpose(2, 0, 1)  # (t, V, C) -> (C, t, V)
     most = int(np.bincount(frame_of, minlength=1).max()) if len(frame_of) else 0
     return Sample(data, name.action - 1, Path(path).name, name.setup, name.camera, name.performer,
@@ -200,6 +201,29 @@ def _group_bodies(frame_of: np.ndarray, ids: list[str], xyz: np.ndarray) -> list
 def _motion(body: Body) -> float:
     """Motion energy: summed variance of x, y, z over all joints and frames of a body."""
     return float(body[1].reshape(-1, 3).var(axis=0).sum())
+
+
+def join_actors(bodies: list[Body], max_actors: int) -> list[Body]:
+    """Bodies -> at most ``max_actors`` actors: Kinect gives a performer a new body ID when it
+    loses and re-finds them, so a body whose track does not overlap an actor's is that actor.
+
+    As CTR-GCN's ``get_two_actors_points`` (data/ntu/get_raw_denoised_data.py): bodies in order of
+    motion, most active first; each joins the first actor whose interval (first to last frame) it
+    does not overlap (sharing one boundary frame counts as no overlap; the later body wins that
+    frame), else starts a new actor while there is a slot, else is dropped. Unlike CTR-GCN, a new
+    actor's interval starts at its own first frame (CTR-GCN's second actor starts at frame 0).
+    """
+    actors: list[tuple[list[Body], int, int]] = []  # (bodies, first frame, last frame)
+    for body in sorted(bodies, key=_motion, reverse=True):
+        start, end = int(body[0][0]), int(body[0][-1])
+        for k, (parts, s, e) in enumerate(actors):
+            if min(e, end) - max(s, start) <= 0:
+                actors[k] = ([*parts, body], min(s, start), max(e, end))
+                break
+        else:
+            if len(actors) < max_actors:
+                actors.append(([body], start, end))
+    return [(np.concatenate([b[0] for b in parts]), np.concatenate([b[1] for b in parts])) for parts, _, _ in actors]
 
 
 def denoise_bodies(bodies: list[Body]) -> list[Body]:

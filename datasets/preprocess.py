@@ -4,8 +4,12 @@ Per sample: optional centring on the layout's centre joint, resizing to ``num_fr
 linear interpolation over the valid frames (frames where some body is present; gaps are dropped
 first), padding to ``max_bodies`` bodies, float32 (C, T, V, M). Files are parsed in parallel on all
 cores; a file that fails to parse is quarantined (listed in the manifest with file, line, reason)
-and the rest complete. The output directory is ``OUT_DIR/<dataset>-<config hash>``: a different
-config writes elsewhere, the same config finds the manifest and does nothing.
+and the rest complete; if every file is quarantined the run is an error and writes nothing. The
+output directory is ``OUT_DIR/<dataset>-<config hash>``: a different config writes elsewhere, the
+same config and the same input (files, sizes, modification times) finds the manifest and does
+nothing, the same config on other input is an error (a complete dataset folder is never replaced
+under the runs that used it). The folder is built under a hidden temporary name and renamed when
+complete, so a failed run (full disk, Ctrl-C) leaves no half-written dataset behind.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import shutil
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
@@ -26,7 +31,7 @@ from datasets.class_names import class_names
 from datasets.config import PreprocessConfig
 from datasets.errors import DatasetFormatError
 from datasets.manifest import MANIFEST, count_rows, preprocess_hash, read_manifest, write_manifest
-from datasets.preprocess_plan import Task, plan_tasks, splits_of
+from datasets.preprocess_plan import Task, input_fingerprint, plan_tasks, splits_of
 from datasets.sample import Sample
 from datasets.shards import SCHEMA_VERSION, rows_to_table, shard_schema, write_shard
 from datasets.skeleton import CANONICAL_LAYOUT, layout_for
@@ -57,17 +62,45 @@ def preprocess_dataset(
     cfg = resolve_bodies(dataset, cfg)
     raw_dir, digest = Path(raw_dir), preprocess_hash(dataset, cfg)
     shard_dir = Path(out_dir) / f"{dataset}-{digest[:12]}"
-    if (shard_dir / MANIFEST).is_file() and read_manifest(shard_dir, verify=False)["config_hash"] == digest:
-        log.info("%s already preprocessed with this config in %s: nothing to do", dataset, shard_dir)
+    done = _complete_manifest(shard_dir, digest)
+    if done is not None and not raw_dir.is_dir():
+        log.info("%s already preprocessed with this config in %s (raw folder %s gone): nothing to do",
+                 dataset, shard_dir, raw_dir)  # fmt: skip
         return shard_dir
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"raw data folder {raw_dir} does not exist")
     tasks, skipped, quarantined = plan_tasks(dataset, raw_dir, cfg)
     if not tasks:
         raise FileNotFoundError(f"no {dataset} raw files found under {raw_dir}")
-    shard_dir.mkdir(parents=True, exist_ok=True)
-    for stale in shard_dir.glob("shard-*.parquet"):  # left by an interrupted run (no manifest yet)
-        stale.unlink()
+    source = input_fingerprint(raw_dir, tasks)
+    if done is not None:
+        _check_same_input(shard_dir, done, raw_dir, source)
+        log.info("%s already preprocessed with this config in %s: nothing to do", dataset, shard_dir)
+        return shard_dir
+    staging = shard_dir.with_name(f".{shard_dir.name}.partial-{os.getpid()}")
+    try:
+        _remove_stale_partials(shard_dir)
+        staging.mkdir(parents=True)
+        manifest = _write_shards(dataset, raw_dir, staging, cfg, tasks, workers, skipped, quarantined)
+        manifest.update({"config_hash": digest, "input": source})
+        write_manifest(staging, manifest)
+        if shard_dir.exists():  # an unfinished folder of an older version, or another config's
+            shutil.rmtree(shard_dir)
+        os.rename(staging, shard_dir)
+    except OSError as e:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _naming(e, shard_dir) from e
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log.info("%s: %d samples in %d shards, %d skipped, %d quarantined -> %s", dataset, manifest["num_rows"],
+             len(manifest["shards"]), len(skipped), len(manifest["quarantined"]), shard_dir)  # fmt: skip
+    return shard_dir
+
+
+def _write_shards(dataset: str, raw_dir: Path, shard_dir: Path, cfg: PreprocessConfig, tasks: list[Task],
+                  workers: int | None, skipped: list[dict], quarantined: list[dict]) -> dict:  # fmt: skip
+    """Parse ``tasks`` into shards in ``shard_dir``; returns the manifest (less hash and input)."""
     layout = layout_for(dataset, cfg.hands)
     shape = (3, cfg.num_frames, layout.num_joints, cfg.max_bodies)
     writer = _ShardWriter(shard_dir, shard_schema(SPLITS[dataset], shape), cfg.shard_rows)
@@ -79,17 +112,64 @@ def preprocess_dataset(
     writer.close()
     for q in quarantined:
         log.warning("quarantined %s", DatasetFormatError(q["file"], q["line"], q["reason"]))
-    manifest = {"schema_version": SCHEMA_VERSION, "dataset": dataset, "config": asdict(cfg),
-                "config_hash": digest, "raw_dir": str(raw_dir.resolve()), "shape": list(shape),
-                "dtype": "float32", "layout": CANONICAL_LAYOUT, "num_classes": NUM_CLASSES[dataset],
-                "class_names": list(class_names(dataset, raw_dir, NUM_CLASSES[dataset])),
-                "splits": list(SPLITS[dataset]), "num_rows": len(writer.labels),
-                "counts": count_rows(writer.labels, writer.sides, NUM_CLASSES[dataset]),
-                "shards": writer.entries, "skipped": skipped, "quarantined": quarantined}  # fmt: skip
-    write_manifest(shard_dir, manifest)
-    log.info("%s: %d samples in %d shards, %d skipped, %d quarantined -> %s", dataset, len(writer.labels),
-             len(writer.entries), len(skipped), len(quarantined), shard_dir)  # fmt: skip
-    return shard_dir
+    if not writer.labels:
+        first = DatasetFormatError(quarantined[0]["file"], quarantined[0]["line"], quarantined[0]["reason"])
+        raise DatasetFormatError(raw_dir, None, f"no usable sample: all {len(tasks)} raw file(s) quarantined "
+                                 f"(first: {first}); no dataset written")  # fmt: skip
+    return {"schema_version": SCHEMA_VERSION, "dataset": dataset, "config": asdict(cfg),
+            "raw_dir": str(raw_dir.resolve()), "shape": list(shape),
+            "dtype": "float32", "layout": CANONICAL_LAYOUT, "num_classes": NUM_CLASSES[dataset],
+            "class_names": list(class_names(dataset, raw_dir, NUM_CLASSES[dataset])),
+            "splits": list(SPLITS[dataset]), "num_rows": len(writer.labels),
+            "counts": count_rows(writer.labels, writer.sides, NUM_CLASSES[dataset]),
+            "shards": writer.entries, "skipped": skipped, "quarantined": quarantined}  # fmt: skip
+
+
+def _naming(e: OSError, path: Path) -> OSError:
+    """``e`` as an OSError that names a file (``path`` unless it named one) and says why plainly."""
+    reason = os.strerror(e.errno) if e.errno else (e.strerror or str(e))
+    return OSError(e.errno, reason, e.filename or str(path))
+
+
+def _complete_manifest(shard_dir: Path, digest: str) -> dict | None:
+    """The manifest of a complete dataset folder made with this config, if there is one."""
+    if not (shard_dir / MANIFEST).is_file():
+        return None
+    manifest = read_manifest(shard_dir, verify=False)
+    return manifest if manifest.get("config_hash") == digest else None
+
+
+def _check_same_input(shard_dir: Path, manifest: dict, raw_dir: Path, source: dict) -> None:
+    """Raise unless the complete dataset in ``shard_dir`` was made from this input. A manifest
+    written before inputs were fingerprinted is taken for its own raw folder only."""
+    recorded = manifest.get("input")
+    same = recorded == source if recorded else manifest.get("raw_dir") == str(raw_dir.resolve())
+    if not same:
+        was = f"{recorded['files']} files" if recorded else "another folder"
+        raise FileExistsError(
+            f"{shard_dir} already holds this dataset and config preprocessed from {manifest.get('raw_dir')} "
+            f"({was}), but the files of {raw_dir} ({source['files']} files) differ in names, sizes or "
+            "modification times: preprocess into another OUT_DIR, or delete that folder to replace it")
+
+
+def _remove_stale_partials(shard_dir: Path) -> None:
+    """Delete temporary folders of this dataset left by runs that were killed (their PID is gone)."""
+    if not shard_dir.parent.is_dir():
+        return
+    for old in shard_dir.parent.glob(f".{shard_dir.name}.partial-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class _ShardWriter:
@@ -115,7 +195,10 @@ class _ShardWriter:
     def flush(self) -> None:
         if self.rows:
             path = self.dir / f"shard-{len(self.entries):05d}.parquet"
-            self.entries.append(write_shard(path, rows_to_table(self.rows, self.schema)))
+            try:
+                self.entries.append(write_shard(path, rows_to_table(self.rows, self.schema)))
+            except OSError as e:  # Arrow's errors (a full disk) do not name the file
+                raise _naming(e, path) from e
             self.rows = []
 
     close = flush

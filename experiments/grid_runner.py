@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from experiments.grids import log_summary, markdown, over_trials, summarize, table_trials
@@ -12,17 +13,29 @@ from pipeline import tracking
 from pipeline.config import config_hash, load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
-from pipeline.grid import run_grid
+from pipeline.grid import TrialOutcome, run_grid
 from pipeline.train_ray import ray_init_local
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class GridSummary:
+    """What ``grid`` prints (the Markdown summary and the MLflow UI command) and each trial's outcome."""
+
+    text: str
+    outcomes: list[TrialOutcome]
+
+    def of(self, status: str) -> list[TrialOutcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+
 def run_table_or_over(
     table: str | None, over: list[str], *, profile: str, data_dir: Path | None, overrides: list[str],
     name: str | None, resume: bool, run_dir: Path,
-) -> str:
-    """Run the grid; returns the printed summary (Markdown) and the MLflow UI command."""
+) -> GridSummary:
+    """Run the grid; returns the printed summary (Markdown), the MLflow UI command and the outcomes.
+    The summary run ends FINISHED only if every trial finished (FAILED if one failed, else KILLED)."""
     run_dir = Path(run_dir).resolve()
     synthetic = data_dir is None
     if synthetic and profile != "smoke":
@@ -43,15 +56,17 @@ def run_table_or_over(
         load_dataset(data, t.config)  # every trial's dataset is checked before Ray starts
     ray_init_local()
     outcomes = run_grid(trials, data, run_dir=run_dir, name=grid_name, experiment=experiment, resume=resume)
-    failed = [o for o in outcomes if o.error]
     text = markdown(summarize(trials, outcomes), f"{grid_name} ({profile} profile"
                     + (", synthetic data: not comparable to the paper)" if synthetic else ")"))
-    run_id = log_summary(run_dir, experiment, grid_name, text)
+    statuses = {o.status for o in outcomes}
+    status = "FAILED" if "failed" in statuses else "KILLED" if statuses - {"finished"} else "FINISHED"
+    run_id = log_summary(run_dir, experiment, grid_name, text, status)
     store = tracking.init_store(tracking.default_uri(run_dir), experiment)
     text += f"\nSummary logged to MLflow run {run_id} ({tracking.run_url(store, run_id)})\n"
     text += f"MLflow: mlflow ui --backend-store-uri {store.uri} --host 127.0.0.1 --port 5000\n"
-    for o in failed:
-        text += f"FAILED trial {o.name}: {o.error}\n"
-    return text
+    for o in outcomes:
+        if o.status != "finished":
+            text += f"{o.status.upper()} trial {o.name}" + (f": {o.error}" if o.error else "") + "\n"
+    return GridSummary(text, outcomes)
 
 

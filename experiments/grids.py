@@ -70,6 +70,7 @@ class SummaryRow:
     paper: float | None
     measured: float | None
     parent_run_id: str
+    note: str = ""  # shown instead of a missing measurement: "interrupted", "failed"
 
 
 def summarize(trials: list[TrialSpec], outcomes: list[TrialOutcome]) -> list[SummaryRow]:
@@ -80,15 +81,16 @@ def summarize(trials: list[TrialSpec], outcomes: list[TrialOutcome]) -> list[Sum
         o = by_name.get(spec.name)
         metrics = o.metrics if o else {}
         run = o.parent_run_id if o else ""
+        note = "" if o is not None and o.status == "finished" else o.status if o is not None else "not run"
         if spec.row_id:
             for row_id in spec.row_id.split(","):
                 row = get_row(row_id)
                 out.append(SummaryRow(row_id, f"{row.label} ({row.column})", row.paper_value,
-                                      metrics.get(row_metric(row, spec.config)), run))
+                                      metrics.get(row_metric(row, spec.config)), run, note))
         else:
             headline = sorted(k for k in metrics if k.endswith("_top1") and not k.endswith("best_epoch_top1"))
-            for metric in headline or ["(failed)"]:
-                out.append(SummaryRow(spec.name, metric, None, metrics.get(metric), run))
+            for metric in headline or [f"({note or 'no metric'})"]:
+                out.append(SummaryRow(spec.name, metric, None, metrics.get(metric), run, note))
     return out
 
 
@@ -100,14 +102,32 @@ def markdown(rows: list[SummaryRow], title: str) -> str:
              "|---|---|---|---|---|---|"]
     for r in rows:
         diff = "—" if r.paper is None or r.measured is None else f"{r.measured - r.paper:+.1f}"
-        lines.append(f"| {r.row_id} | {r.label} | {fmt(r.paper)} | {fmt(r.measured)} | {diff} | {r.parent_run_id} |")
+        measured = r.note if r.measured is None and r.note else fmt(r.measured)
+        lines.append(f"| {r.row_id} | {r.label} | {fmt(r.paper)} | {measured} | {diff} | {r.parent_run_id} |")
     return "\n".join(lines) + "\n"
 
 
-def log_summary(run_dir: Path, experiment: str, name: str, text: str) -> str:
-    """A run named ``grid-<name>`` holding the summary table as ``summary.md``; returns its id."""
+def summary_run_name(name: str) -> str:
+    """``grid-<name>``, without doubling a name that already starts with ``grid-``."""
+    return name if name.startswith("grid-") else f"grid-{name}"
+
+
+def log_summary(run_dir: Path, experiment: str, name: str, text: str, status: str = "FINISHED") -> str:
+    """The grid's summary run (``summary_run_name``) holding the table as ``summary.md``, ended
+    with ``status`` (FINISHED only when every trial finished); a resumed grid updates its own
+    summary run instead of adding one. Returns its id."""
     store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=Path(run_dir) / "artifacts")
-    run_id = tracking.start_stage_free(store, f"grid-{name}", {"crossmoco.grid": name})
+    run_name = summary_run_name(name)
+    found = store.client.search_runs(
+        [store.experiment_id],
+        filter_string=f"tags.`crossmoco.grid` = '{name}' and attributes.run_name = '{run_name}'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    if found:
+        run_id = found[0].info.run_id
+        store.client.update_run(run_id, status="RUNNING")
+    else:
+        run_id = tracking.start_stage_free(store, run_name, {"crossmoco.grid": name})
     tracking.log_text(store, run_id, text, "summary.md")
-    tracking.end_run(store, run_id, "FINISHED")
+    tracking.end_run(store, run_id, status)
     return run_id

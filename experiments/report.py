@@ -62,7 +62,10 @@ def report(table: str, run_dir: Path, out_dir: Path | None = None) -> Report:
     first = rows_of(table)[0]
     experiment = f"table{first.table_number}"
     run_dir = Path(run_dir).resolve()
-    store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=run_dir / "artifacts")
+    uri = tracking.default_uri(run_dir)
+    if uri.startswith("sqlite:///") and not run_dir.is_dir():  # nothing is created for a mistyped folder
+        raise FileNotFoundError(f"{run_dir}: no such run folder; give the --run-dir of a grid or `reproduce`")
+    store = tracking.init_store(uri, experiment, artifact_root=run_dir / "artifacts")
     rows = measured_rows(store, table)
     title = f"Table {first.table}: {TABLE_TITLES.get(first.table, '')}".strip(": ")
     out = Path(out_dir) if out_dir is not None else run_dir / "reports"

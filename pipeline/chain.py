@@ -4,7 +4,8 @@
   chain again continues that parent. A stage whose child run FINISHED is not run again; an
   interrupted pretraining stage resumes its Ray Train run (same name, same storage) from the
   latest checkpoint, and keeps writing the same child run.
-* A failed stage marks its child run and the parent FAILED, and the error names the stage.
+* A failed stage marks its child run and the parent FAILED, and the error names the stage; an
+  interrupted one (Ctrl-C) marks them KILLED and raises ``ChainInterrupted``.
 * Params of every run are the flat config; tags: table row, git SHA, config hash, dataset manifest
   hash, device. Artifacts: the config as JSON, figures (PNG), the metric table, the checkpoint's
   location.
@@ -69,6 +70,19 @@ class StageError(RuntimeError):
 
     def __init__(self, stage: str, cause: BaseException) -> None:
         super().__init__(f"chain stage {stage!r} failed: {type(cause).__name__}: {cause}")
+        self.stage = stage
+
+
+# Ctrl-C: a KeyboardInterrupt, or the SystemExit that Ray Train's SIGINT handler ends a fit with.
+INTERRUPTS = (KeyboardInterrupt, SystemExit)
+
+
+class ChainInterrupted(KeyboardInterrupt):
+    """The chain was interrupted during ``stage``; its runs are marked KILLED, and running the same
+    chain again resumes it."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__(f"chain stage {stage!r} interrupted")
         self.stage = stage
 
 
@@ -144,6 +158,9 @@ def run_chain(
             result.checkpoint = _pretrain_stage(store, parent, tags, cfg, data, run_dir, pretrain_fn, result)
         for stage in stages if stages is not None else protocol_stages(cfg):
             _eval_stage(store, parent, tags, cfg, data, stage, result)
+    except INTERRUPTS as e:
+        tracking.end_run(store, parent, "KILLED")
+        raise ChainInterrupted(stage) from e
     except BaseException as e:
         tracking.end_run(store, parent, "FAILED")
         raise StageError(stage, e) from e
@@ -195,6 +212,9 @@ def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pret
                           "checkpoint.json")
         tracking.end_run(store, run_id, "FINISHED")
         return ckpt
+    except INTERRUPTS:
+        tracking.end_run(store, run_id, "KILLED")
+        raise
     except BaseException:
         tracking.end_run(store, run_id, "FAILED")
         raise
@@ -258,6 +278,9 @@ def _eval_stage(store, parent, tags, cfg: Config, data: LoadedDataset, stage: st
         _log_protocol(store, run_id, res, cfg, data)
         result.metrics.update(res.metrics())
         tracking.end_run(store, run_id, "FINISHED")
+    except INTERRUPTS:
+        tracking.end_run(store, run_id, "KILLED")
+        raise
     except BaseException:
         tracking.end_run(store, run_id, "FAILED")
         raise

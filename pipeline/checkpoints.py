@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,26 @@ def save_checkpoint(
     return out
 
 
+class CheckpointError(ValueError):
+    """A ``state.pt`` that cannot be used; the message names it and never suggests loading it unsafely."""
+
+
 def read_state(directory: Path) -> dict[str, Any]:
     """The raw state dict of a checkpoint directory (tensors and plain values only)."""
     path = Path(directory) / STATE_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint state here")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises KeyError, RuntimeError, UnpicklingError, ... on a bad file
+        if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):
+            raise CheckpointError(f"{path}: holds Python objects besides tensors and plain values; refused "
+                                  "(loading them could run arbitrary code)") from None  # fmt: skip
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt: "
+                              f"{type(e).__name__})") from None  # fmt: skip
+    if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+        raise CheckpointError(f"{path}: not a crossmoco checkpoint (no model state and epoch)")
+    return state
 
 
 def read_config(directory: Path) -> Config:

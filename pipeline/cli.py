@@ -1,7 +1,9 @@
 """The one command line: ``python -m pipeline VERB ...`` (also installed as ``crossmoco``).
 
 Commands only parse arguments and delegate. Logging is configured here, once; library code logs
-through ``logging.getLogger(__name__)`` and never prints.
+through ``logging.getLogger(__name__)`` and never prints. An error a user can cause (bad input, a
+missing or unwritable file, a full disk, Ctrl-C) is one ``error: ...`` line on stderr and a
+non-zero exit; its traceback is shown only with ``-v``.
 """
 
 from __future__ import annotations
@@ -9,12 +11,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import tempfile
+import traceback
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_config, to_flat_dict
+
+if TYPE_CHECKING:
+    from experiments.grid_runner import GridSummary
 
 log = logging.getLogger("pipeline")
 
@@ -46,15 +53,53 @@ def configure_logging(verbose: bool) -> None:
     )
 
 
+_verbose = False  # -v: tracebacks of user errors are shown too
+INTERRUPTED = 130  # the shell's exit status of a command stopped by Ctrl-C (128 + SIGINT)
+
+
 @app.callback()
-def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging and tracebacks.")] = False,
+) -> None:
+    global _verbose
+    _verbose = verbose
     configure_logging(verbose)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a user-facing error and exit non-zero."""
+    """Print a user-facing error (after the traceback of the error being handled, with -v) and exit non-zero."""
+    if _verbose and sys.exc_info()[1] is not None:
+        traceback.print_exc()
+    _stop_ray()
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _stop_ray() -> None:
+    """Shut down the Ray this process started or joined, so that the logs Ray forwards from its
+    dying actors come before the error line, not after it."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+def os_error_message(e: OSError) -> str:
+    """``<file>: <reason>`` of an OSError (a missing or unwritable file, a full disk)."""
+    reason = e.strerror or str(e)
+    if e.filename is None:
+        return reason
+    return f"{e.filename}: {reason}" + (f" ({e.filename2})" if e.filename2 else "")
+
+
+def writable_dir(path: Path) -> None:
+    """Create ``path`` if needed and prove a file can be written there (an OSError naming it if not)."""
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+        pass
+
+
+def interrupted(what: str, hint: str = "run the same command again to resume") -> NoReturn:
+    fail(f"interrupted: {what}; {hint}", code=INTERRUPTED)
 
 
 def resolve_config(profile: str | None, overrides: list[str] | None) -> Config:
@@ -130,8 +175,12 @@ def preprocess(
     cfg = resolve_config(profile, set_)
     try:
         shard_dir = preprocess_dataset(dataset, raw_dir, out_dir, cfg.preprocess, workers=workers)
-    except (DatasetFormatError, FileNotFoundError) as e:
+    except (DatasetFormatError, FileNotFoundError, FileExistsError) as e:
         fail(str(e))
+    except OSError as e:  # an unwritable folder, a full disk: nothing half-written is left
+        fail(os_error_message(e), code=1)
+    except KeyboardInterrupt:
+        interrupted(f"preprocessing {dataset}; nothing was written")
     typer.echo(shard_dir)
 
 
@@ -147,6 +196,10 @@ def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **
         load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
+    try:
+        writable_dir(run_dir)  # an unwritable run folder too
+    except OSError as e:
+        fail(os_error_message(e), code=1)
     if cfg.resources.num_workers > 0 and cfg.method != "random" and kwargs.get("checkpoint") is None:
         from pipeline.train_ray import ray_init_local
 
@@ -155,6 +208,8 @@ def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **
         result = run_chain(data_dir, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
     except StageError as e:
         fail(str(e), code=1)
+    except KeyboardInterrupt:
+        interrupted(f"the chain's MLflow runs are marked KILLED; its checkpoints are in {run_dir}")
     typer.echo(summary_json(result))
     typer.echo(f"MLflow: mlflow ui --backend-store-uri {result.tracking_uri} --host 127.0.0.1 --port 5000")
 
@@ -175,7 +230,7 @@ def evaluate(
     run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
 ) -> None:
     """Evaluate a pretrained checkpoint (its own config, plus --set) with the configured protocols."""
-    from pipeline.checkpoints import read_config
+    from pipeline.checkpoints import CheckpointError, read_config, read_state
     from pipeline.config import apply_overrides
 
     try:
@@ -183,7 +238,8 @@ def evaluate(
         if profile is not None:
             cfg = apply_overrides(cfg, [o for o in PROFILES[profile] if o.startswith("eval.")])
         cfg = apply_overrides(cfg, set_ or [])
-    except (ConfigError, OSError, KeyError) as e:
+        read_state(checkpoint)  # a missing or unreadable state.pt is an error before any MLflow run
+    except (ConfigError, OSError, KeyError, CheckpointError) as e:
         fail(str(e))
     _start_chain(data_dir, cfg, run_dir, experiment, checkpoint=checkpoint)
 
@@ -219,11 +275,27 @@ def grid(
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     resolve_config(profile, set_)
     try:
-        text = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
-                                 name=name, resume=resume, run_dir=run_dir)
+        writable_dir(run_dir)
+        summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
+                                    name=name, resume=resume, run_dir=run_dir)
     except (KeyError, ValueError, FileExistsError, ConfigError) as e:
         fail(str(e).strip('"'))
-    typer.echo(text)
+    except KeyboardInterrupt:  # a second Ctrl-C, past Tune's own handler
+        interrupted("the grid", "run the same command with --resume to finish it")
+    typer.echo(summary.text)
+    grid_outcome(summary)
+
+
+def grid_outcome(summary: GridSummary) -> None:
+    """A grid whose trials did not all finish is a non-zero exit: 1 if one failed, else 130."""
+    failed, stopped = summary.of("failed"), summary.of("interrupted")
+    if failed:
+        cause = ([ln for ln in failed[0].error.splitlines() if ln.strip()] or ["?"])[-1].strip()  # Ray's are long
+        fail(f"{len(failed)} of {len(summary.outcomes)} trials failed; first: {failed[0].name}: {cause}", code=1)
+    if stopped:
+        names = ", ".join(o.name for o in stopped)
+        interrupted(f"{len(stopped)} of {len(summary.outcomes)} trials did not finish ({names})",
+                    "run the same command with --resume to finish them")
 
 
 @app.command()
@@ -236,12 +308,23 @@ def reproduce(
 ) -> None:
     """Reproduce rows of a paper table; prints the paper's figure beside the measured one."""
     from experiments.reproduce import reproduce_row  # the CLI is the top layer: it may reach experiments/
+    from experiments.tables import get_row
     from pipeline.chain import StageError
     from pipeline.data import DataError
 
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     resolve_config(profile, set_)
+    for row in rows:  # an unknown or cited-only row is an error before Ray starts
+        try:
+            if not get_row(row).runnable:
+                fail(f"{row} is a figure the paper cites for another method; it does not run here")
+        except KeyError as e:
+            fail(str(e).strip('"'))
+    try:
+        writable_dir(run_dir)
+    except OSError as e:
+        fail(os_error_message(e), code=1)
     if resolve_config(profile, set_).resources.num_workers > 0:
         from pipeline.train_ray import ray_init_local
 
@@ -253,6 +336,8 @@ def reproduce(
             fail(str(e).strip('"'))
         except StageError as e:
             fail(str(e), code=1)
+        except KeyboardInterrupt:
+            interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
         typer.echo(outcome.line())
         if outcome.result_file is not None:
             typer.echo(f"  recorded in {outcome.result_file}")
@@ -270,7 +355,7 @@ def report(
 
     try:
         rep = make_report(table, run_dir, out)
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, FileNotFoundError) as e:
         fail(str(e).strip('"'))
     typer.echo(rep.markdown.read_text())
     typer.echo(f"wrote {rep.markdown} and {rep.chart}; logged to MLflow run {rep.mlflow_run_id}")
@@ -289,16 +374,25 @@ def demo(
     typer.echo("  1/4 synthetic NTU-format .skeleton files -> 2/4 Parquet shards -> 3/4 Ray Tune grid "
                "(each trial: Ray Train DDP pretraining on 2 workers, then its evaluation protocols) -> "
                "4/4 summary logged to MLflow")
-    text = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
-                             resume=True, run_dir=run_dir)
-    typer.echo(text)
+    summary = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
+                                resume=True, run_dir=run_dir)
+    typer.echo(summary.text)
     typer.echo("The figures (confusion matrices, t-SNE, curves) are artifacts of each chain's child runs.")
+    grid_outcome(summary)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: errors a user can cause that no command caught are one line too."""
     try:
         app()
     except ConfigError as e:  # a bad config that slipped past resolve_config
-        typer.echo(f"error: {e}", err=True)
-        sys.exit(2)
+        _last_resort(str(e), 2)
+    except OSError as e:  # a missing or unwritable file, a full disk
+        _last_resort(os_error_message(e), 1)
+
+
+def _last_resort(message: str, code: int) -> NoReturn:
+    if _verbose:
+        traceback.print_exc()
+    typer.echo(f"error: {message}", err=True)
+    sys.exit(code)

@@ -9,7 +9,7 @@ import numpy as np
 
 from datasets.errors import DatasetFormatError
 from datasets.loader import load_split_arrays, split_column
-from datasets.manifest import read_manifest
+from datasets.manifest import check_shards, read_manifest
 from datasets.skeleton import layout_for
 from pipeline.config import Config
 from pipeline.modeling import DataInfo
@@ -66,8 +66,11 @@ def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
         raise DataError(f"{path}: no manifest; run `python -m pipeline preprocess` first{extra}")
     try:
         manifest = read_manifest(root)  # schema version and every shard's SHA-256
-    except (DatasetFormatError, ValueError) as e:
+        check_shards(root, manifest)  # rows, num_rows, counts, labels < num_classes
+    except (DatasetFormatError, ValueError, OSError) as e:
         raise DataError(str(e)) from e
+    except KeyError as e:
+        raise DataError(f"{path}: the manifest has no {e} entry; preprocess again") from e
     dataset = manifest.get("dataset")
     if dataset != cfg.data.dataset:
         raise DataError(f"{path}: holds dataset {dataset!r} but the config asks for data.dataset="

@@ -80,6 +80,13 @@ def epoch_indices(n: int, epoch: int, seed: int, rank: int, world: int, batch: i
     return mine[: steps * batch].reshape(steps, batch)
 
 
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of torch's global generator (dropout) for one epoch on one rank: a function of
+    the epoch, not of the draws before it, so a run resumed from a checkpoint repeats an
+    uninterrupted run's epochs exactly (as the views' generator and the sampler do)."""
+    return int(np.random.SeedSequence([seed, epoch, rank]).generate_state(1)[0])
+
+
 def one_view(x: torch.Tensor, cfg: Config, info: DataInfo, gen: torch.Generator) -> torch.Tensor:
     """``aug(x)`` for every built stream, stacked.
 
@@ -150,6 +157,7 @@ def run_pretraining(
     ckpt_path: Path | None = None
     for epoch in bar:
         gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + ctx.rank)  # new views every epoch
+        torch.manual_seed(epoch_seed(cfg.seed, epoch, ctx.rank))  # dropout: a resumed epoch draws the same
         row = _train_epoch(cfg, model, optimizer, x, labels, info, ctx, gen, epoch, per_rank)
         if ctx.monitor is not None and ctx.rank == 0 and cfg.pretrain.knn_every > 0 \
                 and ((epoch + 1) % cfg.pretrain.knn_every == 0 or epoch + 1 == epochs):

@@ -10,6 +10,8 @@
 * ``resume=True`` restores the Tune run from its directory: finished trials are not run again,
   and a re-run trial continues its chain's MLflow parent run (the chain key) instead of
   duplicating it.
+* Each outcome says whether its trial finished, failed, or was interrupted (Ctrl-C stops Tune,
+  which returns with the running and pending trials unfinished and no error).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class TrialOutcome:
     metrics: dict[str, float]
     parent_run_id: str
     error: str = ""
+    status: str = "finished"  # "finished", "failed" (an error), "interrupted" (stopped or never started)
 
 
 def _trial(params: dict[str, Any]) -> None:
@@ -105,8 +108,10 @@ def run_grid(
         spec = res.config["trial"] if res.config else {}
         metrics = {k: float(v) for k, v in (res.metrics or {}).items()
                    if k.endswith(("_top1", "_top5")) and isinstance(v, int | float)}
+        reported = "parent_run_id" in (res.metrics or {})  # a trial reports once, when its chain is done
+        status = "failed" if res.error is not None else "finished" if reported else "interrupted"
         outcomes.append(TrialOutcome(spec.get("name", "?"), spec.get("row_id", ""), metrics,
                                      str((res.metrics or {}).get("parent_run_id", "")),
-                                     "" if res.error is None else f"{type(res.error).__name__}: {res.error}"))
+                                     "" if res.error is None else f"{type(res.error).__name__}: {res.error}", status))
     order = {s["name"]: i for i, s in enumerate(specs)}
     return sorted(outcomes, key=lambda o: order.get(o.name, len(order)))

@@ -143,6 +143,11 @@ def log_metrics(store: Store, run_id: str, metrics: Mapping[str, float], step: i
         store.client.log_batch(run_id, metrics=batch[i : i + _MAX_BATCH])
 
 
+def logged_steps(store: Store, run_id: str, key: str) -> set[int]:
+    """The steps at which ``key`` has been logged in a run."""
+    return {m.step for m in store.client.get_metric_history(run_id, key)}
+
+
 def log_artifact(store: Store, run_id: str, path: Path, artifact_path: str | None = None) -> None:
     store.client.log_artifact(run_id, str(path), artifact_path)
 

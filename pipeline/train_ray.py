@@ -9,7 +9,8 @@ the split into memory, fills a ``WorkerContext`` from Ray's context, and runs th
   (``FailureConfig(max_failures)``, at-least-once epochs); running again with the same ``name``
   and ``storage`` resumes the whole run from its directory.
 * Only rank 0 logs to MLflow, into a run the driver created (its id travels in the loop config),
-  so a retried worker group keeps writing the same run.
+  so a retried worker group keeps writing the same run; an epoch's metrics are logged once its
+  checkpoint is saved (``pipeline.metric_journal``), so retried epochs are never logged twice.
 * Measured here (../shared/notes §1): a ``fit()`` costs ~11 s before the loop starts and ~1-4 s
   after it, so short evaluations do not get their own TorchTrainer.
 """
@@ -34,6 +35,7 @@ from pipeline.checkpoints import read_state
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 from pipeline.data import load_dataset
 from pipeline.engine import WorkerContext, run_pretraining
+from pipeline.metric_journal import MetricJournal
 from pipeline.monitor import make_knn_monitor
 
 log = logging.getLogger(__name__)
@@ -64,15 +66,21 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
     rank, world = context.get_world_rank(), context.get_world_size()
     data = load_dataset(Path(loop["data_dir"]), cfg)
     x, y = data.arrays(data.eval_sides(cfg.eval.split)[0])
-    store = tracking.Store(loop["tracking_uri"], loop["experiment_id"]) if loop.get("run_id") else None
+    resume_dir = _resume_copy(loop.get("name", "run"), rank)
+    journal = None
+    if rank == 0 and loop.get("run_id"):
+        store = tracking.Store(loop["tracking_uri"], loop["experiment_id"])
+        journal = MetricJournal.resume(store, loop["run_id"], resume_dir)
 
     def report(metrics: dict[str, float], ckpt: Path | None) -> None:
-        if rank == 0 and store is not None:
-            tracking.log_metrics(store, loop["run_id"], metrics, step=int(metrics["epoch"]))
+        if journal is not None:
+            journal.add(metrics, ckpt)  # final, and logged, only with its checkpoint
         checkpoint = ray.train.Checkpoint.from_directory(str(ckpt)) if ckpt is not None else None
         ray.train.report(metrics, checkpoint=checkpoint)
         if ckpt is not None:
             shutil.rmtree(ckpt, ignore_errors=True)  # persisted to storage by report()
+            if journal is not None:
+                journal.flush()
 
     fault = loop.get("fault")
 
@@ -81,8 +89,6 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
             Path(fault["marker"]).touch()
             os._exit(1)
 
-    resume = ray.train.get_checkpoint()
-    resume_dir = Path(resume.to_directory(tempfile.mkdtemp(prefix="crossmoco-resume-"))) if resume else None
     ctx = WorkerContext(
         rank=rank, world_size=world, device=ray.train.torch.get_device(),
         prepare_model=ray.train.torch.prepare_model, report=report, resume_from=resume_dir,
@@ -90,8 +96,25 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
         monitor=make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, ray.train.torch.get_device())
         if rank == 0 else None,
     )
-    summary = run_pretraining(cfg, x, data.info, ctx, y)
+    try:
+        summary = run_pretraining(cfg, x, data.info, ctx, y)
+    finally:
+        if resume_dir is not None:
+            shutil.rmtree(resume_dir, ignore_errors=True)
     return {"epochs_run": summary.epochs_run, "final_loss": summary.final_loss, "history": summary.history}
+
+
+def _resume_copy(name: str, rank: int) -> Path | None:
+    """This worker's local copy of the checkpoint Ray resumes from (None on a fresh start), in a
+    folder named for the run and rank: deleted when the worker ends, and replaced by the next
+    attempt if a killed worker left it."""
+    resume = ray.train.get_checkpoint()
+    if resume is None:
+        return None
+    folder = Path(tempfile.gettempdir()) / f"crossmoco-resume-{name}-rank{rank}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return Path(resume.to_directory(str(folder)))
 
 
 def pretrain_on_ray(
@@ -106,7 +129,7 @@ def pretrain_on_ray(
     backend = {"auto": "nccl" if res.use_gpu else "gloo"}.get(res.backend, res.backend)
     loop = {
         "config": to_flat_dict(cfg), "data_dir": str(Path(data_dir).resolve()), "tracking_uri": tracking_uri,
-        "experiment_id": experiment_id, "run_id": run_id,
+        "experiment_id": experiment_id, "run_id": run_id, "name": name,
         "fault": {"epoch": fault.epoch, "marker": fault.marker} if fault else None,
     }
     trainer = TorchTrainer(
@@ -132,12 +155,16 @@ def pretrain_on_ray(
 
 
 def ray_init_local(num_cpus: int | None = None) -> None:
-    """Start (or join) a local Ray instance for the CLI: quiet, no dashboard, workers get the
-    allocator environment and the project on their path."""
+    """Start (or join) a local Ray instance for the CLI: quiet, the dashboard on 127.0.0.1, workers
+    get the allocator environment and the project on their path. A Ray it starts itself listens
+    on loopback only (``keep_on_loopback``); joining a cluster (``RAY_ADDRESS``, or one started
+    with ``ray start`` on this machine) is unchanged."""
     if ray.is_initialized():
         return
     for key, value in {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_USAGE_STATS_ENABLED": "0"}.items():
         os.environ.setdefault(key, value)
+    if _starts_its_own_ray():
+        keep_on_loopback()
     # The dashboard hosts the State API. Without it, Ray Train's PlacementGroupCleaner polls an
     # unavailable API, and when ``get_actor`` returns no entry it reads the live controller as dead
     # and removes the run's placement group (seen here: both workers killed mid-run; Ray 2.60,
@@ -147,3 +174,36 @@ def ray_init_local(num_cpus: int | None = None) -> None:
         logging_level="WARNING",
         runtime_env={"env_vars": allocator_env()},  # glibc malloc tuned before worker processes start
     )
+
+
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def keep_on_loopback() -> None:
+    """Make the local Ray about to start bind every port to 127.0.0.1 (measured with ``ss -ltnp``:
+    GCS, raylet, object manager, workers, dashboard agent, metrics and runtime-env agent).
+
+    Ray 2.60 takes its node address from ``services.get_node_ip_address``, which returns the
+    loopback address where ``ray_constants.ENABLE_RAY_CLUSTER`` is off (its switch for macOS and
+    Windows laptops, env ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``); with node address 127.0.0.1
+    the C++ servers listen on localhost only and the Python agents bind that address. Passing
+    ``_node_ip_address="127.0.0.1"`` is not enough: ``resolve_ip_for_localhost`` turns it back into
+    the routable address. The environment reaches Ray's own processes; this process imported Ray
+    already, so its constant (read at import) is set too. Only for a Ray this process starts: a
+    driver joining a cluster must register its routable address.
+    """
+    import ray._private.ray_constants as ray_constants
+
+    os.environ[LOOPBACK_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def _starts_its_own_ray() -> bool:
+    """Whether ``ray.init()`` would start a new local instance (no ``RAY_ADDRESS``, no cluster
+    started with ``ray start`` on this machine), by Ray's own rule."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    try:
+        return canonicalize_bootstrap_address(None) is None  # type: ignore[arg-type]  # None is documented
+    except Exception:  # an address Ray cannot resolve: ray.init will say so
+        return False

@@ -53,6 +53,9 @@ def ray_session():
     """One local Ray instance shared by every Ray test (workers import this project from ROOT)."""
     import ray
 
+    from pipeline.train_ray import keep_on_loopback
+
+    keep_on_loopback()  # tests run Ray without token auth: its ports stay on 127.0.0.1
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     # The dashboard hosts the State API: without it Ray Train's PlacementGroupCleaner can read a
     # missing actor entry as "controller dead" and remove a running job's placement group.
