@@ -51,8 +51,8 @@ def _kill_after(monkeypatch, epoch: int) -> None:
         if e == epoch:
             raise Killed
 
-    def run(cfg, x, info, ctx):
-        return real(cfg, x, info, dataclasses.replace(ctx, fault_hook=hook))
+    def run(cfg, x, info, ctx, y=None):
+        return real(cfg, x, info, dataclasses.replace(ctx, fault_hook=hook), y)
 
     monkeypatch.setattr(pipeline.local, "run_pretraining", run)
 

@@ -1,8 +1,10 @@
 """Pretraining learns something: frozen pretrained encoders beat the same protocol on random ones.
 
-Measured once (10 epochs, smoke sizes, synthetic xsub): linear 89.8% vs 64.9%, kNN 70.2% vs 24.0%.
-The margins asserted below are far under those gaps, so the test checks a learning signal rather
-than a tuned number.
+The random control is measured the same way as the pretrained model (BatchNorm statistics
+recalibrated on clean training samples before the frozen-feature protocols), which makes it a strong
+control on this easy set. Measured once (8 epochs, smoke sizes, synthetic xsub): linear 95.6% vs
+87.1%, kNN 86+% vs 76.0%. The margins asserted below are about half those gaps, so the test checks a
+learning signal rather than a tuned number.
 """
 
 from __future__ import annotations
@@ -19,5 +21,5 @@ def test_pretrained_encoders_beat_random_ones_under_linear_and_knn(synthetic_sha
     rnd = run_chain(synthetic_shards, load_config("smoke", [*COMMON, "method=random"]),
                     run_dir=tmp_path / "rnd", experiment="s")
     assert rnd.checkpoint is None, "the random baseline is the same encoders, never pretrained"
-    assert pre.metrics["linear_top1"] > rnd.metrics["linear_top1"] + 10, (pre.metrics, rnd.metrics)
-    assert pre.metrics["knn_top1"] > rnd.metrics["knn_top1"] + 15, (pre.metrics, rnd.metrics)
+    assert pre.metrics["linear_top1"] > rnd.metrics["linear_top1"] + 4, (pre.metrics, rnd.metrics)
+    assert pre.metrics["knn_top1"] > rnd.metrics["knn_top1"] + 5, (pre.metrics, rnd.metrics)
