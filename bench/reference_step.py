@@ -90,7 +90,7 @@ class ReferenceMoCo(nn.Module):
         l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
         l_neg = torch.einsum("nc,ck->nk", q, self.queue.clone().detach())
         logits = torch.cat([l_pos, l_neg], dim=1) / self.t
-        loss = F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long))
+        loss = F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device))
         ptr = int(self.queue_ptr)
         b = k.shape[0]
         self.queue[:, ptr : ptr + b] = k.T  # needs K % batch == 0, as the original

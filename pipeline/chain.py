@@ -95,6 +95,7 @@ class ChainResult:
     metrics: dict[str, float] = field(default_factory=dict)
     stage_runs: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
+    health: dict[str, float] = field(default_factory=dict)  # the pretraining's learning-health summary
 
 
 @functools.lru_cache(maxsize=1)
@@ -204,6 +205,7 @@ def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pret
                   tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id)
         tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(ckpt)})
         history = _metric_history(store, run_id, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR, M.SAMPLES_PER_S])
+        result.health = learning_health(store, run_id)
         with tempfile.TemporaryDirectory() as tmp:
             png = plot_curves({"pretrain": history}, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR],
                               Path(tmp) / "pretrain_curves.png", f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
@@ -309,6 +311,23 @@ def _log_protocol(store, run_id: str, res: ProtocolResult, cfg: Config, data: Lo
     log.info("%s: top-1 %.2f%%, top-5 %.2f%%", res.protocol, res.top1, res.top5)
 
 
+def learning_health(store, run_id: str) -> dict[str, float]:
+    """Whether a pretraining learned, from its MLflow history: each stream's last loss beside the
+    loss of a model that learned nothing (``loss_chance``, the same for every stream), and the kNN
+    validation top-1 of the initial (random) encoders beside the last one, with the gain."""
+    metrics = store.client.get_run(run_id).data.metrics
+    keys = [k for k in metrics if k.startswith(M.LOSS_PART_PREFIX) and k != M.LOSS_CHANCE]
+    last: dict[str, float] = {}
+    for key in (*keys, M.LOSS_CHANCE, M.KNN_INIT, M.KNN_MONITOR):
+        history = store.client.get_metric_history(run_id, key)
+        if history:
+            last[key] = max(history, key=lambda m: m.step).value
+    if M.KNN_INIT in last and M.KNN_MONITOR in last:
+        last[M.KNN_GAIN] = last[M.KNN_MONITOR] - last[M.KNN_INIT]
+    return last
+
+
 def summary_json(result: ChainResult) -> str:
     return json.dumps({"parent_run_id": result.parent_run_id, "metrics": result.metrics,
+                       "pretraining_health": result.health,
                        "checkpoint": str(result.checkpoint) if result.checkpoint else None}, indent=2)

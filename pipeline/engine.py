@@ -155,6 +155,9 @@ def run_pretraining(
     epochs = cfg.pretrain.epochs
     bar = tqdm(range(start, epochs), desc="pretrain", disable=ctx.rank != 0, initial=start, total=epochs)
     ckpt_path: Path | None = None
+    knn_init = None
+    if ctx.monitor is not None and ctx.rank == 0 and cfg.pretrain.knn_every > 0 and start == 0:
+        knn_init = ctx.monitor(model)  # the random-init reference, measured the same way as every later point
     for epoch in bar:
         gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + ctx.rank)  # new views every epoch
         torch.manual_seed(epoch_seed(cfg.seed, epoch, ctx.rank))  # dropout: a resumed epoch draws the same
@@ -162,6 +165,8 @@ def run_pretraining(
         if ctx.monitor is not None and ctx.rank == 0 and cfg.pretrain.knn_every > 0 \
                 and ((epoch + 1) % cfg.pretrain.knn_every == 0 or epoch + 1 == epochs):
             row[M.KNN_MONITOR] = ctx.monitor(model)
+        if knn_init is not None and epoch == start:
+            row[M.KNN_INIT] = knn_init
         history.append(row)
         bar.set_postfix({k: f"{row[k]:.3g}" for k in (M.LOSS, M.KNN_MONITOR, M.SAMPLES_PER_S) if k in row})
         ckpt_path = None

@@ -148,3 +148,20 @@ def test_supervised_control_trains_a_classifier_per_stream():
         run_pretraining(cfg, x, INFO, WorkerContext())
     with pytest.raises(ValueError, match="never trained"):
         run_pretraining(_cfg("method=random"), x, INFO, WorkerContext())
+
+
+def test_monitor_measures_the_random_init_reference_first():
+    from pipeline.monitor import make_knn_monitor
+
+    x, y = _data(40), np.arange(40) % 4
+    cfg = _cfg("pretrain.epochs=2", "pretrain.knn_every=1")
+    calls, reports = [], []
+    monitor = make_knn_monitor(cfg, (x[:30], y[:30]), (x[30:], y[30:]), INFO, torch.device("cpu"))
+
+    def counted(model):
+        calls.append(1)
+        return monitor(model)
+
+    run_pretraining(cfg, x, INFO, WorkerContext(report=lambda m, c: reports.append(m), monitor=counted))
+    assert len(calls) == 3, "once on the initial encoders, then after each epoch"
+    assert M.KNN_INIT in reports[0] and M.KNN_INIT not in reports[1]
