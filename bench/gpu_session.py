@@ -64,8 +64,8 @@ def main() -> int:
     if args.tiny:
         data = ["--data", str(out / "synthetic-shards")]
         run([py, "-m", "pipeline", "synth", str(out / "synthetic-raw")], out / "synth.txt", 300)
-        run([py, "-m", "pipeline", "preprocess", "synthetic", str(out / "synthetic-raw"), str(out / "synthetic-shards")],
-            out / "preprocess.txt", 300)  # fmt: skip
+        raw, shards = str(out / "synthetic-raw"), str(out / "synthetic-shards")
+        run([py, "-m", "pipeline", "preprocess", "synthetic", raw, shards], out / "preprocess.txt", 300)
         row = ["table5-crossmoco-ucla", "--profile", "smoke", "--set", "data.dataset=synthetic",
                "--set", "data.split=xsub"]  # fmt: skip
     else:
