@@ -40,10 +40,10 @@ from models.config import ContrastiveConfig, EncoderConfig  # noqa: E402
 from models.graph import SkeletonGraph  # noqa: E402
 from models.losses import weighted_streams  # noqa: E402
 from models.registry import build_model  # noqa: E402
-from models.runtime import allocator_env, autocast, compile_encoders_  # noqa: E402
+from models.runtime import allocator_env, autocast, compile_encoders_, tune_allocator_  # noqa: E402
 
 STREAMS = ("joint", "motion", "bone")
-VARIANTS = ("ours-fp32", "ours-bf16", "ours-compile", "reference-fp32")
+VARIANTS = ("ours-fp32", "ours-bf16", "ours-bf16-compile", "reference-fp32")
 
 
 SHAPES = {"ntu": (ntu_layout(), 2), "ucla": (ucla_layout(), 1)}  # layout, bodies
@@ -118,13 +118,13 @@ def reference() -> Callable[[dict, dict], None]:
 def build(variant: str) -> Callable[[dict, dict], None]:
     if variant == "reference-fp32":
         return reference()
-    return ours("bf16" if variant == "ours-bf16" else "fp32", compiled=variant == "ours-compile")
+    return ours("bf16" if variant.startswith("ours-bf16") else "fp32", compiled=variant.endswith("compile"))
 
 
 def flops_per_sample(variant: str) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    step = build(variant.replace("compile", "fp32"))  # the same math; the counter needs eager mode
+    step = build(variant.removesuffix("-compile"))  # the same math; the counter needs eager mode
     x1, x2 = make_inputs(4, args.frames)
     with FlopCounterMode(display=False) as counter:
         step(x1, x2)
@@ -171,6 +171,8 @@ def allocator_children() -> None:
 
 
 def main() -> None:
+    if not args.child:  # --allocator compares the glibc default in child processes
+        tune_allocator_()  # as the pipeline's training processes do; every variant (the reference too) gets it
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)

@@ -1,0 +1,95 @@
+"""One NW-UCLA pretraining epoch of the `cpu` profile, timed, beside the same epoch as the lineage's
+code would run it.
+
+    .venv/bin/python bench/bench_epoch.py                 # ours (cpu profile) vs reference, 2 threads
+    .venv/bin/python bench/bench_epoch.py --threads 1
+
+Ours: ``pipeline.engine``'s epoch with the `cpu` profile's settings (batch 64, bf16, three streams
+stacked into one model, augmentation on the batch, one process) on 1,020 samples shaped like
+NW-UCLA's training side (3 x 50 x 20 x 1). Reference: the CrosSCLR-style step of
+``bench/reference_step.py`` (three separate fp32 MoCo models, the per-stream loop, dropout 0.5) over
+the same number of samples, the augmentation excluded (it runs in the lineage's DataLoader workers).
+Shapes and work decide the time, not the values, so random skeletons stand in for the data.
+Prints seconds per epoch and samples/s of each and the ratio; the issue's target is <= 30 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+
+from reference_step import ReferenceMoCo  # noqa: E402
+
+from datasets.skeleton import ucla_layout  # noqa: E402
+from datasets.streams import make_streams  # noqa: E402
+from models.runtime import tune_allocator_  # noqa: E402
+from pipeline.config import load_config  # noqa: E402
+from pipeline.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
+from pipeline.modeling import DataInfo, build_pretrain_model  # noqa: E402
+
+SAMPLES = 1020  # NW-UCLA views 1 and 2
+
+
+def ours(x: np.ndarray, epochs: int) -> float:
+    cfg = load_config("cpu", ["data.dataset=ucla", "data.split=xview", f"pretrain.epochs={epochs + 1}"])
+    info = DataInfo.of("ucla", ucla_layout(), 10, "bench")
+    model = build_pretrain_model(cfg, info)
+    opt = _make_optimizer(cfg, model)
+    gen = torch.Generator()
+    ctx = WorkerContext()
+    _train_epoch(cfg, model, opt, x[:256], None, info, ctx, gen, 0, cfg.pretrain.batch_size)  # warm-up
+    t = time.perf_counter()
+    for epoch in range(epochs):
+        _train_epoch(cfg, model, opt, x, None, info, ctx, gen, epoch + 1, cfg.pretrain.batch_size)
+    return (time.perf_counter() - t) / epochs
+
+
+def reference(x: np.ndarray, epochs: int, batch: int) -> float:
+    layout = ucla_layout()
+    models = {s: ReferenceMoCo(layout.num_joints, layout.edges0, layout.center0, k=256) for s in ("j", "m", "b")}
+    params = [p for m in models.values() for p in m.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=1e-4)
+    steps = SAMPLES // batch
+
+    def step(i: int) -> None:
+        b = torch.from_numpy(x[(i * batch) % (SAMPLES - batch):][:batch])
+        views = [make_streams(b, layout.parents0) for _ in "12"]
+        loss = sum(m(views[0][n], views[1][n]) for m, n in zip(models.values(), ("joint", "motion", "bone"), strict=True))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    step(0)  # warm-up
+    t = time.perf_counter()
+    for i in range(steps * epochs):
+        step(i)
+    return (time.perf_counter() - t) / epochs
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=1)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    tune_allocator_()
+    x = np.random.default_rng(0).normal(size=(SAMPLES, 3, 50, 20, 1)).astype(np.float32)
+    print(f"torch {torch.__version__}, {args.threads} threads, NW-UCLA epoch: {SAMPLES} samples, batch 64", flush=True)
+    mine = ours(x, args.epochs)
+    print(f"ours (cpu profile, bf16, stacked streams)  {mine:7.1f} s/epoch  {SAMPLES / mine:6.1f} samples/s", flush=True)
+    ref = reference(x, args.epochs, 64)
+    print(f"reference (CrosSCLR-style, fp32)          {ref:7.1f} s/epoch  {SAMPLES / ref:6.1f} samples/s", flush=True)
+    print(f"ratio: ours takes {mine / ref:.2f}x the reference's time per epoch; target <= 30 s: "
+          f"{'met' if mine <= 30 else 'not met'} ({mine:.1f} s)")
+
+
+if __name__ == "__main__":
+    main()
