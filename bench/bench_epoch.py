@@ -62,7 +62,8 @@ def reference(x: np.ndarray, epochs: int, batch: int) -> float:
     def step(i: int) -> None:
         b = torch.from_numpy(x[(i * batch) % (SAMPLES - batch):][:batch])
         views = [make_streams(b, layout.parents0) for _ in "12"]
-        loss = sum(m(views[0][n], views[1][n]) for m, n in zip(models.values(), ("joint", "motion", "bone"), strict=True))
+        names = ("joint", "motion", "bone")
+        loss = sum(m(views[0][n], views[1][n]) for m, n in zip(models.values(), names, strict=True))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -82,7 +83,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     tune_allocator_()
     x = np.random.default_rng(0).normal(size=(SAMPLES, 3, 50, 20, 1)).astype(np.float32)
-    print(f"torch {torch.__version__}, {args.threads} threads, NW-UCLA epoch: {SAMPLES} samples, batch 64", flush=True)
+    print(f"torch {torch.__version__}, {args.threads} threads, NW-UCLA epoch: {SAMPLES} samples, batch 64",
+          flush=True)
     mine = ours(x, args.epochs)
     print(f"ours (cpu profile, bf16, stacked streams)  {mine:7.1f} s/epoch  {SAMPLES / mine:6.1f} samples/s", flush=True)
     ref = reference(x, args.epochs, 64)
