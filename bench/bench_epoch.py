@@ -86,7 +86,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, NW-UCLA epoch: {SAMPLES} samples, batch 64",
           flush=True)
     mine = ours(x, args.epochs)
-    print(f"ours (cpu profile, bf16, stacked streams)  {mine:7.1f} s/epoch  {SAMPLES / mine:6.1f} samples/s", flush=True)
+    print(f"ours (cpu profile, bf16, stacked streams)  {mine:7.1f} s/epoch  {SAMPLES / mine:6.1f} samples/s",
+          flush=True)
     ref = reference(x, args.epochs, 64)
     print(f"reference (CrosSCLR-style, fp32)          {ref:7.1f} s/epoch  {SAMPLES / ref:6.1f} samples/s", flush=True)
     print(f"ratio: ours takes {mine / ref:.2f}x the reference's time per epoch; target <= 30 s: "
