@@ -11,6 +11,9 @@ classifier sees (ST-GCN, ST-MLP or both; one stream or the combination) is ``cfg
 * finetune: a linear classifier on the encoders, all trained together for ``eval.finetune_epochs``
   at ``eval.finetune_lr``. The paper's lr 1e-4 does not name an optimiser; we use Adam, with which
   1e-4 is a usual fine-tuning rate (SGD at 1e-4 barely moves in 100 epochs).
+  ``eval.finetune_start=linear_probe`` (the smoke profile) starts the head from the linear probe,
+  its standardisation folded into the weights, and keeps the encoders' normalisation as pretrained
+  (LP-FT); ``eval.finetune_encoder_lr_scale`` scales the encoders' lr against the head's.
 * semi: fine-tuning on a class-stratified, seeded fraction of the training labels (1%, 10%).
 * knn: cosine-similarity k-nearest neighbours on L2-normalised frozen features, votes weighted by
   exp(similarity / 0.07) (the InstDisc monitor).
@@ -158,6 +161,24 @@ class _Classifier(nn.Module):
         return self.head(model_features(self.model, _streams(x, self.cfg, self.info), self.cfg))
 
 
+def _start_from_probe(clf: _Classifier, train, cfg: Config, info: DataInfo, device: torch.device) -> None:
+    """LP-FT's first step: fit the linear probe exactly as ``linear_protocol`` does and copy it into
+    ``clf.head``, the standardisation folded in (W' = W / std, b' = b - W' @ mean)."""
+    feats = extract_features(clf.model, train[0], cfg, info, device)
+    mean, std = np.zeros(feats.shape[1], np.float32), np.ones(feats.shape[1], np.float32)
+    if cfg.eval.linear_standardize:
+        mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-6
+    torch.manual_seed(cfg.seed)
+    probe = nn.Linear(feats.shape[1], info.num_classes)
+    opt = torch.optim.SGD(probe.parameters(), lr=cfg.eval.linear_lr, momentum=0.9)
+    _train_classifier(probe, list(probe.parameters()), opt, ((feats - mean) / std, train[1]), lambda: float("nan"),
+                      cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "probe", [probe], every=10**9)
+    with torch.no_grad():
+        weight = probe.weight / torch.from_numpy(std)
+        clf.head.weight.copy_(weight)
+        clf.head.bias.copy_(probe.bias - weight @ torch.from_numpy(mean))
+
+
 def finetune_protocol(
     model: nn.Module, train, test, cfg: Config, info: DataInfo, device: torch.device, *,
     name: str = "finetune", epochs: int | None = None, lr: float | None = None,
@@ -167,8 +188,16 @@ def finetune_protocol(
     dim = extract_features(model, train[0][:2], cfg, info, device).shape[1]
     torch.manual_seed(cfg.seed)
     clf = _Classifier(model, cfg, info, dim).to(device)
-    params = [p for p in clf.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr if lr is not None else cfg.eval.finetune_lr)
+    from_probe = cfg.eval.finetune_start == "linear_probe"
+    if from_probe:
+        _start_from_probe(clf, train, cfg, info, device)
+        clf.eval()  # the encoders keep their pretrained normalisation; only the head ever enters train()
+    head = list(clf.head.parameters())
+    encoders = [p for p in clf.model.parameters() if p.requires_grad]
+    base = lr if lr is not None else cfg.eval.finetune_lr
+    params = encoders + head
+    opt = torch.optim.Adam([{"params": encoders, "lr": base * cfg.eval.finetune_encoder_lr_scale},
+                            {"params": head, "lr": base}])
 
     def run(x: torch.Tensor) -> torch.Tensor:
         return clf(x.to(device))
@@ -184,7 +213,8 @@ def finetune_protocol(
         return float((logits_of(test[0]).argmax(1) == test[1]).mean() * 100)
 
     curves = _train_classifier(run, params, opt, train, evaluate, epochs or cfg.eval.finetune_epochs,
-                               cfg.eval.batch_size, cfg.seed, name, [clf], every=cfg.eval.eval_every)
+                               cfg.eval.batch_size, cfg.seed, name, [clf.head] if from_probe else [clf],
+                               every=cfg.eval.eval_every)
     return _result(name, logits_of(test[0]), test[1], info, curves, None)
 
 
