@@ -230,19 +230,24 @@ def grid(
 def reproduce(
     rows: Annotated[list[str], typer.Argument(help="Row ids, e.g. table5-crossmoco-ucla (see README tables).")],
     profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
-    data: Annotated[Path | None, typer.Option(help="Shards of the row's dataset (smoke: synthetic).")] = None,
+    data: Annotated[Path | None, typer.Option(help="The row's dataset: a shard directory or preprocess's "
+                                              "OUT_DIR (smoke: synthetic by default).")] = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = Path("runs"),
+    record: Annotated[bool, typer.Option("--record", help="Keep each figure measured on the row's own dataset: "
+                                         "results/<row>-<profile>.csv in this repository, README tables "
+                                         "regenerated.")] = False,
 ) -> None:
-    """Reproduce rows of a paper table; prints the paper's figure beside the measured one."""
-    from experiments.reproduce import reproduce_row  # the CLI is the top layer: it may reach experiments/
+    """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
+    from experiments.reproduce import record as record_outcome  # the CLI is the top layer: it may reach experiments/
+    from experiments.reproduce import reproduce_row
     from pipeline.chain import StageError
     from pipeline.data import DataError
 
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
-    resolve_config(profile, set_)
-    if resolve_config(profile, set_).resources.num_workers > 0:
+    cfg = resolve_config(profile, set_)
+    if cfg.resources.num_workers > 0:
         from pipeline.train_ray import ray_init_local
 
         ray_init_local()
@@ -254,8 +259,10 @@ def reproduce(
         except StageError as e:
             fail(str(e), code=1)
         typer.echo(outcome.line())
-        if outcome.result_file is not None:
-            typer.echo(f"  recorded in {outcome.result_file}")
+        if record and outcome.recordable:
+            typer.echo(f"  recorded in {record_outcome(outcome)} (README tables regenerated)")
+        elif outcome.recordable:
+            typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
     typer.echo(f"MLflow: mlflow ui --backend-store-uri {outcome.tracking_uri} --host 127.0.0.1 --port 5000")
 
 
