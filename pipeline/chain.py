@@ -146,7 +146,8 @@ def run_chain(
     except BaseException as e:
         tracking.end_run(store, parent, "FAILED")
         raise StageError(stage, e) from e
-    tracking.log_metrics(store, parent, result.metrics)
+    tracking.log_metrics(store, parent, {k: round(v, 2) for k, v in result.metrics.items()})  # as tables print them
+    tracking.show_metrics(store, sorted(k for k in result.metrics if k.endswith("_" + M.TOP1)))
     tracking.end_run(store, parent, "FINISHED")
     return result
 
