@@ -48,8 +48,7 @@ def run_table_or_over(
                     + (", synthetic data: not comparable to the paper)" if synthetic else ")"))
     run_id = log_summary(run_dir, experiment, grid_name, text)
     store = tracking.init_store(tracking.default_uri(run_dir), experiment)
-    text += f"\nSummary logged to MLflow run {run_id} ({tracking.run_url(store, run_id)})\n"
-    text += f"MLflow: mlflow ui --backend-store-uri {store.uri} --host 127.0.0.1 --port 5000\n"
+    text += f"\nSummary logged to MLflow run {run_id}\n{tracking.ui_hint(store.uri, store.experiment_id)}\n"
     for o in failed:
         text += f"FAILED trial {o.name}: {o.error}\n"
     return text

@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from pipeline import console
 from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_config, to_flat_dict
 
 log = logging.getLogger("pipeline")
@@ -36,19 +37,12 @@ SetOpt = Annotated[
 ]
 
 
-def configure_logging(verbose: bool) -> None:
-    """Configure the root logger once for the whole process."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        force=True,
-    )
-
-
 @app.callback()
-def _root(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
-    configure_logging(verbose)
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Everything on the console: debug "
+                                          "logging, Ray's and MLflow's own output, Ray worker lines.")] = False,
+) -> None:
+    console.configure(verbose)  # once, before ray or mlflow is imported
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -135,28 +129,32 @@ def preprocess(
     typer.echo(shard_dir)
 
 
-RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory: MLflow store, Ray storage, artifacts.")]
+RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory: MLflow store, Ray storage, artifacts, "
+                                           "logs/ (what Ray and MLflow print).")]
 ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
 
 
 def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
+    from pipeline import tracking
     from pipeline.chain import StageError, run_chain, summary_json
     from pipeline.data import DataError, load_dataset
 
     try:
-        load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
+        data = load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
+    log.info("data: %s (%s/%s)", data.root, cfg.data.dataset, cfg.data.split)
+    log.info("logs: %s", console.log_to_file(run_dir).parent)
     if cfg.resources.num_workers > 0 and cfg.method != "supervised" and kwargs.get("checkpoint") is None:
         from pipeline.train_ray import ray_init_local
 
         ray_init_local()
     try:
-        result = run_chain(data_dir, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
+        result = run_chain(data.root, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
     except StageError as e:
         fail(str(e), code=1)
     typer.echo(summary_json(result))
-    typer.echo(f"MLflow: mlflow ui --backend-store-uri {result.tracking_uri} --host 127.0.0.1 --port 5000")
+    typer.echo(tracking.ui_hint(result.tracking_uri, result.experiment_id))
 
 
 @app.command()
@@ -218,6 +216,7 @@ def grid(
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     resolve_config(profile, set_)
+    log.info("logs: %s", console.log_to_file(run_dir).parent)
     try:
         text = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
                                  name=name, resume=resume, run_dir=run_dir)
@@ -241,12 +240,14 @@ def reproduce(
     """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
     from experiments.reproduce import record as record_outcome  # the CLI is the top layer: it may reach experiments/
     from experiments.reproduce import reproduce_row
+    from pipeline import tracking
     from pipeline.chain import StageError
     from pipeline.data import DataError
 
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     cfg = resolve_config(profile, set_)
+    log.info("logs: %s", console.log_to_file(run_dir).parent)
     if cfg.resources.num_workers > 0:
         from pipeline.train_ray import ray_init_local
 
@@ -263,7 +264,7 @@ def reproduce(
             typer.echo(f"  recorded in {record_outcome(outcome)} (README tables regenerated)")
         elif outcome.recordable:
             typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
-    typer.echo(f"MLflow: mlflow ui --backend-store-uri {outcome.tracking_uri} --host 127.0.0.1 --port 5000")
+    typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
 
 
 @app.command()
@@ -296,6 +297,7 @@ def demo(
     typer.echo("  1/4 synthetic NTU-format .skeleton files -> 2/4 Parquet shards -> 3/4 Ray Tune grid "
                "(each trial: Ray Train DDP pretraining on 2 workers, then its evaluation protocols) -> "
                "4/4 summary logged to MLflow")
+    log.info("logs: %s (Ray's and MLflow's own output)", console.log_to_file(run_dir).parent)
     text = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
                              resume=True, run_dir=run_dir)
     typer.echo(text)
