@@ -6,7 +6,7 @@ import hashlib
 import logging
 from pathlib import Path
 
-from experiments.grids import log_summary, markdown, over_trials, summarize, table_trials
+from experiments.grids import fe_below_le, log_summary, markdown, over_trials, summarize, table_trials
 from experiments.tables import rows_of
 from pipeline import tracking
 from pipeline.config import config_hash, load_config
@@ -44,8 +44,10 @@ def run_table_or_over(
     ray_init_local()
     outcomes = run_grid(trials, data, run_dir=run_dir, name=grid_name, experiment=experiment, resume=resume)
     failed = [o for o in outcomes if o.error]
-    text = markdown(summarize(trials, outcomes), f"{grid_name} ({profile} profile"
+    rows = summarize(trials, outcomes)
+    text = markdown(rows, f"{grid_name} ({profile} profile"
                     + (", synthetic data: not comparable to the paper)" if synthetic else ")"))
+    text += fe_below_le(rows, profile)
     run_id = log_summary(run_dir, experiment, grid_name, text)
     store = tracking.init_store(tracking.default_uri(run_dir), experiment)
     text += f"\nSummary logged to MLflow run {run_id}\n{tracking.ui_hint(store.uri, store.experiment_id)}\n"

@@ -11,9 +11,9 @@ classifier sees (ST-GCN, ST-MLP or both; one stream or the combination) is ``cfg
 * finetune: a linear classifier on the encoders, all trained together for ``eval.finetune_epochs``
   at ``eval.finetune_lr``. The paper's lr 1e-4 does not name an optimiser; we use Adam, with which
   1e-4 is a usual fine-tuning rate (SGD at 1e-4 barely moves in 100 epochs).
-  ``eval.finetune_start=linear_probe`` (the smoke profile) starts the head from the linear probe,
-  its standardisation folded into the weights, and keeps the encoders' normalisation as pretrained
-  (LP-FT); ``eval.finetune_encoder_lr_scale`` scales the encoders' lr against the head's.
+  ``eval.finetune_start=linear_probe`` (the smoke profile) starts from the linear probe, its
+  feature standardisation included, and keeps the encoders' normalisation as pretrained (LP-FT);
+  ``eval.finetune_encoder_lr_scale`` scales the encoders' lr against the head's.
 * semi: fine-tuning on a class-stratified, seeded fraction of the training labels (1%, 10%).
 * knn: cosine-similarity k-nearest neighbours on L2-normalised frozen features, votes weighted by
   exp(similarity / 0.07) (the InstDisc monitor).
@@ -150,33 +150,35 @@ def linear_protocol(model: nn.Module, train, test, cfg: Config, info: DataInfo, 
 
 
 class _Classifier(nn.Module):
-    """Encoders (trainable) -> features -> linear layer: the fine-tune and semi-supervised model."""
+    """Encoders (trainable) -> features -> (standardised) -> linear layer: the fine-tune and
+    semi-supervised model. The standardisation is identity unless it starts from the probe."""
 
     def __init__(self, model: nn.Module, cfg: Config, info: DataInfo, dim: int) -> None:
         super().__init__()
         self.model, self.cfg, self.info = model, cfg, info
         self.head = nn.Linear(dim, info.num_classes)
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(model_features(self.model, _streams(x, self.cfg, self.info), self.cfg))
+        features = model_features(self.model, _streams(x, self.cfg, self.info), self.cfg)
+        return self.head((features - self.mean) / self.std)
 
 
 def _start_from_probe(clf: _Classifier, train, cfg: Config, info: DataInfo, device: torch.device) -> None:
-    """LP-FT's first step: fit the linear probe exactly as ``linear_protocol`` does and copy it into
-    ``clf.head``, the standardisation folded in (W' = W / std, b' = b - W' @ mean)."""
+    """LP-FT's first step: the linear probe, fit exactly as ``linear_protocol`` fits it, becomes
+    ``clf.head``, and its standardisation (the train features' mean and std) ``clf``'s."""
     feats = extract_features(clf.model, train[0], cfg, info, device)
-    mean, std = np.zeros(feats.shape[1], np.float32), np.ones(feats.shape[1], np.float32)
     if cfg.eval.linear_standardize:
-        mean, std = feats.mean(axis=0), feats.std(axis=0) + 1e-6
+        clf.mean.copy_(torch.from_numpy(feats.mean(axis=0)))
+        clf.std.copy_(torch.from_numpy(feats.std(axis=0) + 1e-6))
+    scaled = (feats - clf.mean.cpu().numpy()) / clf.std.cpu().numpy()
     torch.manual_seed(cfg.seed)
     probe = nn.Linear(feats.shape[1], info.num_classes)
     opt = torch.optim.SGD(probe.parameters(), lr=cfg.eval.linear_lr, momentum=0.9)
-    _train_classifier(probe, list(probe.parameters()), opt, ((feats - mean) / std, train[1]), lambda: float("nan"),
+    _train_classifier(probe, list(probe.parameters()), opt, (scaled, train[1]), lambda: float("nan"),
                       cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "probe", [probe], every=10**9)
-    with torch.no_grad():
-        weight = probe.weight / torch.from_numpy(std)
-        clf.head.weight.copy_(weight)
-        clf.head.bias.copy_(probe.bias - weight @ torch.from_numpy(mean))
+    clf.head.load_state_dict(probe.state_dict())
 
 
 def finetune_protocol(
