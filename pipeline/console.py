@@ -32,6 +32,7 @@ QUIET_ENV = {
     "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0",  # a spurious core_worker error line (../shared/notes §1)
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_DEDUP_LOGS": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",  # Tune's new output prints a config box and paths to stdout even at verbose=0
     "MLFLOW_DISABLE_TELEMETRY": "true",
 }
 
@@ -45,6 +46,8 @@ def is_verbose() -> bool:
 FILE_ONLY = (
     # Ray 2.60 turns token authentication on for a new local cluster (the secure default) and says so
     ("ray._private.authentication", "Token authentication is enabled for this Ray cluster"),
+    # Tune times its own event loop against 0.5 s; on a busy 2-core machine every step exceeds it
+    ("ray.tune.utils.util", "The `"),
 )
 
 

@@ -147,7 +147,8 @@ def run_grid(
             trainable,
             param_space={"trial": tune.grid_search(specs)},
             tune_config=tune.TuneConfig(max_concurrent_trials=limit),
-            run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0, callbacks=[lines],
+            run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=2 if console.is_verbose() else 0,
+                                      callbacks=[lines],
                                       failure_config=tune.FailureConfig(max_failures=1)),
         )
     log.info("grid %s: %d trials, %d at a time", name, len(trials), limit)
