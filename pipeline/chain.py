@@ -149,7 +149,7 @@ def run_chain(
         tracking.end_run(store, parent, "FAILED")
         raise StageError(stage, e) from e
     tracking.log_metrics(store, parent, {k: round(v, 2) for k, v in result.metrics.items()})  # as tables print them
-    tracking.show_metrics(store, sorted(k for k in result.metrics if k.endswith("_" + M.TOP1)))
+    tracking.show_metrics(store, [k for k in result.metrics if k.endswith("_" + M.TOP1)])  # protocols' order
     tracking.end_run(store, parent, "FINISHED")
     return result
 

@@ -98,7 +98,7 @@ def test_experiment_opens_on_its_runs_with_the_headline_metrics(server):
     tags = _tags(exp)
     assert tags[tracking.EXPERIMENT_KIND] == "custom_model_development"
     view = json.loads(tags[tracking.SHARED_VIEW + tracking.VIEW_KEY])
-    assert view["selectedColumns"][:2] == ["metrics.`finetune_top1`", "metrics.`linear_top1`"]
+    assert view["selectedColumns"][:2] == ["metrics.`linear_top1`", "metrics.`finetune_top1`"]  # LE, FE
     url = tracking.runs_url(exp["experiment_id"])
     assert f"#/experiments/{exp['experiment_id']}/runs?" in url
     assert "workflowType=machine_learning" in url and f"viewStateShareKey={tracking.VIEW_KEY}" in url
