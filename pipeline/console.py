@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import typing
 from pathlib import Path
 
 VERBOSE_ENV = "CROSSMOCO_VERBOSE"
@@ -70,6 +71,21 @@ class _ConsoleFormatter(logging.Formatter):
         return super().format(record)
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes (a test runner may swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> typing.TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: typing.TextIO) -> None:
+        pass
+
+
 def configure(verbose: bool) -> None:
     """Configure logging for this process: the console handler, quiet Ray/MLflow, bars on terminals only."""
     if verbose:
@@ -86,7 +102,7 @@ def configure(verbose: bool) -> None:
             if getattr(h, "_crossmoco", ""):
                 logger.removeHandler(h)
                 h.close()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler._crossmoco = "console"  # type: ignore[attr-defined]
     if verbose:
         handler.setFormatter(logging.Formatter(_FILE_FORMAT, datefmt="%H:%M:%S"))
@@ -109,6 +125,7 @@ def route_ray_logs() -> None:
         if not getattr(h, "_crossmoco", ""):
             ray_logger.removeHandler(h)
     ray_logger.propagate = True
+    ray_logger.setLevel(logging.INFO)  # ray.init(logging_level=...) may have raised it; the file wants INFO
 
 
 def log_dir() -> Path | None:

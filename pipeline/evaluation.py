@@ -153,6 +153,9 @@ class _Classifier(nn.Module):
     """Encoders (trainable) -> features -> (standardised) -> linear layer: the fine-tune and
     semi-supervised model. The standardisation is identity unless it starts from the probe."""
 
+    mean: torch.Tensor  # buffers: the train features' mean and std (0 and 1 unless from the probe)
+    std: torch.Tensor
+
     def __init__(self, model: nn.Module, cfg: Config, info: DataInfo, dim: int) -> None:
         super().__init__()
         self.model, self.cfg, self.info = model, cfg, info

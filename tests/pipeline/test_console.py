@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import types
 
@@ -14,25 +13,25 @@ from pipeline.progress import EpochLines, duration
 
 
 @pytest.fixture
-def terminal(monkeypatch, tmp_path):
-    """``console.configure`` writing to a buffer; the root logger's handlers restored afterwards."""
+def terminal(monkeypatch, capsys):
+    """``console.configure`` for a test; the console is pytest's captured stderr (``capsys``);
+    the root and ``ray`` loggers and the environment are restored afterwards."""
     root, ray_logger = logging.getLogger(), logging.getLogger("ray")
-    saved = (list(root.handlers), root.level, list(ray_logger.handlers), ray_logger.propagate)
-    buf = io.StringIO()
-    monkeypatch.setattr("sys.stderr", buf)
+    saved = (list(root.handlers), root.level, list(ray_logger.handlers), ray_logger.propagate, ray_logger.level)
     for key in (console.VERBOSE_ENV, *console.QUIET_ENV, "TQDM_DISABLE"):
         monkeypatch.setenv(key, "")  # recorded, so that what configure sets is undone afterwards
         monkeypatch.delenv(key)
     console.configure(verbose=False)
-    yield buf
+    yield lambda: capsys.readouterr().err
     for h in list(root.handlers):
         if getattr(h, "_crossmoco", ""):
             root.removeHandler(h)
             h.close()
-    root.handlers[:], root.level, ray_logger.handlers[:], ray_logger.propagate = saved
+    root.handlers[:], root.level, ray_logger.handlers[:], ray_logger.propagate, ray_logger.level = saved
 
 
 def test_console_shows_our_lines_and_warnings_and_the_file_keeps_everything(terminal, tmp_path):
+    logging.getLogger("ray").setLevel(logging.ERROR)  # as ray.init(logging_level="ERROR") leaves it
     path = console.log_to_file(tmp_path)
     assert path == tmp_path / "logs" / "crossmoco.log" and console.log_dir() == path.parent
     console.route_ray_logs()  # after `import ray`: Ray's own stderr handler gives way to ours
@@ -42,7 +41,7 @@ def test_console_shows_our_lines_and_warnings_and_the_file_keeps_everything(term
     logging.getLogger("sqlalchemy.pool").warning("something SQLAlchemy worries about")
     logging.getLogger("ray._private.authentication.authentication_token_setup").warning(
         "Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled to opt out.")
-    shown = terminal.getvalue()
+    shown = terminal()
     assert "pretrain epoch 1/2: loss 5.1" in shown and "INFO" not in shown
     assert "WARNING sqlalchemy.pool: something SQLAlchemy worries about" in shown
     assert "Trial _trial_abc" not in shown and "SQLiteImpl" not in shown and "Token authentication" not in shown
@@ -52,11 +51,10 @@ def test_console_shows_our_lines_and_warnings_and_the_file_keeps_everything(term
     assert console.os.environ["MLFLOW_CONFIGURE_LOGGING"] == "false" and console.os.environ["TQDM_DISABLE"] == "1"
 
 
-def test_verbose_shows_everything(terminal, monkeypatch):
-    monkeypatch.setattr("sys.stderr", terminal)  # pytest swaps stderr again between setup and call
+def test_verbose_shows_everything(terminal):
     console.configure(verbose=True)
     logging.getLogger("somelib.migration").debug("Will assume non-transactional DDL.")
-    assert "non-transactional DDL" in terminal.getvalue() and console.is_verbose()
+    assert "non-transactional DDL" in terminal() and console.is_verbose()
 
 
 def test_epoch_lines_read_each_epoch_once_from_the_run(terminal):
@@ -71,7 +69,7 @@ def test_epoch_lines_read_each_epoch_once_from_the_run(terminal):
     history["loss"].append(point(step=2, value=5.5))
     with lines:
         pass  # polls once more on close
-    shown = terminal.getvalue().splitlines()
+    shown = terminal().splitlines()
     assert [ln[9:] for ln in shown] == ["pretrain epoch 1/2: loss 6.2500, 150 samples/s",
                                         "pretrain epoch 2/2: loss 5.5000"]
 
@@ -90,7 +88,7 @@ def test_trial_lines_count_trials_and_estimate_the_rest(terminal, monkeypatch):
     lines.on_trial_complete(0, [a, b], a)
     lines.on_trial_start(0, [a, b], b)
     lines.on_trial_error(0, [a, b], b)
-    shown = terminal.getvalue().splitlines()
+    shown = terminal().splitlines()
     assert shown[0][9:] == "trial 1/3 banks1: done (finetune 91.1, linear 80.4) in 1m40s; ETA 3m20s"
     assert "trial 2/3 banks2: FAILED" in shown[1] and shown[1].endswith("in 1m00s; ETA 1m20s")
 
