@@ -80,7 +80,7 @@ def main() -> int:
         print("no preprocessed dataset: see preprocess.txt", flush=True)
         return 1
     data[1] = str(resolved[0].parent)
-    cmd = [py, "-m", "pipeline", "reproduce", *row, *data, "--run-dir", str(out / "runs"),
+    cmd = [py, "-m", "pipeline", "reproduce", *row, *data, "--run-dir", str(out / "runs"), "--record",
            "--set", "resources.num_workers=0", "--set", f"resources.use_gpu={str(not args.tiny).lower()}"]
     rc = run(cmd, out / "reproduce.txt", 1800)
     results = ROOT / "results"

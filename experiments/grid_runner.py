@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.grids import log_summary, markdown, over_trials, summarize, table_trials
+from experiments.grids import fe_below_le, log_summary, markdown, over_trials, summarize, table_trials
 from experiments.tables import rows_of
 from pipeline import tracking
 from pipeline.config import config_hash, load_config
@@ -56,14 +56,15 @@ def run_table_or_over(
         load_dataset(data, t.config)  # every trial's dataset is checked before Ray starts
     ray_init_local()
     outcomes = run_grid(trials, data, run_dir=run_dir, name=grid_name, experiment=experiment, resume=resume)
-    text = markdown(summarize(trials, outcomes), f"{grid_name} ({profile} profile"
+    rows = summarize(trials, outcomes)
+    text = markdown(rows, f"{grid_name} ({profile} profile"
                     + (", synthetic data: not comparable to the paper)" if synthetic else ")"))
+    text += fe_below_le(rows, profile)
     statuses = {o.status for o in outcomes}
     status = "FAILED" if "failed" in statuses else "KILLED" if statuses - {"finished"} else "FINISHED"
     run_id = log_summary(run_dir, experiment, grid_name, text, status)
     store = tracking.init_store(tracking.default_uri(run_dir), experiment)
-    text += f"\nSummary logged to MLflow run {run_id} ({tracking.run_url(store, run_id)})\n"
-    text += f"MLflow: mlflow ui --backend-store-uri {store.uri} --host 127.0.0.1 --port 5000\n"
+    text += f"\nSummary logged to MLflow run {run_id}\n{tracking.ui_hint(store.uri, store.experiment_id)}\n"
     for o in outcomes:
         if o.status != "finished":
             text += f"{o.status.upper()} trial {o.name}" + (f": {o.error}" if o.error else "") + "\n"

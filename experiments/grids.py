@@ -112,6 +112,27 @@ def summary_run_name(name: str) -> str:
     return name if name.startswith("grid-") else f"grid-{name}"
 
 
+# Measured on the demo's encoders (../README.md, Protocols): head-only training raises the probe's
+# figure, any encoder step (lr >= 1e-5, 24 steps) lowers it by 1-9 points.
+SMOKE_FE = ("the smoke profile's encoders (2 epochs, 8-32 channels, BatchNorm statistics of occluded views) lose "
+            "accuracy at every fine-tuning step; FE starts from the linear probe (LP-FT) and moves its encoders "
+            "for 3 epochs only. FE above LE takes real pretraining and fine-tuning (cpu and paper profiles).")
+
+
+def fe_below_le(rows: list[SummaryRow], profile: str) -> str:
+    """A printed reason when a fine-tuned (FE) figure reads below the linear one (LE) of its setting."""
+    by_id = {r.row_id: r for r in rows}
+    low = []
+    for fe in rows:
+        le = by_id.get(fe.row_id.removesuffix("-fe") + "-le") if fe.row_id.endswith("-fe") else None
+        if le is not None and fe.measured is not None and le.measured is not None and fe.measured < le.measured:
+            low.append(f"{fe.row_id.removesuffix('-fe')} ({fe.measured:.1f} < {le.measured:.1f})")
+    if not low:
+        return ""
+    why = SMOKE_FE if profile == "smoke" else "see each chain's fine-tuning curves (figures/curves.png)."
+    return f"\nFE below LE for {', '.join(low)}: {why}\n"
+
+
 def log_summary(run_dir: Path, experiment: str, name: str, text: str, status: str = "FINISHED") -> str:
     """The grid's summary run (``summary_run_name``) holding the table as ``summary.md``, ended
     with ``status`` (FINISHED only when every trial finished); a resumed grid updates its own

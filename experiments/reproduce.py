@@ -3,8 +3,10 @@
 * A row's config is the profile, then the row's overrides, then the user's ``--set``.
 * On the ``smoke`` profile without a dataset the row runs on the embedded synthetic dataset (its
   dataset and split are replaced; the printout says so, since the figure is then not comparable).
-* A measured figure is written to ``results/<row>-<profile>.csv`` only when the run read the
-  row's own dataset, and the README's tables are regenerated from the results files.
+* ``reproduce_row`` measures and reports; it writes nothing into the repository. Keeping a figure
+  is the explicit step ``record`` (``reproduce --record``): ``results/<row>-<profile>.csv`` and
+  the README's tables regenerated from the results files, only for a run that read the row's own
+  dataset.
 * Rows that differ only in evaluation settings share one pretraining (``pipeline.chain``).
 """
 
@@ -36,11 +38,17 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 class Outcome:
     row: TableRow
     profile: str
-    dataset: str
+    dataset: str  # the data the run read
     measured: float
     parent_run_id: str
     tracking_uri: str
-    result_file: Path | None
+    experiment_id: str
+    commit: str  # the commit the chain ran (its MLflow tag)
+
+    @property
+    def recordable(self) -> bool:
+        """Only a run on the row's own dataset may be kept beside the paper's figure."""
+        return self.dataset == self.row.dataset
 
     @property
     def diff(self) -> float | None:
@@ -80,9 +88,8 @@ def row_config(row: TableRow, profile: str, overrides: list[str], synthetic: boo
 
 def reproduce_row(
     row_id: str, *, profile: str, data_dir: Path | None, run_dir: Path, overrides: list[str] = (),  # type: ignore[assignment]
-    results_dir: Path | None = None, update: bool = True,
 ) -> Outcome:
-    """Run one row's chain and record its figure; see the module docstring."""
+    """Run one row's chain and return the measured figure beside the paper's; writes nothing here."""
     row = get_row(row_id)
     if not row.runnable:
         raise ValueError(f"{row.row_id} is a figure the paper cites for another method: {row.note}")
@@ -95,13 +102,23 @@ def reproduce_row(
     load_dataset(data, cfg)  # a mismatched dataset fails before anything runs
     result = run_chain(data, cfg, run_dir=run_dir, experiment=f"table{row.table_number}", row_id=row.row_id)
     measured = result.metrics[row_metric(row, cfg)]
-    written = None
-    if cfg.data.dataset == row.dataset:
-        root = results_dir if results_dir is not None else REPO_ROOT  # files go to <root>/results/
-        store = tracking.Store(result.tracking_uri, result.experiment_id)
-        commit = tracking.get_run(store, result.parent_run_id).data.tags.get("crossmoco.git_sha", git_sha())
-        written = write_result(root, row, profile, measured, dataset=cfg.data.dataset, hardware=hardware(),
-                               commit=commit, mlflow_run_id=result.parent_run_id)  # the commit the chain ran
-        if update and results_dir is None:
-            update_readme(REPO_ROOT / "README.md")
-    return Outcome(row, profile, cfg.data.dataset, measured, result.parent_run_id, result.tracking_uri, written)
+    store = tracking.Store(result.tracking_uri, result.experiment_id)
+    commit = tracking.get_run(store, result.parent_run_id).data.tags.get("crossmoco.git_sha", git_sha())
+    return Outcome(row, profile, cfg.data.dataset, measured, result.parent_run_id, result.tracking_uri,
+                   result.experiment_id, commit)
+
+
+def record(outcome: Outcome, root: Path | None = None) -> Path:
+    """Keep a measured figure: ``<root>/results/<row>-<profile>.csv`` (root: this repository), then
+    regenerate the tables of ``<root>/README.md`` from the results files. Returns the results file."""
+    if not outcome.recordable:
+        raise ValueError(f"{outcome.row.row_id}: the run read {outcome.dataset}, not the row's {outcome.row.dataset}; "
+                         "only a run on the row's own dataset is recorded")
+    root = Path(root) if root is not None else REPO_ROOT
+    path = write_result(root, outcome.row, outcome.profile, outcome.measured, dataset=outcome.dataset,
+                        hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id)
+    readme = root / "README.md"
+    if readme.is_file():
+        update_readme(readme, root=root)
+    log.info("recorded %s in %s%s", outcome.row.row_id, path, " and README.md" if readme.is_file() else "")
+    return path

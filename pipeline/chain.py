@@ -19,6 +19,7 @@ import json
 import logging
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,7 @@ from pipeline.data import LoadedDataset, load_dataset
 from pipeline.evaluation import ProtocolResult, finetune_protocol, knn_protocol, linear_protocol, semi_protocol
 from pipeline.figures import plot_confusion, plot_curves, plot_tsne
 from pipeline.modeling import build_pretrain_model
+from pipeline.progress import EpochLines, duration
 
 log = logging.getLogger(__name__)
 CHECKPOINT_TAG = "crossmoco.checkpoint"
@@ -165,7 +167,8 @@ def run_chain(
     except BaseException as e:
         tracking.end_run(store, parent, "FAILED")
         raise StageError(stage, e) from e
-    tracking.log_metrics(store, parent, result.metrics)
+    tracking.log_metrics(store, parent, {k: round(v, 2) for k, v in result.metrics.items()})  # as tables print them
+    tracking.show_metrics(store, [k for k in result.metrics if k.endswith("_" + M.TOP1)])  # protocols' order
     tracking.end_run(store, parent, "FINISHED")
     return result
 
@@ -201,8 +204,14 @@ def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pret
         return cached[1]
     try:
         fn = pretrain_fn or _default_pretrain
-        ckpt = fn(cfg, data.root, storage=run_dir / "ray", name=f"pretrain-{parent}",
-                  tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id)
+        start = time.monotonic()
+        log.info("pretrain: %d epochs of %s on %s/%s, %s", cfg.pretrain.epochs, cfg.method, cfg.data.dataset,
+                 cfg.data.split, f"{cfg.resources.num_workers} Ray Train workers" if cfg.resources.num_workers
+                 else "in this process")
+        with EpochLines(store, run_id, cfg.pretrain.epochs):
+            ckpt = fn(cfg, data.root, storage=run_dir / "ray", name=f"pretrain-{parent}",
+                      tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id)
+        log.info("pretrain: done in %s", duration(time.monotonic() - start))
         tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(ckpt)})
         history = _metric_history(store, run_id, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR, M.SAMPLES_PER_S])
         result.health = learning_health(store, run_id)
@@ -274,10 +283,13 @@ def _eval_stage(store, parent, tags, cfg: Config, data: LoadedDataset, stage: st
     if done:
         result.metrics.update({k: v for k, v in tracking.get_run(store, run_id).data.metrics.items()
                                if k.startswith(stage + "_")})
+        log.info("%s: finished before (run %s)", stage, run_id)
         return
     try:
+        start = time.monotonic()
         res = run_protocol(stage, cfg, data, result.checkpoint)
         _log_protocol(store, run_id, res, cfg, data)
+        log.info("%s: top-1 %.1f%%, top-5 %.1f%% (%s)", stage, res.top1, res.top5, duration(time.monotonic() - start))
         result.metrics.update(res.metrics())
         tracking.end_run(store, run_id, "FINISHED")
     except INTERRUPTS:
@@ -308,7 +320,6 @@ def _log_protocol(store, run_id: str, res: ProtocolResult, cfg: Config, data: Lo
                                   Path(tmp) / "tsne.png", f"t-SNE of test features ({res.protocol})", cfg.seed))
         for png in pngs:
             tracking.log_artifact(store, run_id, png, "figures")
-    log.info("%s: top-1 %.2f%%, top-5 %.2f%%", res.protocol, res.top1, res.top5)
 
 
 def learning_health(store, run_id: str) -> dict[str, float]:

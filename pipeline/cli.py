@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from pipeline import console
 from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_config, to_flat_dict
 
 if TYPE_CHECKING:
@@ -43,27 +44,19 @@ SetOpt = Annotated[
 ]
 
 
-def configure_logging(verbose: bool) -> None:
-    """Configure the root logger once for the whole process."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        force=True,
-    )
-
-
 _verbose = False  # -v: tracebacks of user errors are shown too
 INTERRUPTED = 130  # the shell's exit status of a command stopped by Ctrl-C (128 + SIGINT)
 
 
 @app.callback()
 def _root(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging and tracebacks.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Everything on the console: debug "
+                                          "logging, Ray's and MLflow's own output, Ray worker lines, "
+                                          "tracebacks of errors.")] = False,
 ) -> None:
     global _verbose
     _verbose = verbose
-    configure_logging(verbose)
+    console.configure(verbose)  # once, before ray or mlflow is imported
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -184,34 +177,38 @@ def preprocess(
     typer.echo(shard_dir)
 
 
-RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory: MLflow store, Ray storage, artifacts.")]
+RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory: MLflow store, Ray storage, artifacts, "
+                                           "logs/ (what Ray and MLflow print).")]
 ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
 
 
 def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
+    from pipeline import tracking
     from pipeline.chain import StageError, run_chain, summary_json
     from pipeline.data import DataError, load_dataset
 
     try:
-        load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
+        data = load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
     try:
         writable_dir(run_dir)  # an unwritable run folder too
     except OSError as e:
         fail(os_error_message(e), code=1)
+    log.info("data: %s (%s/%s)", data.root, cfg.data.dataset, cfg.data.split)
+    log.info("logs: %s", console.log_to_file(run_dir).parent)
     if cfg.resources.num_workers > 0 and cfg.method != "random" and kwargs.get("checkpoint") is None:
         from pipeline.train_ray import ray_init_local
 
         ray_init_local()
     try:
-        result = run_chain(data_dir, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
+        result = run_chain(data.root, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
     except StageError as e:
         fail(str(e), code=1)
     except KeyboardInterrupt:
         interrupted(f"the chain's MLflow runs are marked KILLED; its checkpoints are in {run_dir}")
     typer.echo(summary_json(result))
-    typer.echo(f"MLflow: mlflow ui --backend-store-uri {result.tracking_uri} --host 127.0.0.1 --port 5000")
+    typer.echo(tracking.ui_hint(result.tracking_uri, result.experiment_id))
 
 
 @app.command()
@@ -274,6 +271,7 @@ def grid(
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     resolve_config(profile, set_)
+    log.info("logs: %s", console.log_to_file(run_dir).parent)
     try:
         writable_dir(run_dir)
         summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
@@ -302,19 +300,25 @@ def grid_outcome(summary: GridSummary) -> None:
 def reproduce(
     rows: Annotated[list[str], typer.Argument(help="Row ids, e.g. table5-crossmoco-ucla (see README tables).")],
     profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
-    data: Annotated[Path | None, typer.Option(help="Shards of the row's dataset (smoke: synthetic).")] = None,
+    data: Annotated[Path | None, typer.Option(help="The row's dataset: a shard directory or preprocess's "
+                                              "OUT_DIR (smoke: synthetic by default).")] = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = Path("runs"),
+    record: Annotated[bool, typer.Option("--record", help="Keep each figure measured on the row's own dataset: "
+                                         "results/<row>-<profile>.csv in this repository, README tables "
+                                         "regenerated.")] = False,
 ) -> None:
-    """Reproduce rows of a paper table; prints the paper's figure beside the measured one."""
-    from experiments.reproduce import reproduce_row  # the CLI is the top layer: it may reach experiments/
+    """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
+    from experiments.reproduce import record as record_outcome  # the CLI is the top layer: it may reach experiments/
+    from experiments.reproduce import reproduce_row
     from experiments.tables import get_row
+    from pipeline import tracking
     from pipeline.chain import StageError
     from pipeline.data import DataError
 
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
-    resolve_config(profile, set_)
+    cfg = resolve_config(profile, set_)
     for row in rows:  # an unknown or cited-only row is an error before Ray starts
         try:
             if not get_row(row).runnable:
@@ -325,7 +329,8 @@ def reproduce(
         writable_dir(run_dir)
     except OSError as e:
         fail(os_error_message(e), code=1)
-    if resolve_config(profile, set_).resources.num_workers > 0:
+    log.info("logs: %s", console.log_to_file(run_dir).parent)
+    if cfg.resources.num_workers > 0:
         from pipeline.train_ray import ray_init_local
 
         ray_init_local()
@@ -339,9 +344,11 @@ def reproduce(
         except KeyboardInterrupt:
             interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
         typer.echo(outcome.line())
-        if outcome.result_file is not None:
-            typer.echo(f"  recorded in {outcome.result_file}")
-    typer.echo(f"MLflow: mlflow ui --backend-store-uri {outcome.tracking_uri} --host 127.0.0.1 --port 5000")
+        if record and outcome.recordable:
+            typer.echo(f"  recorded in {record_outcome(outcome)} (README tables regenerated)")
+        elif outcome.recordable:
+            typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
+    typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
 
 
 @app.command()
@@ -374,6 +381,7 @@ def demo(
     typer.echo("  1/4 synthetic NTU-format .skeleton files -> 2/4 Parquet shards -> 3/4 Ray Tune grid "
                "(each trial: Ray Train DDP pretraining on 2 workers, then its evaluation protocols) -> "
                "4/4 summary logged to MLflow")
+    log.info("logs: %s (Ray's and MLflow's own output)", console.log_to_file(run_dir).parent)
     summary = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
                                 resume=True, run_dir=run_dir)
     typer.echo(summary.text)

@@ -1,7 +1,14 @@
-"""Opening a preprocessed dataset for a run: manifest checks before any work, arrays in memory."""
+"""Opening a preprocessed dataset for a run: manifest checks before any work, arrays in memory.
+
+Every verb that takes a dataset accepts either a shard directory (the one holding
+``manifest.json``) or the folder given to ``preprocess`` as OUT_DIR, which holds one
+``<dataset>-<config hash>`` directory per preprocessing; ``resolve_data_dir`` picks the one of the
+asked dataset, and when there are several, the error lists them with what sets them apart.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +21,7 @@ from datasets.skeleton import layout_for
 from pipeline.config import Config
 from pipeline.modeling import DataInfo
 
+log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 VAL_FRACTION = 0.3  # of the training side's performers, held out to choose settings
 
@@ -56,14 +64,56 @@ class LoadedDataset:
         return ("train", "test") if split == "test" else ("fit", "val")
 
 
-def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
-    """Open the shards in ``data_dir`` (the folder holding ``manifest.json``) for ``cfg.data``."""
+def _manifests_below(root: Path) -> dict[Path, dict]:
+    """``{shard dir: manifest}`` of the preprocessed datasets directly under ``root``."""
+    found = {}
+    for path in sorted(root.glob(f"*/{MANIFEST}")):
+        try:
+            found[path.parent] = read_manifest(path.parent, verify=False)
+        except (DatasetFormatError, ValueError) as e:
+            log.debug("skipping %s: %s", path, e)
+    return found
+
+
+def _differences(manifests: dict[Path, dict]) -> dict[Path, str]:
+    """What sets each preprocessing apart: the ``preprocess.*`` values that differ between them."""
+    configs = {p: m.get("config") or {} for p, m in manifests.items()}
+    keys = sorted({k for c in configs.values() for k in c})
+    varying = [k for k in keys if len({repr(c.get(k)) for c in configs.values()}) > 1]
+    return {p: ", ".join(f"preprocess.{k}={c.get(k)}" for k in varying)
+            or f"{manifests[p].get('num_rows', '?')} samples from {manifests[p].get('raw_dir', '?')}"
+            for p, c in configs.items()}
+
+
+def resolve_data_dir(data_dir: Path, dataset: str) -> Path:
+    """The shard directory of ``dataset`` that ``data_dir`` names: ``data_dir`` itself when it holds
+    ``manifest.json``, else the only ``<dataset>-<hash>`` directory under it (``preprocess``'s OUT_DIR).
+
+    Raises ``DataError`` when there is none, or several (the message lists them and their configs).
+    """
     root = Path(data_dir).resolve()
+    if (root / MANIFEST).is_file():
+        return root
+    found = _manifests_below(root)
+    mine = {p: m for p, m in found.items() if m.get("dataset") == dataset}
+    if len(mine) == 1:
+        (shard_dir,) = mine
+        log.debug("%s: using the %s dataset in %s", root, dataset, shard_dir)
+        return shard_dir
+    if mine:
+        listed = "; ".join(f"{p} ({d})" for p, d in _differences(mine).items())
+        raise DataError(f"{root}: holds {len(mine)} {dataset} datasets, preprocessed with different configs; "
+                        f"give one of them: {listed}")
+    others = sorted({str(m.get("dataset")) for m in found.values()})
+    held = f"; it holds {', '.join(others)} (choose with --set data.dataset=...)" if others else ""
+    raise DataError(f"{root / MANIFEST}: no manifest, and no {dataset} dataset in {root}; run "
+                    f"`python -m pipeline preprocess {dataset} RAW_DIR {data_dir}` first{held}")
+
+
+def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
+    """Open the shards of ``cfg.data`` in ``data_dir`` (see ``resolve_data_dir``)."""
+    root = resolve_data_dir(data_dir, cfg.data.dataset)
     path = root / MANIFEST
-    if not path.is_file():
-        hint = [p.parent for p in root.glob(f"*/{MANIFEST}")]
-        extra = f"; did you mean {hint[0]}?" if len(hint) == 1 else ""
-        raise DataError(f"{path}: no manifest; run `python -m pipeline preprocess` first{extra}")
     try:
         manifest = read_manifest(root)  # schema version and every shard's SHA-256
         check_shards(root, manifest)  # rows, num_rows, counts, labels < num_classes

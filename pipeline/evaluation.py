@@ -11,6 +11,9 @@ classifier sees (ST-GCN, ST-MLP or both; one stream or the combination) is ``cfg
 * finetune: a linear classifier on the encoders, all trained together for ``eval.finetune_epochs``
   at ``eval.finetune_lr``. The paper's lr 1e-4 does not name an optimiser; we use Adam, with which
   1e-4 is a usual fine-tuning rate (SGD at 1e-4 barely moves in 100 epochs).
+  ``eval.finetune_start=linear_probe`` (the smoke profile) starts from the linear probe, its
+  feature standardisation included, and keeps the encoders' normalisation as pretrained (LP-FT);
+  ``eval.finetune_encoder_lr_scale`` scales the encoders' lr against the head's.
 * semi: fine-tuning on a class-stratified, seeded fraction of the training labels (1%, 10%).
 * knn: cosine-similarity k-nearest neighbours on L2-normalised frozen features, votes weighted by
   exp(similarity / 0.07) (the InstDisc monitor).
@@ -183,15 +186,40 @@ def linear_protocol(model: nn.Module, train, test, cfg: Config, info: DataInfo, 
 
 
 class _Classifier(nn.Module):
-    """Encoders (trainable) -> features -> linear layer: the fine-tune and semi-supervised model."""
+    """Encoders (trainable) -> features -> (standardised) -> linear layer: the fine-tune and
+    semi-supervised model. The standardisation is identity unless it starts from the probe."""
+
+    mean: torch.Tensor  # buffers: the train features' mean and std (0 and 1 unless from the probe)
+    std: torch.Tensor
 
     def __init__(self, model: nn.Module, cfg: Config, info: DataInfo, dim: int) -> None:
         super().__init__()
         self.model, self.cfg, self.info = model, cfg, info
         self.head = nn.Linear(dim, info.num_classes)
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(model_features(self.model, x, self.cfg, self.info))
+        features = model_features(self.model, x, self.cfg, self.info)
+        return self.head((features - self.mean) / self.std)
+
+
+def _start_from_probe(clf: _Classifier, train, cfg: Config, info: DataInfo, device: torch.device) -> None:
+    """LP-FT's first step: the linear probe, fit exactly as ``linear_protocol`` fits it, becomes
+    ``clf.head``, and its standardisation (the train features' mean and std) ``clf``'s; the encoders
+    start with the probe's BatchNorm statistics (recalibrated when ``eval.bn_recalibrate``)."""
+    clf.model = frozen_encoder(clf.model, train[0], cfg, info, device)
+    feats = extract_features(clf.model, train[0], cfg, info, device)
+    if cfg.eval.linear_standardize:
+        clf.mean.copy_(torch.from_numpy(feats.mean(axis=0)))
+        clf.std.copy_(torch.from_numpy(feats.std(axis=0) + 1e-6))
+    scaled = (feats - clf.mean.cpu().numpy()) / clf.std.cpu().numpy()
+    torch.manual_seed(cfg.seed)
+    probe = nn.Linear(feats.shape[1], info.num_classes)
+    opt = torch.optim.SGD(probe.parameters(), lr=cfg.eval.linear_lr, momentum=0.9)
+    _train_classifier(probe, list(probe.parameters()), opt, (scaled, train[1]), lambda: float("nan"),
+                      cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "probe", [probe], every=10**9)
+    clf.head.load_state_dict(probe.state_dict())
 
 
 def finetune_protocol(
@@ -203,8 +231,16 @@ def finetune_protocol(
     dim = extract_features(model, train[0][:2], cfg, info, device).shape[1]
     torch.manual_seed(cfg.seed)
     clf = _Classifier(model, cfg, info, dim).to(device)
-    params = [p for p in clf.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr if lr is not None else cfg.eval.finetune_lr)
+    from_probe = cfg.eval.finetune_start == "linear_probe"
+    if from_probe:
+        _start_from_probe(clf, train, cfg, info, device)
+        clf.eval()  # the encoders keep their pretrained normalisation; only the head ever enters train()
+    head = list(clf.head.parameters())
+    encoders = [p for p in clf.model.parameters() if p.requires_grad]
+    base = lr if lr is not None else cfg.eval.finetune_lr
+    params = encoders + head
+    opt = torch.optim.Adam([{"params": encoders, "lr": base * cfg.eval.finetune_encoder_lr_scale},
+                            {"params": head, "lr": base}])
 
     def run(x: torch.Tensor) -> torch.Tensor:
         return clf(x.to(device))
@@ -220,7 +256,8 @@ def finetune_protocol(
         return float((logits_of(test[0]).argmax(1) == test[1]).mean() * 100)
 
     curves = _train_classifier(run, params, opt, train, evaluate, epochs or cfg.eval.finetune_epochs,
-                               cfg.eval.batch_size, cfg.seed, name, [clf], every=cfg.eval.eval_every)
+                               cfg.eval.batch_size, cfg.seed, name, [clf.head] if from_probe else [clf],
+                               every=cfg.eval.eval_every)
     return _result(name, logits_of(test[0]), test[1], info, curves, None)
 
 

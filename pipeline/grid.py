@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ from typing import Any
 import ray
 from ray import tune
 
-from pipeline import tracking
+from pipeline import console, tracking
+from pipeline import metrics as M
 from pipeline.chain import run_chain
 from pipeline.config import Config, from_flat_dict, to_flat_dict
+from pipeline.progress import duration
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.01
@@ -55,11 +58,54 @@ class TrialOutcome:
 def _trial(params: dict[str, Any]) -> None:
     """The Tune trainable: runs one chain and reports its metrics and MLflow parent run."""
     spec = params["trial"]
+    console.quiet_worker(spec.get("log_dir"))  # the chain's lines go to <run_dir>/logs/workers.log
     cfg = from_flat_dict(spec["config"])
     trial_id = tune.get_context().get_trial_id()
     result = run_chain(Path(spec["data_dir"]), cfg, run_dir=Path(spec["run_dir"]), experiment=spec["experiment"],
                        row_id=spec["row_id"], tags={"crossmoco.tune_trial": trial_id, "crossmoco.grid": spec["grid"]})
     tune.report({**result.metrics, "parent_run_id": result.parent_run_id, "trial_name": spec["name"]})
+
+
+class TrialLines(tune.Callback):
+    """Tune callback in the grid's driver: one line per finished trial, ``trial k/n NAME: ...``,
+    with its headline metrics and the time the remaining trials should take."""
+
+    def __init__(self, total: int, concurrent: int) -> None:
+        self.total, self.concurrent = total, max(1, concurrent)
+        self.done = 0
+        self._started: dict[str, float] = {}
+        self.durations: list[float] = []
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if not self._started and not self.durations:  # first call: count trials a resumed grid had finished
+            self.done = sum(t.status == "TERMINATED" for t in trials)
+        self._started[trial.trial_id] = time.monotonic()
+
+    def _finish(self, trial: Any) -> tuple[str, str]:
+        self.done += 1
+        start = self._started.pop(trial.trial_id, None)
+        took = ""
+        if start is not None:
+            self.durations.append(time.monotonic() - start)
+            took = f" in {duration(self.durations[-1])}"
+        left = self.total - self.done
+        eta = ""
+        if left > 0 and self.durations:
+            mean = sum(self.durations) / len(self.durations)
+            eta = f"; ETA {duration(mean * -(-left // self.concurrent))}"
+        name = ((trial.config or {}).get("trial") or {}).get("name", trial.trial_id)
+        return f"trial {self.done}/{self.total} {name}", took + eta
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        head, tail = self._finish(trial)
+        result = trial.last_result or {}
+        shown = ", ".join(f"{k.removesuffix('_' + M.TOP1)} {v:.1f}" for k, v in sorted(result.items())
+                          if k.endswith("_" + M.TOP1) and isinstance(v, int | float))
+        log.info("%s: done%s%s", head, f" ({shown})" if shown else "", tail)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        head, tail = self._finish(trial)
+        log.warning("%s: FAILED (details in the run directory's logs/)%s", head, tail)
 
 
 def concurrency(cfg: Config, cluster_cpus: float) -> int:
@@ -82,27 +128,39 @@ def run_grid(
     run_dir = Path(run_dir).resolve()
     storage = run_dir / "tune"
     specs = [{"name": t.name, "config": to_flat_dict(t.config), "row_id": t.row_id, "grid": name,
-              "data_dir": str(Path(data_dir).resolve()), "run_dir": str(run_dir), "experiment": experiment}
+              "data_dir": str(Path(data_dir).resolve()), "run_dir": str(run_dir), "experiment": experiment,
+              "log_dir": str(console.log_dir() or "")}
              for t in trials]
     tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=run_dir / "artifacts")  # schema
     trainable = tune.with_resources(_trial, {"CPU": TRIAL_DRIVER_CPU})
     path = storage / name
+    cpus = float(ray.cluster_resources().get("CPU", 0))
+    limit = min(concurrency(t.config, cpus) for t in trials)
+    lines = TrialLines(len(trials), limit)
     if resume and tune.Tuner.can_restore(str(path)):
-        log.info("resuming grid %s from %s", name, path)
+        log.info("grid %s: resuming from %s", name, path)
         tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True)
+        local = getattr(tuner, "_local_tuner", None)  # restore() takes no callbacks; replace the pickled ones
+        if local is not None:
+            local.get_run_config().callbacks = [lines]
     else:
         if path.exists() and not resume:
             raise FileExistsError(f"{path} exists: pass --resume to continue that grid, or choose another --name")
-        cpus = float(ray.cluster_resources().get("CPU", 0))
-        limit = min(concurrency(t.config, cpus) for t in trials)
         tuner = tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(specs)},
             tune_config=tune.TuneConfig(max_concurrent_trials=limit),
-            run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=0,
+            run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=2 if console.is_verbose() else 0,
+                                      callbacks=[lines],
                                       failure_config=tune.FailureConfig(max_failures=1)),
         )
+    log.info("grid %s: %d trials, %d at a time", name, len(trials), limit)
+    start = time.monotonic()
     grid = tuner.fit()
+    ran = len(lines.durations)
+    before = f" ({len(trials) - ran} had finished before)" if ran < len(trials) else ""
+    log.info("grid %s: %d trial%s run in %s%s", name, ran, "" if ran == 1 else "s",
+             duration(time.monotonic() - start), before)
     outcomes = []
     for res in grid:
         spec = res.config["trial"] if res.config else {}

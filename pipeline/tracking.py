@@ -10,6 +10,14 @@ without any process-global "active run". Measured on this machine (../shared/not
   are fine.
 * The chain's parent run carries a ``crossmoco.chain_key`` tag (config hash, dataset manifest
   hash, row): resuming a chain finds and continues that parent instead of creating a duplicate.
+* Every experiment is tagged ``mlflow.experimentKind = custom_model_development``: without it the
+  MLflow 3 UI opens an experiment on its GenAI overview of traces instead of the runs table
+  (values from the UI bundle of mlflow 3.17: ``genai_development``, ``custom_model_development``).
+  The 3.17 UI itself decides by its GenAI / Model training switch (the ``workflowType`` URL
+  parameter, then the browser's last choice), so ``runs_url`` carries ``workflowType=machine_learning``.
+* The runs table shows no metric column by default; every experiment holds a shared view
+  (``mlflow.sharedViewState.crossmoco``, what the UI's "Share" button writes) whose columns are
+  the chains' headline metrics, and ``runs_url`` opens it.
 """
 
 from __future__ import annotations
@@ -34,6 +42,10 @@ CHAIN_KEY = "crossmoco.chain_key"
 STAGE = "crossmoco.stage"
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
+EXPERIMENT_KIND = "mlflow.experimentKind"
+MODEL_TRAINING = "custom_model_development"  # the UI's "model training" view: runs, metrics, charts
+SHARED_VIEW = "mlflow.sharedViewState."  # + key: an experiment tag holding a runs-table view (UI "Share")
+VIEW_KEY = "crossmoco"
 _MAX_BATCH = 900  # MLflow's log_batch limit is 1000 entities
 
 
@@ -65,11 +77,14 @@ def init_store(uri: str, experiment: str, artifact_root: Path | None = None) -> 
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(experiment)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:  # an experiment made before the tag existed
+            client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
         return Store(uri, found.experiment_id)
     location = None
     if artifact_root is not None and uri.startswith("sqlite:"):
         location = (Path(artifact_root).resolve() / experiment).as_uri()
-    return Store(uri, client.create_experiment(experiment, artifact_location=location))
+    return Store(uri, client.create_experiment(experiment, artifact_location=location,
+                                               tags={EXPERIMENT_KIND: MODEL_TRAINING}))
 
 
 def find_chain(store: Store, chain_key: str) -> str | None:
@@ -196,4 +211,31 @@ def search_chains(store: Store, row_prefix: str = "") -> list[Any]:
 
 def run_url(store: Store, run_id: str, base: str = "http://127.0.0.1:5000") -> str:
     """The run's page in the MLflow UI served at ``base``."""
-    return f"{base}/#/experiments/{store.experiment_id}/runs/{run_id}"
+    return f"{base}/#/experiments/{store.experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
+def runs_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The experiment's runs table in the MLflow UI at ``base``, model-training view, with the
+    headline metric columns of ``show_metrics``."""
+    return (f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+            f"&viewStateShareKey={VIEW_KEY}")
+
+
+def ui_hint(uri: str, experiment_id: str) -> str:
+    """How to look at an experiment: the server command (127.0.0.1 only) and the page to open."""
+    return (f"MLflow: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000\n"
+            f"  then open {runs_url(experiment_id)}")
+
+
+def show_metrics(store: Store, metrics: list[str]) -> None:
+    """Add ``metrics`` as columns (first, in order) of the experiment's shared runs view."""
+    tag = SHARED_VIEW + VIEW_KEY
+    try:
+        state = json.loads(store.client.get_experiment(store.experiment_id).tags.get(tag) or "{}")
+    except json.JSONDecodeError:
+        state = {}
+    columns = list(state.get("selectedColumns") or [])
+    merged = list(dict.fromkeys([*columns, *(f"metrics.`{m}`" for m in metrics)]))
+    if merged != columns:
+        state.update(selectedColumns=merged, columnOrder=merged)
+        store.client.set_experiment_tag(store.experiment_id, tag, json.dumps(state))

@@ -30,7 +30,7 @@ import ray.train
 import ray.train.torch
 
 from models.runtime import allocator_env, tune_allocator_
-from pipeline import tracking
+from pipeline import console, tracking
 from pipeline.checkpoints import read_state
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 from pipeline.data import load_dataset
@@ -60,6 +60,7 @@ class RayPretrainResult:
 
 def _worker(loop: dict[str, Any]) -> dict[str, Any]:
     """The Ray Train worker function (importable, so workers can unpickle it)."""
+    console.quiet_worker(loop.get("log_dir"))  # Ray Train's and MLflow's lines to <run_dir>/logs/workers.log
     cfg = from_flat_dict(loop["config"])
     tune_allocator_()  # glibc's mmap threshold page-faults on every large activation (see models/runtime.py)
     context = ray.train.get_context()
@@ -129,7 +130,7 @@ def pretrain_on_ray(
     backend = {"auto": "nccl" if res.use_gpu else "gloo"}.get(res.backend, res.backend)
     loop = {
         "config": to_flat_dict(cfg), "data_dir": str(Path(data_dir).resolve()), "tracking_uri": tracking_uri,
-        "experiment_id": experiment_id, "run_id": run_id, "name": name,
+        "experiment_id": experiment_id, "run_id": run_id, "name": name, "log_dir": str(console.log_dir() or ""),
         "fault": {"epoch": fault.epoch, "marker": fault.marker} if fault else None,
     }
     trainer = TorchTrainer(
@@ -155,25 +156,31 @@ def pretrain_on_ray(
 
 
 def ray_init_local(num_cpus: int | None = None) -> None:
-    """Start (or join) a local Ray instance for the CLI: quiet, the dashboard on 127.0.0.1, workers
-    get the allocator environment and the project on their path. A Ray it starts itself listens
-    on loopback only (``keep_on_loopback``); joining a cluster (``RAY_ADDRESS``, or one started
-    with ``ray start`` on this machine) is unchanged."""
+    """Start (or join) a local Ray instance for the CLI, quiet unless ``-v``: workers' output stays
+    in Ray's session logs (linked from the run's ``logs/``), Ray's own driver lines go to the
+    logging configuration of ``pipeline.console``; workers get the allocator environment. A Ray it
+    starts itself listens on loopback only (``keep_on_loopback``); joining a cluster
+    (``RAY_ADDRESS``, or one started with ``ray start`` on this machine) is unchanged."""
     if ray.is_initialized():
         return
     for key, value in {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_USAGE_STATS_ENABLED": "0"}.items():
         os.environ.setdefault(key, value)
     if _starts_its_own_ray():
         keep_on_loopback()
+    verbose = console.is_verbose()
+    console.route_ray_logs()
     # The dashboard hosts the State API. Without it, Ray Train's PlacementGroupCleaner polls an
     # unavailable API, and when ``get_actor`` returns no entry it reads the live controller as dead
     # and removes the run's placement group (seen here: both workers killed mid-run; Ray 2.60,
     # ray/train/v2/_internal/state/util.py is_actor_alive). It also silences the cleaner's warnings.
     ray.init(
-        num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=True,
-        logging_level="WARNING",
+        num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose,
+        configure_logging=verbose, logging_level="INFO" if verbose else "WARNING",
         runtime_env={"env_vars": allocator_env()},  # glibc malloc tuned before worker processes start
     )
+    node = getattr(ray._private.worker, "_global_node", None)  # no public API names the session folder
+    if node is not None:
+        console.link_ray_session(Path(node.get_logs_dir_path()))
 
 
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,13 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_it(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     for row in ("table3-banks1-le", "table3-banks2-fe", "table3-banks3-le"):
         assert row in first.stdout
+    before_table = first.stdout.split("### ")[0].splitlines() + first.stderr.splitlines()
+    assert len(before_table) < 40, "the console is ours: one line per stage or trial\n" + first.stderr
+    assert "trial 3/3" in first.stderr and "Reporting training result" not in first.stderr + first.stdout
+    measured = dict(re.findall(r"\| (table3-banks\d-[lf]e) \|[^|]*\|[^|]*\| ([\d.]+) \|", first.stdout))
+    for banks in (1, 2, 3):  # FE not below LE, or the table says why
+        fe, le = float(measured[f"table3-banks{banks}-fe"]), float(measured[f"table3-banks{banks}-le"])
+        assert fe >= le or f"table3-banks{banks} ({fe:.1f} < {le:.1f})" in first.stdout, first.stdout
     assert "mlflow ui --backend-store-uri" in first.stdout and "FAILED" not in first.stdout
     assert (tmp_path / "synthetic" / "raw" / "label_map.txt").is_file()
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")

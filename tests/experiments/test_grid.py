@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.grids import markdown, over_trials, summarize, table_trials
+from experiments.grids import SummaryRow, fe_below_le, markdown, over_trials, summarize, table_trials
 from pipeline.config import load_config
 from pipeline.grid import concurrency, run_grid
 from pipeline.tracking import CHAIN_KEY
@@ -37,6 +37,15 @@ def test_over_trials_are_a_validated_cartesian_product():
                                                                                                (2, 1), (2, 3)}
     with pytest.raises(ValueError, match="num_banks"):
         over_trials(load_config("smoke"), ["contrastive.num_banks=1,7"])
+
+
+def test_an_fe_figure_below_its_le_figure_comes_with_a_reason():
+    rows = [SummaryRow(f"table3-banks{b}-{p}", "", None, v, "run") for b, p, v in
+            [(1, "le", 77.3), (1, "fe", 80.9), (2, "le", 80.4), (2, "fe", 78.7), (3, "le", 76.0), (3, "fe", None)]]
+    note = fe_below_le(rows, "smoke")
+    assert "FE below LE for table3-banks2 (78.7 < 80.4): " in note and "banks1" not in note and "banks3" not in note
+    assert "LP-FT" in note and len(note.strip().splitlines()) == 1
+    assert fe_below_le(rows[:2], "smoke") == ""
 
 
 def test_concurrency_refuses_trials_that_cannot_fit():

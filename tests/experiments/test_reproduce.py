@@ -2,16 +2,63 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from experiments.reproduce import reproduce_row, row_config, row_metric
+from experiments.reproduce import record, reproduce_row, row_config, row_metric
 from experiments.tables import get_row
 from pipeline.cli import app
 
 FAST = ["resources.num_workers=0", "pretrain.epochs=1", "eval.linear_epochs=2", "eval.semi_epochs=1"]
+REPO = Path(__file__).resolve().parents[2]
+ROW = "table5-crossmoco-ntu60-xview"
+
+
+def _as_ntu60(shards: Path, out: Path) -> Path:
+    """The synthetic shards (NTU format, 25 joints, an xview split) labelled as NTU-60: a run on them
+    is a run on the row's own dataset, so it may be recorded."""
+    dst = out / "ntu60-000000000000"
+    shutil.copytree(shards, dst)
+    manifest = json.loads((dst / "manifest.json").read_text())
+    (dst / "manifest.json").write_text(json.dumps({**manifest, "dataset": "ntu60"}))
+    return out
+
+
+def _tree_state() -> tuple[str, str]:
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout
+    return status, hashlib.sha256((REPO / "README.md").read_bytes()).hexdigest()
+
+
+def test_reproduce_measures_and_leaves_the_working_tree_alone_unless_asked(tmp_path, synthetic_shards, monkeypatch):
+    data = _as_ntu60(synthetic_shards, tmp_path / "data")
+    argv = ["reproduce", ROW, "--data", str(data), "--run-dir", str(tmp_path / "runs")]
+    for o in FAST:
+        argv += ["--set", o]
+    before = _tree_state()
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 0, res.output
+    assert "paper 84.9" in res.output and "not recorded: add --record" in res.output
+    assert _tree_state() == before, "reproduce without --record wrote into the repository"
+    assert not (REPO / "results" / f"{ROW}-smoke.csv").exists()
+
+    repo = tmp_path / "repo"  # --record writes into the repository: here, a copy of its README
+    repo.mkdir()
+    shutil.copy(REPO / "README.md", repo / "README.md")
+    monkeypatch.setattr("experiments.reproduce.REPO_ROOT", repo)
+    res = CliRunner().invoke(app, [*argv, "--record"])
+    assert res.exit_code == 0, res.output
+    assert f"recorded in {repo / 'results' / f'{ROW}-smoke.csv'}" in res.output
+    row = next(ln for ln in (repo / "README.md").read_text().splitlines() if f"| `{ROW}` |" in ln)
+    assert re.search(r"\| 84\.9 \| [\d.]+ \(smoke, ntu60\) \|", row), row
+    assert _tree_state() == before
 
 
 def test_row_metric_names_the_protocol_stage():
@@ -22,9 +69,10 @@ def test_row_metric_names_the_protocol_stage():
 
 
 def test_reproduce_prints_paper_and_measured_on_smoke(tmp_path, synthetic_shards):
-    out = reproduce_row("table5-crossmoco-ucla", profile="smoke", data_dir=None, run_dir=tmp_path, overrides=FAST,
-                        results_dir=tmp_path / "results")
-    assert out.dataset == "synthetic" and out.result_file is None, "synthetic figures are never recorded"
+    out = reproduce_row("table5-crossmoco-ucla", profile="smoke", data_dir=None, run_dir=tmp_path, overrides=FAST)
+    assert out.dataset == "synthetic" and not out.recordable, "synthetic figures are never recorded"
+    with pytest.raises(ValueError, match="only a run on the row's own dataset"):
+        record(out, root=tmp_path)
     line = out.line()
     assert "paper 87.6" in line and re.search(r"measured \d+\.\d", line) and out.parent_run_id in line
     assert "not comparable" in line

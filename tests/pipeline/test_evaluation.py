@@ -80,3 +80,19 @@ def test_finetune_semi_knn_protocols_run(tiny):
     assert semi.protocol == "semi50"
     knn = knn_protocol(model, train, test, cfg, INFO, torch.device("cpu"))
     assert knn.top1 == pytest.approx(100.0), "each test sample is in the bank: its own nearest neighbour"
+
+
+
+def test_lp_ft_starts_as_the_linear_probe_and_keeps_the_encoders_normalisation(tiny):
+    cfg, model, train, test = tiny
+    probe = linear_protocol(model, train, test, cfg, INFO, torch.device("cpu"))
+    lp_ft = load_config("smoke", ["eval.linear_epochs=10", "eval.finetune_epochs=1", "eval.batch_size=8",
+                                  "eval.finetune_start=linear_probe", "eval.finetune_lr=0"])
+    still = finetune_protocol(model, train, test, lp_ft, INFO, torch.device("cpu"))
+    # lr 0: the head is the probe, its standardisation folded into the weights, and the training
+    # passes left the encoders' BatchNorm statistics as pretrained (training mode would move them)
+    np.testing.assert_array_equal(still.confusion, probe.confusion)
+    paper = load_config("smoke", ["eval.finetune_epochs=1", "eval.batch_size=8", "eval.finetune_start=random_head"])
+    assert 0 <= finetune_protocol(model, train, test, paper, INFO, torch.device("cpu")).top1 <= 100
+    with pytest.raises(ValueError, match="finetune_encoder_lr_scale"):
+        load_config("smoke", ["eval.finetune_encoder_lr_scale=-1"])
