@@ -178,7 +178,8 @@ def ray_init_local(num_cpus: int | None = None) -> None:
         configure_logging=verbose, logging_level="INFO" if verbose else "WARNING",
         runtime_env={"env_vars": allocator_env()},  # glibc malloc tuned before worker processes start
     )
-    node = getattr(ray._private.worker, "_global_node", None)  # no public API names the session folder
+    # No public API names the session folder; a stand-in ``ray`` (tests) has no private module.
+    node = getattr(getattr(getattr(ray, "_private", None), "worker", None), "_global_node", None)
     if node is not None:
         console.link_ray_session(Path(node.get_logs_dir_path()))
 
