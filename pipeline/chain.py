@@ -100,14 +100,19 @@ class ChainResult:
     health: dict[str, float] = field(default_factory=dict)  # the pretraining's learning-health summary
 
 
+NOT_CODE = (":(exclude)results", ":(exclude)README.md")  # pathspecs: the outputs of ``reproduce --record``
+
+
 @functools.lru_cache(maxsize=1)
 def git_sha() -> str:
     """The commit this process runs, read once (at its first chain): a long-lived driver keeps the
-    code it imported, whatever the checkout moves to later. ``-dirty`` marks uncommitted changes."""
+    code it imported, whatever the checkout moves to later. ``-dirty`` marks uncommitted changes,
+    except to what ``reproduce --record`` itself writes (``results/``, the README's tables): a second
+    row recorded from the same clean checkout ran the same code as the first."""
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=here)
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], capture_output=True, timeout=10,
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", *NOT_CODE], capture_output=True, timeout=10,
                                cwd=here.parent).returncode == 1
         return (sha.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
