@@ -59,6 +59,13 @@ def test_imports_run_one_way_with_the_command_line_on_top():
                 assert not re.search(rf"^\s*(from|import)\s+{name}\b", path.read_text(), re.M), (path, name)
 
 
+def test_mlflow_is_imported_in_one_module():
+    importers = sorted(str(p.relative_to(ROOT)) for pkg in ("crossmoco", "experiments", "pipeline", "models", "datasets")
+                       for p in (ROOT / pkg).rglob("*.py")
+                       if re.search(r"^\s*(from|import)\s+mlflow\b", p.read_text(), re.M))
+    assert importers == ["pipeline/tracking.py"]
+
+
 def test_datasets_package_is_this_project_not_hugging_face():
     import datasets
 
