@@ -60,8 +60,8 @@ def test_imports_run_one_way_with_the_command_line_on_top():
 
 
 def test_mlflow_is_imported_in_one_module():
-    importers = sorted(str(p.relative_to(ROOT)) for pkg in ("crossmoco", "experiments", "pipeline", "models", "datasets")
-                       for p in (ROOT / pkg).rglob("*.py")
+    packages = ("crossmoco", "experiments", "pipeline", "models", "datasets")
+    importers = sorted(str(p.relative_to(ROOT)) for pkg in packages for p in (ROOT / pkg).rglob("*.py")
                        if re.search(r"^\s*(from|import)\s+mlflow\b", p.read_text(), re.M))
     assert importers == ["pipeline/tracking.py"]
 
