@@ -89,7 +89,7 @@ class Store:
     experiment_id: str
 
     @property
-    def _client(self) -> MlflowClient:
+    def client(self) -> MlflowClient:
         return MlflowClient(tracking_uri=self.uri)
 
 
@@ -115,7 +115,7 @@ def init_store(uri: str, experiment: str, artifact_root: Path | None = None) -> 
 
 def find_chain(store: Store, chain_key: str) -> str | None:
     """The newest parent run with this chain key, if any (for resuming)."""
-    runs = store._client.search_runs(
+    runs = store.client.search_runs(
         [store.experiment_id],
         filter_string=f"tags.`{CHAIN_KEY}` = '{chain_key}'",
         order_by=["attributes.start_time DESC"],
@@ -131,13 +131,13 @@ def start_chain(store: Store, name: str, chain_key: str, tags: Mapping[str, str]
         reopen(store, existing)
         log.info("resuming chain %s (MLflow parent run %s)", name, existing)
         return existing, True
-    run = store._client.create_run(store.experiment_id, run_name=name, tags={**tags, CHAIN_KEY: chain_key})
+    run = store.client.create_run(store.experiment_id, run_name=name, tags={**tags, CHAIN_KEY: chain_key})
     return run.info.run_id, False
 
 
 def find_stage(store: Store, parent_id: str, stage: str) -> tuple[str, str] | None:
     """(run id, status) of the newest child run of ``parent_id`` for ``stage``."""
-    runs = store._client.search_runs(
+    runs = store.client.search_runs(
         [store.experiment_id],
         filter_string=f"tags.`{PARENT}` = '{parent_id}' and tags.`{STAGE}` = '{stage}'",
         order_by=["attributes.start_time DESC"],
@@ -148,7 +148,7 @@ def find_stage(store: Store, parent_id: str, stage: str) -> tuple[str, str] | No
 
 def start_stage(store: Store, parent_id: str, stage: str, tags: Mapping[str, str]) -> str:
     """A child run for one stage of a chain (pretrain, linear, semi1, ...)."""
-    run = store._client.create_run(
+    run = store.client.create_run(
         store.experiment_id, run_name=stage, tags={**tags, PARENT: parent_id, STAGE: stage}
     )
     return run.info.run_id
@@ -158,18 +158,18 @@ def end_run(store: Store, run_id: str, status: str = "FINISHED") -> None:
     """Mark a run FINISHED, FAILED or KILLED."""
     if status not in ("FINISHED", "FAILED", "KILLED"):
         raise ValueError(f"unknown terminal run status {status!r}")
-    store._client.set_terminated(run_id, status=status)
+    store.client.set_terminated(run_id, status=status)
 
 
 def log_params(store: Store, run_id: str, params: Mapping[str, Any]) -> None:
     """Log params (values stringified; lists as MLflow shows them), in batches."""
     items = [Param(k, json.dumps(v) if isinstance(v, list | dict) else str(v)) for k, v in params.items()]
     for i in range(0, len(items), _MAX_BATCH):
-        store._client.log_batch(run_id, params=items[i : i + _MAX_BATCH])
+        store.client.log_batch(run_id, params=items[i : i + _MAX_BATCH])
 
 
 def set_tags(store: Store, run_id: str, tags: Mapping[str, str]) -> None:
-    store._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    store.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
 
 def log_metrics(store: Store, run_id: str, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -181,16 +181,16 @@ def log_metrics(store: Store, run_id: str, metrics: Mapping[str, float], step: i
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(float(v))
     ]
     for i in range(0, len(batch), _MAX_BATCH):
-        store._client.log_batch(run_id, metrics=batch[i : i + _MAX_BATCH])
+        store.client.log_batch(run_id, metrics=batch[i : i + _MAX_BATCH])
 
 
 def logged_steps(store: Store, run_id: str, key: str) -> set[int]:
     """The steps at which ``key`` has been logged in a run."""
-    return {m.step for m in store._client.get_metric_history(run_id, key)}
+    return {m.step for m in store.client.get_metric_history(run_id, key)}
 
 
 def log_artifact(store: Store, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-    store._client.log_artifact(run_id, str(path), artifact_path)
+    store.client.log_artifact(run_id, str(path), artifact_path)
 
 
 def log_json(store: Store, run_id: str, obj: Any, name: str, artifact_path: str | None = None) -> None:
@@ -202,12 +202,12 @@ def log_json(store: Store, run_id: str, obj: Any, name: str, artifact_path: str 
 
 
 def get_run(store: Store, run_id: str) -> RunRecord:
-    return _record(store._client.get_run(run_id))
+    return _record(store.client.get_run(run_id))
 
 
 def reopen(store: Store, run_id: str) -> None:
     """Mark an unfinished run RUNNING again (a resumed stage keeps writing its own run)."""
-    store._client.update_run(run_id, status="RUNNING")
+    store.client.update_run(run_id, status="RUNNING")
 
 
 @contextmanager
@@ -242,8 +242,8 @@ def open_stage(store: Store, parent_id: str, stage: str, tags: Mapping[str, str]
 
 def find_finished(store: Store, tag: str, value: str) -> list[RunRecord]:
     """FINISHED runs of every experiment in the store whose ``tag`` is ``value``, newest first."""
-    experiments = [e.experiment_id for e in store._client.search_experiments()]
-    runs = store._client.search_runs(experiments, filter_string=f"tags.`{tag}` = '{value}' and "
+    experiments = [e.experiment_id for e in store.client.search_experiments()]
+    runs = store.client.search_runs(experiments, filter_string=f"tags.`{tag}` = '{value}' and "
                                     "attributes.status = 'FINISHED'", order_by=["attributes.end_time DESC"])
     return [_record(r) for r in runs]
 
@@ -253,7 +253,7 @@ def metric_rows(store: Store, run_id: str, keys: list[str], step_key: str | None
     ``step_key`` when given)."""
     rows: dict[int, dict[str, float]] = {}
     for key in keys:
-        for m in store._client.get_metric_history(run_id, key):
+        for m in store.client.get_metric_history(run_id, key):
             row = rows.setdefault(m.step, {step_key: float(m.step)} if step_key else {})
             row[key] = m.value
     return [rows[s] for s in sorted(rows)]
@@ -263,7 +263,7 @@ def last_values(store: Store, run_id: str, keys: list[str]) -> dict[str, float]:
     """The value at the highest step of each of ``keys`` that the run holds."""
     out = {}
     for key in keys:
-        history = store._client.get_metric_history(run_id, key)
+        history = store.client.get_metric_history(run_id, key)
         if history:
             out[key] = max(history, key=lambda m: m.step).value
     return out
@@ -272,7 +272,7 @@ def last_values(store: Store, run_id: str, keys: list[str]) -> dict[str, float]:
 def find_or_start_free(store: Store, name: str, tags: Mapping[str, str]) -> str:
     """The newest run named ``name`` with these tags (reopened), or a new one outside any chain."""
     match = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-    found = store._client.search_runs([store.experiment_id], filter_string=f"{match} and attributes.run_name = "
+    found = store.client.search_runs([store.experiment_id], filter_string=f"{match} and attributes.run_name = "
                                      f"'{name}'", order_by=["attributes.start_time DESC"], max_results=1)
     if found:
         reopen(store, found[0].info.run_id)
@@ -282,7 +282,7 @@ def find_or_start_free(store: Store, name: str, tags: Mapping[str, str]) -> str:
 
 def start_stage_free(store: Store, name: str, tags: Mapping[str, str]) -> str:
     """A run outside any chain (a grid's summary, a report)."""
-    return store._client.create_run(store.experiment_id, run_name=name, tags=dict(tags)).info.run_id
+    return store.client.create_run(store.experiment_id, run_name=name, tags=dict(tags)).info.run_id
 
 
 def log_text(store: Store, run_id: str, text: str, name: str, artifact_path: str | None = None) -> None:
@@ -295,7 +295,7 @@ def log_text(store: Store, run_id: str, text: str, name: str, artifact_path: str
 
 def search_chains(store: Store, row_prefix: str = "") -> list[RunRecord]:
     """FINISHED chain parent runs of the experiment (optionally of rows starting with a prefix)."""
-    runs = store._client.search_runs([store.experiment_id], filter_string=f"tags.`{CHAIN_KEY}` != ''",
+    runs = store.client.search_runs([store.experiment_id], filter_string=f"tags.`{CHAIN_KEY}` != ''",
                                     order_by=["attributes.start_time DESC"])
     return [_record(r) for r in runs
             if r.info.status == "FINISHED" and r.data.tags.get(M.ROW, "").startswith(row_prefix)]
@@ -323,11 +323,11 @@ def show_metrics(store: Store, metrics: list[str]) -> None:
     """Add ``metrics`` as columns (first, in order) of the experiment's shared runs view."""
     tag = SHARED_VIEW + VIEW_KEY
     try:
-        state = json.loads(store._client.get_experiment(store.experiment_id).tags.get(tag) or "{}")
+        state = json.loads(store.client.get_experiment(store.experiment_id).tags.get(tag) or "{}")
     except json.JSONDecodeError:
         state = {}
     columns = list(state.get("selectedColumns") or [])
     merged = list(dict.fromkeys([*columns, *(f"metrics.`{m}`" for m in metrics)]))
     if merged != columns:
         state.update(selectedColumns=merged, columnOrder=merged)
-        store._client.set_experiment_tag(store.experiment_id, tag, json.dumps(state))
+        store.client.set_experiment_tag(store.experiment_id, tag, json.dumps(state))
