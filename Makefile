@@ -39,7 +39,7 @@ lint: venv
 	$(PY) -m ruff check .
 
 typecheck: venv
-	$(PY) -m mypy pipeline models datasets experiments
+	$(PY) -m mypy crossmoco pipeline models datasets experiments
 
 bench: venv
 	for f in bench/bench_*.py; do $(PY) $$f || exit 1; done

@@ -3,6 +3,7 @@
 NW-UCLA and the synthetic set have fixed lists. NTU and PKU-MMD names come from the release's own
 label files when they sit beside the raw data (``label_map*.txt`` / ``nturgbd_120.txt`` in RAW_DIR
 or its ``../meta``; PKU-MMD's ``split/Actions.xlsx.tsv``); otherwise the action codes are used.
+``datasets.registry`` says which of these a dataset takes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ SYNTHETIC_CLASSES = tuple(ACTIONS)
 _NTU_FILES = {"ntu60": ("label_map_ntu60.txt",), "ntu120": ("nturgbd_120.txt", "label_map_ntu120.txt")}
 
 
-def _ntu_names(dataset: str, raw_dir: Path, count: int) -> tuple[str, ...]:
+def ntu_names(dataset: str, raw_dir: Path, count: int) -> tuple[str, ...]:
     for folder in (raw_dir, raw_dir.parent / "meta", raw_dir / "meta"):
         for name in _NTU_FILES[dataset]:
             path = folder / name
@@ -32,7 +33,7 @@ def _ntu_names(dataset: str, raw_dir: Path, count: int) -> tuple[str, ...]:
     return tuple(f"A{i:03d}" for i in range(1, count + 1))
 
 
-def _pku_names(raw_dir: Path, count: int) -> tuple[str, ...]:
+def pku_names(raw_dir: Path, count: int) -> tuple[str, ...]:
     for path in (raw_dir / "split" / "Actions.xlsx.tsv", raw_dir / "Actions.xlsx.tsv"):
         if path.is_file():
             rows = [ln.split("\t") for ln in read_utf8_lines(path)[1:] if "\t" in ln]
@@ -40,16 +41,3 @@ def _pku_names(raw_dir: Path, count: int) -> tuple[str, ...]:
             if all(i in names for i in range(1, count + 1)):
                 return tuple(names[i] for i in range(1, count + 1))
     return tuple(f"class {i}" for i in range(1, count + 1))
-
-
-def class_names(dataset: str, raw_dir: Path, count: int) -> tuple[str, ...]:
-    """``count`` names for ``dataset``'s 0-based labels."""
-    if dataset == "synthetic":
-        return SYNTHETIC_CLASSES[:count]
-    if dataset == "ucla":
-        return UCLA_CLASSES[:count]
-    if dataset in _NTU_FILES:
-        return _ntu_names(dataset, Path(raw_dir), count)
-    if dataset == "pku":
-        return _pku_names(Path(raw_dir), count)
-    raise ValueError(f"unknown dataset {dataset!r}")

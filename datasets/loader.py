@@ -3,19 +3,15 @@
 Opening a shard directory reads and verifies its manifest (schema version, every shard's
 SHA-256). The ``data`` column decodes into NumPy views of Arrow's buffers (no per-row Python
 objects, no copy); ``__getitem__`` copies one sample into a writable tensor (augmentations work
-in place, and a batch is a copy anyway). For data larger than RAM, ``mmap_cache=True`` writes the
-shards once into an uncompressed Arrow IPC file beside them and memory-maps it: pages come from the
-page cache on demand and are shared by every process that maps the file.
+in place, and a batch is a copy anyway).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset
@@ -37,16 +33,6 @@ def table_to_arrays(table: pa.Table | pa.RecordBatch) -> tuple[list[np.ndarray],
     column = table.column("data")
     labels = table.column("label").to_numpy().astype(np.int64)
     return decode_tensors(column, shape), labels
-
-
-def batch_to_tensor(batch: pa.Table | pa.RecordBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """A batch of rows -> (x, y) tensors, e.g. inside a Ray Data ``map_batches``/collate function.
-
-    Shape:
-        batch: N rows -> x (N, C, T, V, M) float32 (a copy, writable), y (N,) int64
-    """
-    chunks, labels = table_to_arrays(batch)
-    return torch.from_numpy(np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), torch.from_numpy(labels)
 
 
 class SkeletonSplit(Dataset):
@@ -74,7 +60,7 @@ class SkeletonSplit(Dataset):
 
 
 def open_split(
-    shard_dir: Path, split: str, subset: str = "train", *, verify: bool = True, mmap_cache: bool = False
+    shard_dir: Path, split: str, subset: str = "train", *, verify: bool = True
 ) -> SkeletonSplit:
     """The ``subset`` ("train" or "test") of ``split`` (e.g. "xsub") of a preprocessed dataset."""
     manifest = read_manifest(Path(shard_dir), verify=verify)
@@ -83,7 +69,7 @@ def open_split(
     if subset not in SUBSETS:
         raise ValueError(f"subset must be 'train' or 'test', got {subset!r}")
     columns = ["data", "label", f"split_{split}"]
-    table = _ipc_table(Path(shard_dir), manifest) if mmap_cache else _parquet_table(Path(shard_dir), manifest, columns)
+    table = _parquet_table(Path(shard_dir), manifest, columns)
     chunks, labels = table_to_arrays(table.select(["data", "label"]))
     side = table.column(f"split_{split}")
     keep = np.concatenate([c.to_numpy(zero_copy_only=False) == subset for c in side.chunks]) if len(table) else []
@@ -113,24 +99,3 @@ def _parquet_table(shard_dir: Path, manifest: dict, columns: list[str]) -> pa.Ta
         if t.num_rows != s["rows"]:
             raise DatasetFormatError(shard_dir / s["file"], None, f"{t.num_rows} rows, manifest says {s['rows']}")
     return pa.concat_tables(tables)
-
-
-def ipc_cache_path(shard_dir: Path, manifest: dict) -> Path:
-    return Path(shard_dir) / f"cache-{manifest['config_hash'][:12]}.arrow"
-
-
-def build_ipc_cache(shard_dir: Path, manifest: dict) -> Path:
-    """Write all shards once into an uncompressed Arrow IPC file (temp name, then rename)."""
-    path = ipc_cache_path(shard_dir, manifest)
-    if not path.is_file():
-        table = _parquet_table(Path(shard_dir), manifest, None)  # type: ignore[arg-type]
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        with pa.OSFile(str(tmp), "wb") as sink, ipc.new_file(sink, table.schema) as writer:
-            writer.write_table(table)
-        os.replace(tmp, path)
-    return path
-
-
-def _ipc_table(shard_dir: Path, manifest: dict) -> pa.Table:
-    path = build_ipc_cache(shard_dir, manifest)
-    return ipc.open_file(pa.memory_map(str(path), "r")).read_all()

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from datasets.atomic import write_text_atomic
 from datasets.config import PreprocessConfig
 from datasets.errors import DatasetFormatError
 from datasets.shards import SCHEMA_VERSION, sha256_file
@@ -49,10 +49,7 @@ def count_rows(labels: list[int], sides: dict[str, list[str]], num_classes: int)
 
 def write_manifest(shard_dir: Path, manifest: dict) -> Path:
     path = shard_dir / MANIFEST
-    tmp = path.with_name(f".{MANIFEST}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(manifest, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(manifest, indent=1) + "\n")
 
 
 def read_manifest(shard_dir: Path, *, verify: bool = True) -> dict:

@@ -17,6 +17,7 @@ Names are ``SsssCcccPpppRrrrAaaa`` (setup, camera, performer, replication, actio
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -25,10 +26,8 @@ import numpy as np
 from datasets.decimal_text import field_bounds, line_bounds, parse_numbers
 from datasets.errors import DatasetFormatError, read_utf8, read_utf8_lines
 from datasets.sample import Sample
-from datasets.synthetic_actions import ACTIONS
 
 NUM_JOINTS = 25
-NUM_CLASSES = {"ntu60": 60, "ntu120": 120, "synthetic": len(ACTIONS)}
 MAX_BODIES_PER_FRAME = 6  # Kinect v2 tracks at most 6 bodies
 _NAME = re.compile(r"S(\d{3})C(\d{3})P(\d{3})R(\d{3})A(\d{3})")
 
@@ -64,6 +63,13 @@ def parse_ntu_name(name: str | Path) -> NtuName:
     return NtuName(*(int(g) for g in m.groups()))
 
 
+_SPLIT_RULES: dict[str, dict[str, Callable[[NtuName], bool]]] = {  # split -> "is a training sample"
+    "ntu60": {"xsub": lambda n: n.performer in NTU60_XSUB_TRAIN, "xview": lambda n: n.camera != 1},
+    "ntu120": {"xsub": lambda n: n.performer in NTU120_XSUB_TRAIN, "xset": lambda n: n.setup % 2 == 0},
+    "synthetic": {"xsub": lambda n: n.performer % 2 == 1, "xview": lambda n: n.camera != 1},
+}
+
+
 def ntu_splits(dataset: str, name: NtuName) -> dict[str, str]:
     """Split name -> "train" or "test" for one sample.
 
@@ -71,13 +77,9 @@ def ntu_splits(dataset: str, name: NtuName) -> dict[str, str]:
     ntu120: xsub (training performers above), xset (even setup numbers train).
     synthetic: xsub trains on odd performer ids, tests on even ones; xview tests on camera 1.
     """
-    if dataset == "ntu60":
-        return {"xsub": _side(name.performer in NTU60_XSUB_TRAIN), "xview": _side(name.camera != 1)}
-    if dataset == "ntu120":
-        return {"xsub": _side(name.performer in NTU120_XSUB_TRAIN), "xset": _side(name.setup % 2 == 0)}
-    if dataset == "synthetic":
-        return {"xsub": _side(name.performer % 2 == 1), "xview": _side(name.camera != 1)}
-    raise ValueError(f"not an NTU-format dataset: {dataset!r}")
+    if dataset not in _SPLIT_RULES:
+        raise ValueError(f"not an NTU-format dataset: {dataset!r}")
+    return {split: _side(is_train(name)) for split, is_train in _SPLIT_RULES[dataset].items()}
 
 
 def _side(train: bool) -> str:

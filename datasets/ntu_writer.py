@@ -17,11 +17,12 @@ zero-padded bodies and lost frames written as zeros round-trip through the reade
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from datasets.atomic import write_text_atomic
 
 NUM_JOINTS = 25
 # Kinect v2 intrinsics (approximate, public calibrations): depth 512 x 424, colour 1920 x 1080.
@@ -85,10 +86,4 @@ def write_ntu_skeleton(path: str | Path, data: np.ndarray, body_ids: Sequence[in
     """
     path = Path(path)
     text = format_ntu_skeleton(data, body_ids)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_text_atomic(path, text)

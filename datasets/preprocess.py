@@ -26,39 +26,27 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from datasets import ntu, pku, ucla
-from datasets.class_names import class_names
 from datasets.config import PreprocessConfig
 from datasets.errors import DatasetFormatError
 from datasets.manifest import MANIFEST, count_rows, preprocess_hash, read_manifest, write_manifest
-from datasets.preprocess_plan import Task, input_fingerprint, plan_tasks, splits_of
+from datasets.preprocess_plan import Task, input_fingerprint
+from datasets.registry import DatasetSpec, dataset_spec
 from datasets.sample import Sample
 from datasets.shards import SCHEMA_VERSION, rows_to_table, shard_schema, write_shard
-from datasets.skeleton import CANONICAL_LAYOUT, layout_for
+from datasets.skeleton import CANONICAL_LAYOUT
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("ntu60", "ntu120", "pku", "ucla", "synthetic")
-SPLITS = {"ntu60": ("xsub", "xview"), "ntu120": ("xsub", "xset"), "pku": ("xsub", "xview"),
-          "ucla": ("xview",), "synthetic": ("xsub", "xview")}  # fmt: skip
-NUM_CLASSES = {"ntu60": 60, "ntu120": 120, "pku": pku.NUM_CLASSES, "ucla": ucla.NUM_CLASSES,
-               "synthetic": ntu.NUM_CLASSES["synthetic"]}  # fmt: skip
-
-
-BODIES = {"ntu60": 2, "ntu120": 2, "pku": 2, "ucla": 1, "synthetic": 2}  # bodies a sample keeps by default
-
-
 def resolve_bodies(dataset: str, cfg: PreprocessConfig) -> PreprocessConfig:
-    """``cfg`` with ``max_bodies=0`` replaced by the dataset's own count (``BODIES``)."""
-    return replace(cfg, max_bodies=BODIES[dataset]) if cfg.max_bodies == 0 else cfg
+    """``cfg`` with ``max_bodies=0`` replaced by the dataset's own count (``DatasetSpec.bodies``)."""
+    return replace(cfg, max_bodies=dataset_spec(dataset).bodies) if cfg.max_bodies == 0 else cfg
 
 
 def preprocess_dataset(
     dataset: str, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig, *, workers: int | None = None
 ) -> Path:
     """Write ``out_dir/<dataset>-<hash12>/`` (shards + manifest.json) unless it is already complete."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    spec = dataset_spec(dataset)
     cfg = resolve_bodies(dataset, cfg)
     raw_dir, digest = Path(raw_dir), preprocess_hash(dataset, cfg)
     shard_dir = Path(out_dir) / f"{dataset}-{digest[:12]}"
@@ -69,7 +57,7 @@ def preprocess_dataset(
         return shard_dir
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"raw data folder {raw_dir} does not exist")
-    tasks, skipped, quarantined = plan_tasks(dataset, raw_dir, cfg)
+    tasks, skipped, quarantined = spec.plan(dataset, raw_dir, cfg, spec.layout(cfg.hands))
     if not tasks:
         raise FileNotFoundError(f"no {dataset} raw files found under {raw_dir}")
     source = input_fingerprint(raw_dir, tasks)
@@ -81,7 +69,7 @@ def preprocess_dataset(
     try:
         _remove_stale_partials(shard_dir)
         staging.mkdir(parents=True)
-        manifest = _write_shards(dataset, raw_dir, staging, cfg, tasks, workers, skipped, quarantined)
+        manifest = _write_shards(spec, raw_dir, staging, cfg, tasks, workers, skipped, quarantined)
         manifest.update({"config_hash": digest, "input": source})
         write_manifest(staging, manifest)
         if shard_dir.exists():  # an unfinished folder of an older version, or another config's
@@ -98,17 +86,16 @@ def preprocess_dataset(
     return shard_dir
 
 
-def _write_shards(dataset: str, raw_dir: Path, shard_dir: Path, cfg: PreprocessConfig, tasks: list[Task],
+def _write_shards(spec: DatasetSpec, raw_dir: Path, shard_dir: Path, cfg: PreprocessConfig, tasks: list[Task],
                   workers: int | None, skipped: list[dict], quarantined: list[dict]) -> dict:  # fmt: skip
     """Parse ``tasks`` into shards in ``shard_dir``; returns the manifest (less hash and input)."""
-    layout = layout_for(dataset, cfg.hands)
-    shape = (3, cfg.num_frames, layout.num_joints, cfg.max_bodies)
-    writer = _ShardWriter(shard_dir, shard_schema(SPLITS[dataset], shape), cfg.shard_rows)
-    split_lists = pku.pku_split_lists(raw_dir) if dataset == "pku" else None
-    for samples, errors in _run(tasks, workers, dataset):
+    shape = (3, cfg.num_frames, spec.layout(cfg.hands).num_joints, cfg.max_bodies)
+    writer = _ShardWriter(shard_dir, shard_schema(spec.splits, shape), cfg.shard_rows)
+    splits_of = spec.splitter(raw_dir)
+    for samples, errors in _run(tasks, workers, spec.name):
         quarantined += errors
         for s in samples:
-            writer.add(s, splits_of(dataset, s, split_lists))
+            writer.add(s, splits_of(s))
     writer.close()
     for q in quarantined:
         log.warning("quarantined %s", DatasetFormatError(q["file"], q["line"], q["reason"]))
@@ -116,12 +103,12 @@ def _write_shards(dataset: str, raw_dir: Path, shard_dir: Path, cfg: PreprocessC
         first = DatasetFormatError(quarantined[0]["file"], quarantined[0]["line"], quarantined[0]["reason"])
         raise DatasetFormatError(raw_dir, None, f"no usable sample: all {len(tasks)} raw file(s) quarantined "
                                  f"(first: {first}); no dataset written")  # fmt: skip
-    return {"schema_version": SCHEMA_VERSION, "dataset": dataset, "config": asdict(cfg),
+    return {"schema_version": SCHEMA_VERSION, "dataset": spec.name, "config": asdict(cfg),
             "raw_dir": str(raw_dir.resolve()), "shape": list(shape),
-            "dtype": "float32", "layout": CANONICAL_LAYOUT, "num_classes": NUM_CLASSES[dataset],
-            "class_names": list(class_names(dataset, raw_dir, NUM_CLASSES[dataset])),
-            "splits": list(SPLITS[dataset]), "num_rows": len(writer.labels),
-            "counts": count_rows(writer.labels, writer.sides, NUM_CLASSES[dataset]),
+            "dtype": "float32", "layout": CANONICAL_LAYOUT, "num_classes": spec.num_classes,
+            "class_names": list(spec.class_names(raw_dir, spec.num_classes)),
+            "splits": list(spec.splits), "num_rows": len(writer.labels),
+            "counts": count_rows(writer.labels, writer.sides, spec.num_classes),
             "shards": writer.entries, "skipped": skipped, "quarantined": quarantined}  # fmt: skip
 
 

@@ -25,19 +25,20 @@ from datasets.config import PreprocessConfig
 from datasets.errors import DatasetFormatError
 from datasets.locations import data_root
 from datasets.sample import Sample
-from datasets.skeleton import layout_for
+from datasets.skeleton import SkeletonLayout
 
 log = logging.getLogger(__name__)
 
 OFFICIAL_SKIP_LISTS = {"ntu60": "NTU_RGBD_samples_with_missing_skeletons.txt",
                        "ntu120": "NTU_RGBD120_samples_with_missing_skeletons.txt"}  # fmt: skip
+ACTION_LIMIT = {"ntu60": (60, "class outside NTU-60 (A061-A120)")}  # NTU-60 runs may read the NTU-120 release
 
 
 @dataclass(frozen=True)
 class Task:
     """One unit of parallel work: a raw file (a PKU-MMD video and its label file)."""
 
-    kind: str  # "ntu", "ucla" or "pku"
+    reader: Callable[[Task], list[Sample | DatasetFormatError]]  # a module-level function: tasks are pickled
     paths: tuple[str, ...]
     cfg: PreprocessConfig
     center0: int
@@ -45,29 +46,44 @@ class Task:
     source: str = ""  # NTU, NW-UCLA: the file's path relative to RAW_DIR, the sample's ``source``
 
     def read(self) -> list[Sample | DatasetFormatError]:
-        if self.kind == "ntu":
-            s = ntu.read_ntu_skeleton(self.paths[0], max_bodies=self.cfg.max_bodies, denoise=self.cfg.denoise)
-            return [replace(s, source=self.source or s.source)]
-        if self.kind == "ucla":
-            s = ucla.read_ucla_json(self.paths[0], max_bodies=self.cfg.max_bodies)
-            return [replace(s, source=self.source or s.source)]
-        video = pku.pku_video_name(self.paths[0])
-        frames = pku.read_pku_skeleton(self.paths[0])
-        items = pku.read_pku_labels(self.paths[1], len(frames))
-        return [i if isinstance(i, DatasetFormatError) else pku.interval_sample(frames, video, i, self.cfg.max_bodies)
-                for i in items]  # fmt: skip
+        return self.reader(self)
 
 
-def plan_tasks(dataset: str, raw_dir: Path, cfg: PreprocessConfig) -> tuple[list[Task], list[dict], list[dict]]:
-    """(tasks, skipped records, quarantined records) for a raw folder."""
-    layout = layout_for(dataset, cfg.hands)
+def read_ntu_task(task: Task) -> list[Sample | DatasetFormatError]:
+    s = ntu.read_ntu_skeleton(task.paths[0], max_bodies=task.cfg.max_bodies, denoise=task.cfg.denoise)
+    return [replace(s, source=task.source or s.source)]
+
+
+def read_ucla_task(task: Task) -> list[Sample | DatasetFormatError]:
+    s = ucla.read_ucla_json(task.paths[0], max_bodies=task.cfg.max_bodies)
+    return [replace(s, source=task.source or s.source)]
+
+
+def read_pku_task(task: Task) -> list[Sample | DatasetFormatError]:
+    video = pku.pku_video_name(task.paths[0])
+    frames = pku.read_pku_skeleton(task.paths[0])
+    items = pku.read_pku_labels(task.paths[1], len(frames))
+    return [i if isinstance(i, DatasetFormatError) else pku.interval_sample(frames, video, i, task.cfg.max_bodies)
+            for i in items]  # fmt: skip
+
+
+Plan = tuple[list[Task], list[dict], list[dict]]  # (tasks, skipped records, quarantined records)
+
+
+def plan_ucla(dataset: str, raw_dir: Path, cfg: PreprocessConfig, layout: SkeletonLayout) -> Plan:
+    """Every ``*.json`` under ``raw_dir``."""
     anchors = (layout.center0, layout.shoulders0)
-    if dataset == "ucla":
-        tasks = [Task("ucla", (str(p),), cfg, *anchors, _relative(p, raw_dir)) for p in sorted(raw_dir.rglob("*.json"))]
-        return tasks, _look_alikes(raw_dir, ".json", ucla.parse_ucla_name), []
-    if dataset == "pku":
-        return _plan_pku(raw_dir, cfg, anchors)
+    tasks = [Task(read_ucla_task, (str(p),), cfg, *anchors, _relative(p, raw_dir))
+             for p in sorted(raw_dir.rglob("*.json"))]
+    return tasks, _look_alikes(raw_dir, ".json", ucla.parse_ucla_name), []
+
+
+def plan_ntu(dataset: str, raw_dir: Path, cfg: PreprocessConfig, layout: SkeletonLayout) -> Plan:
+    """Every ``*.skeleton`` under ``raw_dir`` but those of classes outside the dataset and those on
+    the missing-skeleton list."""
+    anchors = (layout.center0, layout.shoulders0)
     skip = _skip_list(dataset, raw_dir, cfg)
+    limit, outside = ACTION_LIMIT.get(dataset, (None, ""))
     tasks, skipped, quarantined = [], _look_alikes(raw_dir, ".skeleton", ntu.parse_ntu_name), []
     for path in sorted(raw_dir.rglob("*.skeleton")):
         try:
@@ -75,12 +91,12 @@ def plan_tasks(dataset: str, raw_dir: Path, cfg: PreprocessConfig) -> tuple[list
         except DatasetFormatError as e:
             quarantined.append(e.as_record())
             continue
-        if dataset == "ntu60" and name.action > 60:
-            skipped.append({"file": str(path), "reason": "class outside NTU-60 (A061-A120)"})
+        if limit is not None and name.action > limit:
+            skipped.append({"file": str(path), "reason": outside})
         elif path.name.removesuffix(".skeleton") in skip:
             skipped.append({"file": str(path), "reason": "on the missing-skeleton list"})
         else:
-            tasks.append(Task("ntu", (str(path),), cfg, *anchors, _relative(path, raw_dir)))
+            tasks.append(Task(read_ntu_task, (str(path),), cfg, *anchors, _relative(path, raw_dir)))
     return tasks, skipped, quarantined
 
 
@@ -124,14 +140,14 @@ def input_fingerprint(raw_dir: Path, tasks: list[Task]) -> dict[str, object]:
     return {"files": len(rows), "sha256": digest}
 
 
-def _plan_pku(
-    raw_dir: Path, cfg: PreprocessConfig, anchors: tuple[int, tuple[int, int]]
-) -> tuple[list[Task], list[dict], list[dict]]:
+def plan_pku(dataset: str, raw_dir: Path, cfg: PreprocessConfig, layout: SkeletonLayout) -> Plan:
+    """Every video of the release layout (``skeleton/*.txt``) with its ``label/`` file."""
+    anchors = (layout.center0, layout.shoulders0)
     tasks, quarantined = [], []
     for skel in sorted((raw_dir / "skeleton").glob("*.txt")):
         label = raw_dir / "label" / skel.name
         if label.is_file():
-            tasks.append(Task("pku", (str(skel), str(label)), cfg, *anchors))
+            tasks.append(Task(read_pku_task, (str(skel), str(label)), cfg, *anchors))
         else:
             quarantined.append(DatasetFormatError(label, None, "label file missing for this video").as_record())
     return tasks, [], quarantined
@@ -149,12 +165,3 @@ def _skip_list(dataset: str, raw_dir: Path, cfg: PreprocessConfig) -> frozenset[
             return ntu.read_skip_list(folder / name)
     log.warning("no missing-skeleton list %s found: no sample is skipped", name)
     return frozenset()
-
-
-def splits_of(dataset: str, sample: Sample, pku_lists: dict | None) -> dict[str, str]:
-    """Split name -> "train" / "test" (PKU-MMD: "none" for a video neither list names)."""
-    if dataset == "ucla":
-        return ucla.ucla_splits(ucla.parse_ucla_name(sample.source))
-    if dataset == "pku":
-        return pku.pku_splits(sample.source.split(":")[0], pku_lists or {})
-    return ntu.ntu_splits(dataset, ntu.parse_ntu_name(sample.source))

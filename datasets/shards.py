@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datasets.atomic import atomic_path
 from datasets.sample import Sample
 from datasets.skeleton import CANONICAL_LAYOUT
 
@@ -59,9 +59,8 @@ def rows_to_table(rows: list[tuple[Sample, dict[str, str]]], schema: pa.Schema) 
 
 def write_shard(path: Path, table: pa.Table) -> dict[str, object]:
     """Write a shard under a temporary name, rename it, return its manifest entry."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, compression="none")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, compression="none")
     return {"file": path.name, "rows": table.num_rows, "sha256": sha256_file(path)}
 
 

@@ -127,12 +127,3 @@ _UCLA_EDGES = (
 def ucla_layout() -> SkeletonLayout:
     """NW-UCLA (Kinect v1, 20 joints), centre joint 3 (shoulder centre) as in CTR-GCN."""
     return SkeletonLayout("ucla", UCLA_JOINT_NAMES, _UCLA_EDGES, 3)
-
-
-def layout_for(dataset: str, hands: HandConvention = "chain") -> SkeletonLayout:
-    """The layout of a dataset name used by the CLI: ntu60, ntu120, pku, synthetic -> NTU; ucla."""
-    if dataset in ("ntu60", "ntu120", "pku", "synthetic"):
-        return ntu_layout(hands)
-    if dataset == "ucla":
-        return ucla_layout()
-    raise ValueError(f"unknown dataset {dataset!r}; expected ntu60, ntu120, pku, ucla or synthetic")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from datasets.atomic import write_text_atomic
 from datasets.ntu_writer import write_ntu_skeleton
 from datasets.synthetic_actions import ACTIONS, TWO_PERSON, Timing
 from datasets.synthetic_body import Body, forward_kinematics
@@ -186,8 +187,6 @@ def generate_synthetic(out_dir: Path, *, seed: int = 0, num_performers: int = 10
                     ids = [BASE_ID + 1000 * p + 10 * r + m for m in range(data.shape[-1])]
                     paths.append(write_ntu_skeleton(out_dir / synthetic_name(c, p, r, label), data, ids))
     label_map = out_dir / "label_map.txt"
-    tmp = label_map.with_name(".label_map.txt.tmp")
-    tmp.write_text("\n".join(SYNTHETIC_CLASSES) + "\n", encoding="utf-8")
-    tmp.replace(label_map)
+    write_text_atomic(label_map, "\n".join(SYNTHETIC_CLASSES) + "\n")
     log.info("wrote %d synthetic recordings (%d classes) to %s", len(paths), len(SYNTHETIC_CLASSES), out_dir)
     return paths

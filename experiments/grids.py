@@ -13,10 +13,11 @@ from pathlib import Path
 from experiments.reproduce import row_config, row_metric
 from experiments.rows import TableRow
 from experiments.tables import get_row, rows_of
+from pipeline import metrics as M
 from pipeline import tracking
-from pipeline.chain import pretrain_key
 from pipeline.config import Config, apply_overrides, parse_override
 from pipeline.grid import TrialOutcome, TrialSpec
+from pipeline.provenance import pretrain_key
 
 _EVAL_LISTS = ("eval.protocols", "eval.semi_fractions")
 
@@ -139,16 +140,7 @@ def log_summary(run_dir: Path, experiment: str, name: str, text: str, status: st
     summary run instead of adding one. Returns its id."""
     store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=Path(run_dir) / "artifacts")
     run_name = summary_run_name(name)
-    found = store.client.search_runs(
-        [store.experiment_id],
-        filter_string=f"tags.`crossmoco.grid` = '{name}' and attributes.run_name = '{run_name}'",
-        order_by=["attributes.start_time DESC"], max_results=1,
-    )
-    if found:
-        run_id = found[0].info.run_id
-        store.client.update_run(run_id, status="RUNNING")
-    else:
-        run_id = tracking.start_stage_free(store, run_name, {"crossmoco.grid": name})
+    run_id = tracking.find_or_start_free(store, run_name, {M.GRID: name})
     tracking.log_text(store, run_id, text, "summary.md")
     tracking.end_run(store, run_id, status)
     return run_id

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.atomic import write_text_atomic
+from datasets.atomic import write_text_atomic
 from experiments.results import load_results
 from experiments.rows import TABLE_IDS, TableRow
 from experiments.tables import TABLE_NOTES, TABLE_TITLES, rows_of

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +10,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from datasets.atomic import write_text_atomic
 from experiments.grids import SummaryRow, markdown
 from experiments.reproduce import row_metric
 from experiments.tables import TABLE_TITLES, rows_of
+from pipeline import metrics as M
 from pipeline import tracking
 from pipeline.config import from_flat_dict
 from pipeline.figures import save_png
@@ -32,12 +33,12 @@ def measured_rows(store: tracking.Store, table: str) -> list[SummaryRow]:
     chains = tracking.search_chains(store)
     out = []
     for row in rows_of(table):
-        hit = next((c for c in chains if row.row_id in c.data.tags.get("crossmoco.row", "").split(",")), None)
+        hit = next((c for c in chains if row.row_id in c.tags.get(M.ROW, "").split(",")), None)
         measured, run_id = None, ""
         if hit is not None:
-            cfg = from_flat_dict(hit.data.params)
-            measured = hit.data.metrics.get(row_metric(row, cfg))
-            run_id = f"[{hit.info.run_id[:8]}]({tracking.run_url(store, hit.info.run_id)})"
+            cfg = from_flat_dict(hit.params)
+            measured = hit.metrics.get(row_metric(row, cfg))
+            run_id = f"[{hit.run_id[:8]}]({tracking.run_url(store, hit.run_id)})"
         out.append(SummaryRow(row.row_id, f"{row.label} ({row.column})", row.paper_value, measured, run_id))
     return out
 
@@ -71,11 +72,9 @@ def report(table: str, run_dir: Path, out_dir: Path | None = None) -> Report:
     out = Path(out_dir) if out_dir is not None else run_dir / "reports"
     out.mkdir(parents=True, exist_ok=True)
     md = out / f"{experiment}.md"
-    tmp = md.with_suffix(".md.tmp")
-    tmp.write_text(markdown(rows, title))
-    os.replace(tmp, md)
+    write_text_atomic(md, markdown(rows, title))
     png = chart(rows, out / f"{experiment}.png", title)
-    run_id = tracking.start_stage_free(store, f"report-{experiment}", {"crossmoco.report": experiment})
+    run_id = tracking.start_stage_free(store, f"report-{experiment}", {M.REPORT: experiment})
     tracking.log_artifact(store, run_id, md)
     tracking.log_artifact(store, run_id, png)
     tracking.end_run(store, run_id, "FINISHED")

@@ -25,10 +25,11 @@ from experiments.rows import TableRow
 from experiments.tables import get_row
 from pipeline import metrics as M
 from pipeline import tracking
-from pipeline.chain import git_sha, run_chain
+from pipeline.chain import run_chain
 from pipeline.config import Config, apply_overrides, load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
+from pipeline.provenance import git_sha
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -99,11 +100,11 @@ def reproduce_row(
                          "falls back to the embedded synthetic dataset")
     cfg = row_config(row, profile, list(overrides), synthetic)
     data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else Path(data_dir)
-    load_dataset(data, cfg)  # a mismatched dataset fails before anything runs
-    result = run_chain(data, cfg, run_dir=run_dir, experiment=f"table{row.table_number}", row_id=row.row_id)
+    opened = load_dataset(data, cfg)  # a mismatched dataset fails before anything runs
+    result = run_chain(opened, cfg, run_dir=run_dir, experiment=f"table{row.table_number}", row_id=row.row_id)
     measured = result.metrics[row_metric(row, cfg)]
     store = tracking.Store(result.tracking_uri, result.experiment_id)
-    commit = tracking.get_run(store, result.parent_run_id).data.tags.get("crossmoco.git_sha", git_sha())
+    commit = tracking.get_run(store, result.parent_run_id).tags.get(M.GIT_SHA, git_sha())
     return Outcome(row, profile, cfg.data.dataset, measured, result.parent_run_id, result.tracking_uri,
                    result.experiment_id, commit)
 

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from experiments.atomic import write_text_atomic
+from datasets.atomic import write_text_atomic
 from experiments.rows import TableRow
 from pipeline.config import PROFILES
 

@@ -7,64 +7,32 @@
 * A failed stage marks its child run and the parent FAILED, and the error names the stage; an
   interrupted one (Ctrl-C) marks them KILLED and raises ``ChainInterrupted``.
 * Params of every run are the flat config; tags: table row, git SHA, config hash, dataset manifest
-  hash, device. Artifacts: the config as JSON, figures (PNG), the metric table, the checkpoint's
-  location.
+  hash, device (``pipeline.provenance``). Artifacts: the config as JSON, figures (PNG), the metric
+  table, the checkpoint's location (``pipeline.artifacts``).
+
+This module keeps the sequence of stages; MLflow is reached through ``pipeline.tracking`` only.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import logging
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from pipeline import metrics as M
 from pipeline import tracking
-from pipeline.checkpoints import load_checkpoint, read_state
+from pipeline.artifacts import learning_health, log_pretraining, log_protocol
 from pipeline.config import Config, config_hash, to_flat_dict
 from pipeline.data import LoadedDataset, load_dataset
-from pipeline.evaluation import ProtocolResult, finetune_protocol, knn_protocol, linear_protocol, semi_protocol
-from pipeline.figures import plot_confusion, plot_curves, plot_tsne
-from pipeline.modeling import build_pretrain_model
 from pipeline.progress import EpochLines, duration
+from pipeline.protocols import protocol_stages, run_protocol
+from pipeline.provenance import chain_tags, pretrain_key
+from pipeline.tracking import INTERRUPTS
 
 log = logging.getLogger(__name__)
-CHECKPOINT_TAG = "crossmoco.checkpoint"
-PRETRAIN_KEY_TAG = "crossmoco.pretrain_key"
-REUSED_TAG = "crossmoco.reused_from"
-
-
-def pretrain_key(cfg: Config, data_hash: str) -> str:
-    """Identity of a pretraining: every config value except the evaluation section (but ``eval.split``,
-    which decides the pretraining samples), and the data.
-    Chains that differ only in ``eval.*`` (e.g. Table V's linear row and Table VI's 1% / 10% rows
-    on the same dataset) share one pretraining."""
-    flat = {k: v for k, v in to_flat_dict(cfg).items() if not k.startswith("eval.") or k == "eval.split"}
-    blob = json.dumps({"config": flat, "data": data_hash}, sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def _finished_pretraining(store, key: str) -> tuple[str, Path] | None:
-    """A FINISHED pretraining with this key anywhere in the store whose checkpoint still exists."""
-    experiments = [e.experiment_id for e in store.client.search_experiments()]
-    runs = store.client.search_runs(
-        experiments, filter_string=f"tags.`{PRETRAIN_KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'",
-        order_by=["attributes.end_time DESC"],
-    )
-    for run in runs:
-        ckpt = run.data.tags.get(CHECKPOINT_TAG)
-        if ckpt and (Path(ckpt) / "state.pt").is_file():
-            return run.info.run_id, Path(ckpt)
-    return None
 
 
 class StageError(RuntimeError):
@@ -73,10 +41,6 @@ class StageError(RuntimeError):
     def __init__(self, stage: str, cause: BaseException) -> None:
         super().__init__(f"chain stage {stage!r} failed: {type(cause).__name__}: {cause}")
         self.stage = stage
-
-
-# Ctrl-C: a KeyboardInterrupt, or the SystemExit that Ray Train's SIGINT handler ends a fit with.
-INTERRUPTS = (KeyboardInterrupt, SystemExit)
 
 
 class ChainInterrupted(KeyboardInterrupt):
@@ -100,72 +64,49 @@ class ChainResult:
     health: dict[str, float] = field(default_factory=dict)  # the pretraining's learning-health summary
 
 
-NOT_CODE = (":(exclude)results", ":(exclude)README.md")  # pathspecs: the outputs of ``reproduce --record``
+@dataclass(frozen=True)
+class _Chain:
+    """What every stage of one chain shares."""
 
-
-@functools.lru_cache(maxsize=1)
-def git_sha() -> str:
-    """The commit this process runs, read once (at its first chain): a long-lived driver keeps the
-    code it imported, whatever the checkout moves to later. ``-dirty`` marks uncommitted changes,
-    except to what ``reproduce --record`` itself writes (``results/``, the README's tables): a second
-    row recorded from the same clean checkout ran the same code as the first."""
-    here = Path(__file__).resolve().parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=here)
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", *NOT_CODE], capture_output=True, timeout=10,
-                               cwd=here.parent).returncode == 1
-        return (sha.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def device_name(cfg: Config) -> str:
-    if cfg.resources.use_gpu and torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    return "cpu"
-
-
-def protocol_stages(cfg: Config) -> list[str]:
-    """Stage names of the configured protocols: 'semi' expands to one stage per label fraction."""
-    out: list[str] = []
-    for p in cfg.eval.protocols:
-        out.extend(M.semi_name(f) for f in cfg.eval.semi_fractions) if p == "semi" else out.append(p)
-    return out
+    store: tracking.Store
+    parent: str
+    tags: dict[str, str]
+    cfg: Config
+    data: LoadedDataset
 
 
 def run_chain(
-    data_dir: Path, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco", row_id: str = "",
+    data_dir: Path | LoadedDataset, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco", row_id: str = "",
     pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
     checkpoint: Path | None = None, tags: dict[str, str] | None = None,
 ) -> ChainResult:
-    """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir``; returns its metrics."""
-    data = load_dataset(data_dir, cfg)  # a missing or mismatched dataset fails here, before Ray
+    """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir`` (or a dataset already
+    opened); returns its metrics."""
+    data = data_dir if isinstance(data_dir, LoadedDataset) else load_dataset(data_dir, cfg)  # fails before Ray
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=run_dir / "artifacts")
     chash = config_hash(cfg)
     extra = dict(tags or {})
-    tags = {"crossmoco.row": row_id, "crossmoco.git_sha": git_sha(), "crossmoco.config_hash": chash,
-            "crossmoco.data_hash": data.info.data_hash, "crossmoco.device": device_name(cfg),
-            "crossmoco.dataset": f"{cfg.data.dataset}/{cfg.data.split}"}
+    run_tags = chain_tags(cfg, data.info.data_hash, row_id)
     key = f"{chash}-{data.info.data_hash}-{row_id or 'adhoc'}" + (f"-{checkpoint}" if checkpoint else "")
-    name = f"{row_id or cfg.method}-{chash}"
-    parent, resumed = tracking.start_chain(store, name, key, {**tags, **extra})
+    parent, resumed = tracking.start_chain(store, f"{row_id or cfg.method}-{chash}", key, {**run_tags, **extra})
     if resumed and extra:
         tracking.set_tags(store, parent, extra)
     if not resumed:
         tracking.log_params(store, parent, to_flat_dict(cfg))
         tracking.log_json(store, parent, to_flat_dict(cfg), "config.json")
+    chain = _Chain(store, parent, run_tags, cfg, data)
     result = ChainResult(parent, store.experiment_id, store.uri, None, resumed=resumed)
     stage = "pretrain"
     try:
         if checkpoint is not None:
             result.checkpoint = Path(checkpoint).resolve()
-            tracking.set_tags(store, parent, {CHECKPOINT_TAG: str(result.checkpoint)})
+            tracking.set_tags(store, parent, {M.CHECKPOINT: str(result.checkpoint)})
         elif cfg.method != "random":  # the random-init control evaluates the seeded initial encoders
-            result.checkpoint = _pretrain_stage(store, parent, tags, cfg, data, run_dir, pretrain_fn, result)
+            result.checkpoint = _pretrain_stage(chain, run_dir, pretrain_fn, result)
         for stage in stages if stages is not None else protocol_stages(cfg):
-            _eval_stage(store, parent, tags, cfg, data, stage, result)
+            _eval_stage(chain, stage, result)
     except INTERRUPTS as e:
         tracking.end_run(store, parent, "KILLED")
         raise ChainInterrupted(stage) from e
@@ -179,62 +120,44 @@ def run_chain(
     return result
 
 
-def _open_stage(store, parent, stage, tags, cfg) -> tuple[str, bool]:
-    """(run id, already finished) of a stage: an existing child run is reused, never duplicated."""
-    found = tracking.find_stage(store, parent, stage)
-    if found is not None:
-        run_id, status = found
-        if status == "FINISHED":
-            return run_id, True
-        store.client.update_run(run_id, status="RUNNING")
-        return run_id, False
-    run_id = tracking.start_stage(store, parent, stage, tags)
-    tracking.log_params(store, run_id, to_flat_dict(cfg))
-    return run_id, False
+def _finished_pretraining(store: tracking.Store, key: str) -> tuple[str, Path] | None:
+    """A FINISHED pretraining with this key anywhere in the store whose checkpoint still exists."""
+    for run in tracking.find_finished(store, M.PRETRAIN_KEY, key):
+        ckpt = run.tags.get(M.CHECKPOINT)
+        if ckpt and (Path(ckpt) / "state.pt").is_file():
+            return run.run_id, Path(ckpt)
+    return None
 
 
-def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pretrain_fn, result) -> Path:
-    run_id, done = _open_stage(store, parent, "pretrain", tags, cfg)
+def _pretrain_stage(chain: _Chain, run_dir: Path, pretrain_fn: Callable[..., Path] | None,
+                    result: ChainResult) -> Path:
+    store, cfg = chain.store, chain.cfg
+    run_id, done = tracking.open_stage(store, chain.parent, "pretrain", chain.tags, to_flat_dict(cfg))
     result.stage_runs["pretrain"] = run_id
     if done:
-        ckpt = Path(tracking.get_run(store, run_id).data.tags[CHECKPOINT_TAG])
+        ckpt = Path(tracking.get_run(store, run_id).tags[M.CHECKPOINT])
         log.info("pretraining already finished (run %s): %s", run_id, ckpt)
         return ckpt
-    key = pretrain_key(cfg, data.info.data_hash)
-    tracking.set_tags(store, run_id, {PRETRAIN_KEY_TAG: key})
-    cached = _finished_pretraining(store, key)
-    if cached is not None:
-        log.info("reusing the finished pretraining of run %s (same config and data): %s", *cached)
-        tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(cached[1]), REUSED_TAG: cached[0]})
-        tracking.end_run(store, run_id, "FINISHED")
-        return cached[1]
-    try:
-        fn = pretrain_fn or _default_pretrain
+    with tracking.ending(store, run_id):
+        key = pretrain_key(cfg, chain.data.info.data_hash)
+        tracking.set_tags(store, run_id, {M.PRETRAIN_KEY: key})
+        cached = _finished_pretraining(store, key)
+        if cached is not None:
+            log.info("reusing the finished pretraining of run %s (same config and data): %s", *cached)
+            tracking.set_tags(store, run_id, {M.CHECKPOINT: str(cached[1]), M.REUSED_FROM: cached[0]})
+            return cached[1]
         start = time.monotonic()
         log.info("pretrain: %d epochs of %s on %s/%s, %s", cfg.pretrain.epochs, cfg.method, cfg.data.dataset,
                  cfg.data.split, f"{cfg.resources.num_workers} Ray Train workers" if cfg.resources.num_workers
                  else "in this process")
         with EpochLines(store, run_id, cfg.pretrain.epochs):
-            ckpt = fn(cfg, data.root, storage=run_dir / "ray", name=f"pretrain-{parent}",
-                      tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id)
+            ckpt = (pretrain_fn or _default_pretrain)(
+                cfg, chain.data.root, storage=run_dir / "ray", name=f"pretrain-{chain.parent}",
+                tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id, verified=chain.data.stamp)
         log.info("pretrain: done in %s", duration(time.monotonic() - start))
-        tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(ckpt)})
-        history = _metric_history(store, run_id, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR, M.SAMPLES_PER_S])
+        log_pretraining(store, run_id, cfg, ckpt)
         result.health = learning_health(store, run_id)
-        with tempfile.TemporaryDirectory() as tmp:
-            png = plot_curves({"pretrain": history}, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR],
-                              Path(tmp) / "pretrain_curves.png", f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
-            tracking.log_artifact(store, run_id, png, "figures")
-        tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "epoch": int(read_state(ckpt)["epoch"]) + 1},
-                          "checkpoint.json")
-        tracking.end_run(store, run_id, "FINISHED")
         return ckpt
-    except INTERRUPTS:
-        tracking.end_run(store, run_id, "KILLED")
-        raise
-    except BaseException:
-        tracking.end_run(store, run_id, "FAILED")
-        raise
 
 
 def _default_pretrain(cfg: Config, data_dir: Path, **kwargs) -> Path:
@@ -247,101 +170,21 @@ def _default_pretrain(cfg: Config, data_dir: Path, **kwargs) -> Path:
     return pretrain_on_ray(cfg, data_dir, **kwargs).checkpoint
 
 
-def _metric_history(store, run_id: str, keys: list[str]) -> list[dict[str, float]]:
-    rows: dict[int, dict[str, float]] = {}
-    for key in keys:
-        for m in store.client.get_metric_history(run_id, key):
-            rows.setdefault(m.step, {"epoch": float(m.step)})[key] = m.value
-    return [rows[s] for s in sorted(rows)]
-
-
-def load_model(cfg: Config, data: LoadedDataset, checkpoint: Path | None) -> torch.nn.Module:
-    """The pretrained model of a checkpoint (or the seeded initial one for ``method=random``)."""
-    torch.manual_seed(cfg.seed)
-    model = build_pretrain_model(cfg, data.info)
-    if checkpoint is not None:
-        load_checkpoint(checkpoint, model)
-    return model
-
-
-def run_protocol(stage: str, cfg: Config, data: LoadedDataset, checkpoint: Path | None) -> ProtocolResult:
-    """One evaluation protocol on a checkpoint, in-process."""
-    device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
-    model = load_model(cfg, data, checkpoint).to(device)
-    train, test = (data.arrays(side) for side in data.eval_sides(cfg.eval.split))
-    if stage == "linear":
-        return linear_protocol(model, train, test, cfg, data.info, device)
-    if stage == "finetune":
-        return finetune_protocol(model, train, test, cfg, data.info, device)
-    if stage == "knn":
-        return knn_protocol(model, train, test, cfg, data.info, device)
-    if stage.startswith("semi"):
-        fractions = {M.semi_name(f): f for f in cfg.eval.semi_fractions}
-        if stage not in fractions:
-            raise ValueError(f"unknown semi-supervised stage {stage!r}; configured: {sorted(fractions)}")
-        return semi_protocol(model, train, test, cfg, data.info, device, fractions[stage])
-    raise ValueError(f"unknown protocol {stage!r}")
-
-
-def _eval_stage(store, parent, tags, cfg: Config, data: LoadedDataset, stage: str, result: ChainResult) -> None:
-    run_id, done = _open_stage(store, parent, stage, tags, cfg)
+def _eval_stage(chain: _Chain, stage: str, result: ChainResult) -> None:
+    store = chain.store
+    run_id, done = tracking.open_stage(store, chain.parent, stage, chain.tags, to_flat_dict(chain.cfg))
     result.stage_runs[stage] = run_id
     if done:
-        result.metrics.update({k: v for k, v in tracking.get_run(store, run_id).data.metrics.items()
+        result.metrics.update({k: v for k, v in tracking.get_run(store, run_id).metrics.items()
                                if k.startswith(stage + "_")})
         log.info("%s: finished before (run %s)", stage, run_id)
         return
-    try:
+    with tracking.ending(store, run_id):
         start = time.monotonic()
-        res = run_protocol(stage, cfg, data, result.checkpoint)
-        _log_protocol(store, run_id, res, cfg, data)
+        res = run_protocol(stage, chain.cfg, chain.data, result.checkpoint)
+        log_protocol(store, run_id, res, chain.cfg, chain.data)
         log.info("%s: top-1 %.1f%%, top-5 %.1f%% (%s)", stage, res.top1, res.top5, duration(time.monotonic() - start))
         result.metrics.update(res.metrics())
-        tracking.end_run(store, run_id, "FINISHED")
-    except INTERRUPTS:
-        tracking.end_run(store, run_id, "KILLED")
-        raise
-    except BaseException:
-        tracking.end_run(store, run_id, "FAILED")
-        raise
-
-
-def _log_protocol(store, run_id: str, res: ProtocolResult, cfg: Config, data: LoadedDataset) -> None:
-    tracking.log_metrics(store, run_id, res.metrics())
-    for row in res.curves:
-        tracking.log_metrics(store, run_id, {M.protocol_metric(res.protocol, k): v for k, v in row.items()
-                                             if k != "epoch"}, step=int(row["epoch"]))
-    table = {"protocol": res.protocol, "top1": res.top1, "top5": res.top5,
-             "per_class": dict(zip(data.class_names, res.per_class, strict=True)),
-             "confusion": res.confusion.tolist()}
-    tracking.log_json(store, run_id, table, "metrics.json")
-    title = f"{res.protocol} on {cfg.data.dataset}/{cfg.data.split}: top-1 {res.top1:.1f}%"
-    with tempfile.TemporaryDirectory() as tmp:
-        pngs = [plot_confusion(res.confusion, data.class_names, Path(tmp) / "confusion.png", title)]
-        if res.curves:
-            pngs.append(plot_curves({res.protocol: res.curves}, [M.TRAIN_LOSS, M.TEST_TOP1],
-                                    Path(tmp) / "curves.png", title))
-        if res.test_features is not None and res.test_labels is not None and len(res.test_labels) >= 10:
-            pngs.append(plot_tsne(res.test_features, np.asarray(res.test_labels), data.class_names,
-                                  Path(tmp) / "tsne.png", f"t-SNE of test features ({res.protocol})", cfg.seed))
-        for png in pngs:
-            tracking.log_artifact(store, run_id, png, "figures")
-
-
-def learning_health(store, run_id: str) -> dict[str, float]:
-    """Whether a pretraining learned, from its MLflow history: each stream's last loss beside the
-    loss of a model that learned nothing (``loss_chance``, the same for every stream), and the kNN
-    validation top-1 of the initial (random) encoders beside the last one, with the gain."""
-    metrics = store.client.get_run(run_id).data.metrics
-    keys = [k for k in metrics if k.startswith(M.LOSS_PART_PREFIX) and k != M.LOSS_CHANCE]
-    last: dict[str, float] = {}
-    for key in (*keys, M.LOSS_CHANCE, M.KNN_INIT, M.KNN_MONITOR):
-        history = store.client.get_metric_history(run_id, key)
-        if history:
-            last[key] = max(history, key=lambda m: m.step).value
-    if M.KNN_INIT in last and M.KNN_MONITOR in last:
-        last[M.KNN_GAIN] = last[M.KNN_MONITOR] - last[M.KNN_INIT]
-    return last
 
 
 def summary_json(result: ChainResult) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import tempfile
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from datasets.atomic import atomic_path, write_text_atomic
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 
 STATE_FILE = "state.pt"
@@ -28,12 +28,9 @@ def save_checkpoint(
     state: dict[str, Any] = {"model": model.state_dict(), "epoch": epoch}
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
-    tmp = out / (STATE_FILE + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, out / STATE_FILE)
-    tmp_cfg = out / (CONFIG_FILE + ".tmp")
-    tmp_cfg.write_text(json.dumps(to_flat_dict(cfg), indent=2, sort_keys=True))
-    os.replace(tmp_cfg, out / CONFIG_FILE)
+    with atomic_path(out / STATE_FILE) as tmp:
+        torch.save(state, tmp)
+    write_text_atomic(out / CONFIG_FILE, json.dumps(to_flat_dict(cfg), indent=2, sort_keys=True))
     return out
 
 

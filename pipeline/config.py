@@ -192,30 +192,8 @@ def _parse_scalar(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.strip().lower() in ("true", "1", "yes")
         raise bad
-    if tp is int:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int | float):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                raise bad from None
-        raise bad
+    if tp is int or tp is float:
+        return _number(value, tp, bad)
     if tp is str:
         if isinstance(value, str):
             return value
@@ -236,8 +214,24 @@ def _parse_scalar(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported field type {tp!r}")
 
 
-# --------------------------------------------------------------------------------------- overrides
+def _number(value: Any, tp: type, bad: Exception) -> Any:
+    """An int or float from a number or its text; a bool is neither, and a float becomes an int
+    only when it is whole."""
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, str):
+        try:
+            return tp(value.strip())
+        except ValueError:
+            raise bad from None
+    if tp is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) or (tp is float and isinstance(value, float)):
+        return tp(value)
+    raise bad
 
+
+# --------------------------------------------------------------------------------------- overrides
 
 def _rebuild(node: Any, updates: dict[tuple[str, ...], tuple[Any, str]]) -> Any:
     """Apply every update under ``node`` in one ``replace`` per section, so cross-field checks

@@ -21,6 +21,8 @@ import sys
 import typing
 from pathlib import Path
 
+from datasets.atomic import atomic_path
+
 VERBOSE_ENV = "CROSSMOCO_VERBOSE"
 LOGS_DIR = "logs"
 DRIVER_LOG = "crossmoco.log"
@@ -182,11 +184,8 @@ def link_ray_session(session_logs: Path) -> None:
     if logs is None:
         return
     link = logs / "ray-session"
-    tmp = link.with_name(f".ray-session.tmp-{os.getpid()}")
     try:
-        if tmp.is_symlink():
-            tmp.unlink()
-        tmp.symlink_to(session_logs)
-        os.replace(tmp, link)
+        with atomic_path(link) as tmp:
+            tmp.symlink_to(session_logs)
     except OSError:
         logging.getLogger(__name__).debug("could not link %s to %s", link, session_logs)

@@ -1,5 +1,10 @@
 """Opening a preprocessed dataset for a run: manifest checks before any work, arrays in memory.
 
+A dataset is opened once per process: ``load_dataset`` checks the manifest, every shard's SHA-256
+and the shards' rows and labels the first time, and hands the same ``LoadedDataset`` to every later
+caller while the files keep their sizes and modification times (``stamp``). A Ray worker receives
+the stamp the driver verified and skips the checks when its files still carry it.
+
 Every verb that takes a dataset accepts either a shard directory (the one holding
 ``manifest.json``) or the folder given to ``preprocess`` as OUT_DIR, which holds one
 ``<dataset>-<config hash>`` directory per preprocessing; ``resolve_data_dir`` picks the one of the
@@ -8,6 +13,8 @@ asked dataset, and when there are several, the error lists them with what sets t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +24,7 @@ import numpy as np
 from datasets.errors import DatasetFormatError
 from datasets.loader import load_split_arrays, split_column
 from datasets.manifest import check_shards, read_manifest
-from datasets.skeleton import layout_for
+from datasets.registry import layout_for
 from pipeline.config import Config
 from pipeline.modeling import DataInfo
 
@@ -40,13 +47,14 @@ class LoadedDataset:
     class_names: tuple[str, ...]
 
     val_performers: tuple[int, ...] = ()
+    stamp: str = ""  # the files as verified (``files_stamp``): what a worker may trust without checking again
 
     def arrays(self, subset: str) -> tuple[np.ndarray, np.ndarray]:
         """(x (N, C, T, V, M) float32, labels int64) of ``subset``: "train" or "test" (the split's
         sides), or the training side divided for choosing settings: "val" (its samples of the
         validation performers) and "fit" (the rest). The test side is never part of either."""
         if subset in ("train", "test"):
-            x, y = load_split_arrays(self.root, self.split, subset)
+            x, y = load_split_arrays(self.root, self.split, subset, verify=False)  # verified when opened
             return x, np.asarray(y, dtype=np.int64)
         if subset not in ("fit", "val"):
             raise ValueError(f"unknown subset {subset!r}; expected train, test, fit or val")
@@ -110,13 +118,38 @@ def resolve_data_dir(data_dir: Path, dataset: str) -> Path:
                     f"`python -m pipeline preprocess {dataset} RAW_DIR {data_dir}` first{held}")
 
 
-def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
-    """Open the shards of ``cfg.data`` in ``data_dir`` (see ``resolve_data_dir``)."""
+_OPENED: dict[tuple, LoadedDataset] = {}  # (shard dir, dataset, split, validation performers) -> the opened one
+
+
+def files_stamp(root: Path) -> str:
+    """A digest of the name, size and modification time of the manifest and every shard file: a
+    changed, added or removed file changes it (one stat per file, nothing read)."""
+    files = [root / MANIFEST, *sorted(root.glob("*.parquet"))]
+    rows = [[f.name, st.st_size, st.st_mtime_ns] for f in files if f.is_file() for st in [f.stat()]]
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
+def load_dataset(data_dir: Path, cfg: Config, *, verified: str = "") -> LoadedDataset:
+    """Open the shards of ``cfg.data`` in ``data_dir`` (see ``resolve_data_dir``), verifying them the
+    first time this process opens them, or unless their files still carry the stamp ``verified``
+    (the driver's, handed to a worker)."""
     root = resolve_data_dir(data_dir, cfg.data.dataset)
+    key = (root, cfg.data.dataset, cfg.data.split, cfg.data.val_performers)
+    stamp = files_stamp(root)
+    opened = _OPENED.get(key)
+    if opened is not None and opened.stamp == stamp:
+        return opened
+    data = _open(root, cfg, stamp, verify=stamp != verified)
+    _OPENED[key] = data
+    return data
+
+
+def _open(root: Path, cfg: Config, stamp: str, *, verify: bool) -> LoadedDataset:
     path = root / MANIFEST
     try:
-        manifest = read_manifest(root)  # schema version and every shard's SHA-256
-        check_shards(root, manifest)  # rows, num_rows, counts, labels < num_classes
+        manifest = read_manifest(root, verify=verify)  # schema version, and every shard's SHA-256
+        if verify:
+            check_shards(root, manifest)  # rows, num_rows, counts, labels < num_classes
     except (DatasetFormatError, ValueError, OSError) as e:
         raise DataError(str(e)) from e
     except KeyError as e:
@@ -135,7 +168,7 @@ def load_dataset(data_dir: Path, cfg: Config) -> LoadedDataset:
     info = DataInfo.of(dataset, layout, num_classes, str(manifest.get("config_hash", ""))[:12])
     names = names or tuple(str(i) for i in range(num_classes))
     val = validation_performers(split_column(root, cfg.data.split, "train", "performer"), cfg.data.val_performers)
-    return LoadedDataset(root, cfg.data.split, info, names, val)
+    return LoadedDataset(root, cfg.data.split, info, names, val, stamp)
 
 
 def validation_performers(performers: np.ndarray, chosen: tuple[int, ...]) -> tuple[int, ...]:

@@ -64,7 +64,6 @@ class WorkerContext:
     report: Reporter = lambda metrics, ckpt: None
     resume_from: Path | None = None
     checkpoint_dir: Path | None = None  # where rank 0 writes checkpoints (a fresh temp dir if None)
-    fault_hook: Callable[[int], None] = lambda epoch: None  # tests inject a crash here
     monitor: Callable[[nn.Module], float] | None = None  # kNN top-1 on the validation samples
 
 
@@ -173,7 +172,6 @@ def run_pretraining(
         if (epoch + 1) % cfg.pretrain.checkpoint_every == 0 or epoch + 1 == epochs:
             ckpt_path = save_checkpoint(ctx.checkpoint_dir, core, optimizer, epoch, cfg) if ctx.rank == 0 else None
         ctx.report(row, ckpt_path)
-        ctx.fault_hook(epoch)
     final = history[-1][M.LOSS] if history else float("nan")
     return PretrainSummary(len(history), final, history, ckpt_path)
 

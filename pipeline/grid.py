@@ -62,7 +62,7 @@ def _trial(params: dict[str, Any]) -> None:
     cfg = from_flat_dict(spec["config"])
     trial_id = tune.get_context().get_trial_id()
     result = run_chain(Path(spec["data_dir"]), cfg, run_dir=Path(spec["run_dir"]), experiment=spec["experiment"],
-                       row_id=spec["row_id"], tags={"crossmoco.tune_trial": trial_id, "crossmoco.grid": spec["grid"]})
+                       row_id=spec["row_id"], tags={M.TUNE_TRIAL: trial_id, M.GRID: spec["grid"]})
     tune.report({**result.metrics, "parent_run_id": result.parent_run_id, "trial_name": spec["name"]})
 
 

@@ -15,9 +15,9 @@ beside ``state.pt``) and logs them to MLflow only once that checkpoint is saved:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from datasets.atomic import write_text_atomic
 from pipeline import metrics as M
 from pipeline import tracking
 
@@ -45,9 +45,7 @@ class MetricJournal:
         write the journal into it."""
         self.rows.append(dict(row))
         if checkpoint is not None:
-            tmp = Path(checkpoint) / f".{JOURNAL_FILE}.tmp"
-            tmp.write_text(json.dumps(self.rows))
-            os.replace(tmp, Path(checkpoint) / JOURNAL_FILE)
+            write_text_atomic(Path(checkpoint) / JOURNAL_FILE, json.dumps(self.rows))
 
     def flush(self) -> None:
         """Log every row whose step MLflow does not hold yet (call once its checkpoint is saved)."""

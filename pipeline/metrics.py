@@ -1,4 +1,5 @@
-"""Metric names, in one place: the engine, the evaluation protocols, Tune's ``metric=`` and reports."""
+"""Metric and tag names, in one place: the engine, the evaluation protocols, Tune's ``metric=``,
+the MLflow runs and the reports."""
 
 from __future__ import annotations
 
@@ -32,3 +33,20 @@ def semi_name(fraction: float) -> str:
     """Protocol label of a semi-supervised fraction: 0.01 -> "semi1", 0.1 -> "semi10"."""
     pct = fraction * 100
     return f"semi{pct:g}".replace(".", "p")
+
+
+# MLflow tags of this project's runs.
+ROW = "crossmoco.row"  # the table row(s) a chain reproduces, comma-separated
+GIT_SHA = "crossmoco.git_sha"
+CONFIG_HASH = "crossmoco.config_hash"
+DATA_HASH = "crossmoco.data_hash"
+DEVICE = "crossmoco.device"
+DATASET = "crossmoco.dataset"  # "<dataset>/<split>"
+CHAIN_KEY = "crossmoco.chain_key"  # config hash, dataset hash and row of a chain's parent run: resuming finds it
+STAGE = "crossmoco.stage"  # a child run's stage: pretrain, linear, semi1, ...
+CHECKPOINT = "crossmoco.checkpoint"  # the checkpoint directory a pretraining wrote (or a chain evaluated)
+PRETRAIN_KEY = "crossmoco.pretrain_key"  # identity of a pretraining, shared by chains differing only in eval.*
+REUSED_FROM = "crossmoco.reused_from"  # the run whose finished pretraining this one reused
+GRID = "crossmoco.grid"
+TUNE_TRIAL = "crossmoco.tune_trial"
+REPORT = "crossmoco.report"

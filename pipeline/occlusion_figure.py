@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from datasets.atomic import atomic_path
 from datasets.config import OcclusionConfig
 from datasets.locations import data_root
 from datasets.ntu import read_ntu_skeleton
@@ -115,9 +116,8 @@ def plot_occlusion(
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    tmp.replace(out)
     log.info("wrote the occlusion figure of %s to %s", name, out)
     return out

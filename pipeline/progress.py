@@ -54,13 +54,12 @@ class EpochLines:
                 log.debug("epoch progress: %s", e)
 
     def poll(self) -> None:
-        rows: dict[int, dict[str, float]] = {}
-        for key in (M.LOSS, M.SAMPLES_PER_S, M.KNN_MONITOR):
-            for m in self.store.client.get_metric_history(self.run_id, key):
-                rows.setdefault(m.step, {})[key] = m.value
-        for step in sorted(s for s in rows if s not in self._seen and M.LOSS in rows[s]):
+        keys = [M.LOSS, M.SAMPLES_PER_S, M.KNN_MONITOR]
+        for row in tracking.metric_rows(self.store, self.run_id, keys, step_key=M.EPOCH):
+            step = int(row[M.EPOCH])
+            if step in self._seen or M.LOSS not in row:
+                continue
             self._seen.add(step)
-            row = rows[step]
             speed = f", {row[M.SAMPLES_PER_S]:.0f} samples/s" if M.SAMPLES_PER_S in row else ""
             knn = f", kNN monitor {row[M.KNN_MONITOR]:.1f}%" if M.KNN_MONITOR in row else ""
             log.info("pretrain epoch %d/%d: loss %.4f%s%s", step, self.epochs, row[M.LOSS], speed, knn)

@@ -1,5 +1,8 @@
 """MLflow, and only here: the store, experiments, chain (parent) runs and stage (child) runs.
 
+No MLflow object leaves this module: a run read back is a ``RunRecord`` (id, status, tags, params,
+metrics), a metric history a list of rows; tag names are in ``pipeline.metrics``.
+
 Everything goes through ``MlflowClient`` with explicit run ids, so a run can be created by the
 driver and written by rank 0 of a Ray Train worker group (or reopened after a worker retry)
 without any process-global "active run". Measured on this machine (../shared/notes):
@@ -28,18 +31,21 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from pipeline import metrics as M
+
 log = logging.getLogger(__name__)
 
-CHAIN_KEY = "crossmoco.chain_key"
-STAGE = "crossmoco.stage"
+CHAIN_KEY = M.CHAIN_KEY
+STAGE = M.STAGE
 PARENT = "mlflow.parentRunId"
 RUN_NAME = "mlflow.runName"
 EXPERIMENT_KIND = "mlflow.experimentKind"
@@ -53,6 +59,26 @@ def default_uri(run_dir: Path) -> str:
     """``$MLFLOW_TRACKING_URI`` or a SQLite store in the run directory."""
     env = os.environ.get("MLFLOW_TRACKING_URI")
     return env if env else f"sqlite:///{Path(run_dir).resolve() / 'mlflow.db'}"
+
+
+# Ctrl-C: a KeyboardInterrupt, or the SystemExit that Ray Train's SIGINT handler ends a fit with.
+INTERRUPTS = (KeyboardInterrupt, SystemExit)
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as read back: what callers of this module see instead of MLflow's ``Run``."""
+
+    run_id: str
+    status: str
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)  # the latest value of each
+
+
+def _record(run: Any) -> RunRecord:
+    return RunRecord(run.info.run_id, run.info.status, dict(run.data.tags), dict(run.data.params),
+                     dict(run.data.metrics))
 
 
 @dataclass(frozen=True)
@@ -102,7 +128,7 @@ def start_chain(store: Store, name: str, chain_key: str, tags: Mapping[str, str]
     """The chain's parent run: an existing one with the same key (resumed), or a new one."""
     existing = find_chain(store, chain_key)
     if existing is not None:
-        store.client.update_run(existing, status="RUNNING")
+        reopen(store, existing)
         log.info("resuming chain %s (MLflow parent run %s)", name, existing)
         return existing, True
     run = store.client.create_run(store.experiment_id, run_name=name, tags={**tags, CHAIN_KEY: chain_key})
@@ -175,17 +201,83 @@ def log_json(store: Store, run_id: str, obj: Any, name: str, artifact_path: str 
         log_artifact(store, run_id, path, artifact_path)
 
 
-def get_run(store: Store, run_id: str) -> Any:
-    return store.client.get_run(run_id)
+def get_run(store: Store, run_id: str) -> RunRecord:
+    return _record(store.client.get_run(run_id))
 
 
-def child_runs(store: Store, parent_id: str) -> list[Any]:
-    """All child runs of a chain, oldest first."""
-    return store.client.search_runs(
-        [store.experiment_id],
-        filter_string=f"tags.`{PARENT}` = '{parent_id}'",
-        order_by=["attributes.start_time ASC"],
-    )
+def reopen(store: Store, run_id: str) -> None:
+    """Mark an unfinished run RUNNING again (a resumed stage keeps writing its own run)."""
+    store.client.update_run(run_id, status="RUNNING")
+
+
+@contextmanager
+def ending(store: Store, run_id: str) -> Iterator[None]:
+    """End ``run_id`` as the block ends: FINISHED, KILLED on Ctrl-C, FAILED on any other error
+    (which is raised on)."""
+    try:
+        yield
+    except INTERRUPTS:
+        end_run(store, run_id, "KILLED")
+        raise
+    except BaseException:
+        end_run(store, run_id, "FAILED")
+        raise
+    end_run(store, run_id, "FINISHED")
+
+
+def open_stage(store: Store, parent_id: str, stage: str, tags: Mapping[str, str],
+               params: Mapping[str, Any]) -> tuple[str, bool]:
+    """(run id, already finished) of a chain's stage: its existing child run, reopened unless it
+    FINISHED, or a new one with ``params``; never a duplicate."""
+    found = find_stage(store, parent_id, stage)
+    if found is not None:
+        run_id, status = found
+        if status != "FINISHED":
+            reopen(store, run_id)
+        return run_id, status == "FINISHED"
+    run_id = start_stage(store, parent_id, stage, tags)
+    log_params(store, run_id, params)
+    return run_id, False
+
+
+def find_finished(store: Store, tag: str, value: str) -> list[RunRecord]:
+    """FINISHED runs of every experiment in the store whose ``tag`` is ``value``, newest first."""
+    experiments = [e.experiment_id for e in store.client.search_experiments()]
+    runs = store.client.search_runs(experiments, filter_string=f"tags.`{tag}` = '{value}' and "
+                                    "attributes.status = 'FINISHED'", order_by=["attributes.end_time DESC"])
+    return [_record(r) for r in runs]
+
+
+def metric_rows(store: Store, run_id: str, keys: list[str], step_key: str | None = None) -> list[dict[str, float]]:
+    """The histories of ``keys`` as one row per step, in step order (with the step under
+    ``step_key`` when given)."""
+    rows: dict[int, dict[str, float]] = {}
+    for key in keys:
+        for m in store.client.get_metric_history(run_id, key):
+            row = rows.setdefault(m.step, {step_key: float(m.step)} if step_key else {})
+            row[key] = m.value
+    return [rows[s] for s in sorted(rows)]
+
+
+def last_values(store: Store, run_id: str, keys: list[str]) -> dict[str, float]:
+    """The value at the highest step of each of ``keys`` that the run holds."""
+    out = {}
+    for key in keys:
+        history = store.client.get_metric_history(run_id, key)
+        if history:
+            out[key] = max(history, key=lambda m: m.step).value
+    return out
+
+
+def find_or_start_free(store: Store, name: str, tags: Mapping[str, str]) -> str:
+    """The newest run named ``name`` with these tags (reopened), or a new one outside any chain."""
+    match = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    found = store.client.search_runs([store.experiment_id], filter_string=f"{match} and attributes.run_name = "
+                                     f"'{name}'", order_by=["attributes.start_time DESC"], max_results=1)
+    if found:
+        reopen(store, found[0].info.run_id)
+        return found[0].info.run_id
+    return start_stage_free(store, name, tags)
 
 
 def start_stage_free(store: Store, name: str, tags: Mapping[str, str]) -> str:
@@ -201,12 +293,12 @@ def log_text(store: Store, run_id: str, text: str, name: str, artifact_path: str
         log_artifact(store, run_id, path, artifact_path)
 
 
-def search_chains(store: Store, row_prefix: str = "") -> list[Any]:
+def search_chains(store: Store, row_prefix: str = "") -> list[RunRecord]:
     """FINISHED chain parent runs of the experiment (optionally of rows starting with a prefix)."""
     runs = store.client.search_runs([store.experiment_id], filter_string=f"tags.`{CHAIN_KEY}` != ''",
                                     order_by=["attributes.start_time DESC"])
-    return [r for r in runs
-            if r.info.status == "FINISHED" and r.data.tags.get("crossmoco.row", "").startswith(row_prefix)]
+    return [_record(r) for r in runs
+            if r.info.status == "FINISHED" and r.data.tags.get(M.ROW, "").startswith(row_prefix)]
 
 
 def run_url(store: Store, run_id: str, base: str = "http://127.0.0.1:5000") -> str:

@@ -1,7 +1,8 @@
 """Ray Train (V2) adapter around ``pipeline.engine.run_pretraining``: DDP over gloo or nccl.
 
-The worker function is thin: it reads its config from ``train_loop_config`` (the flat dict), loads
-the split into memory, fills a ``WorkerContext`` from Ray's context, and runs the plain loop.
+The worker function is thin: it reads its config from ``train_loop_config`` (the flat dict), takes
+rank, device and the DDP wrapper from Ray's context, and runs the worker body that in-process
+pretraining runs too (``pipeline.worker``).
 
 * ``ScalingConfig`` comes from ``cfg.resources``; ``prepare_model`` wraps the model in DDP.
 * Checkpoints: rank 0 writes state dicts every ``pretrain.checkpoint_every`` epochs and at the end,
@@ -29,25 +30,14 @@ import ray
 import ray.train
 import ray.train.torch
 
-from models.runtime import allocator_env, tune_allocator_
-from pipeline import console, tracking
+from models.runtime import allocator_env
+from pipeline import console
 from pipeline.checkpoints import read_state
 from pipeline.config import Config, from_flat_dict, to_flat_dict
-from pipeline.data import load_dataset
-from pipeline.engine import WorkerContext, run_pretraining
-from pipeline.metric_journal import MetricJournal
-from pipeline.monitor import make_knn_monitor
+from pipeline.worker import pretrain_worker
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclass(frozen=True)
-class FaultInjection:
-    """Tests only: rank 0 exits hard after reporting ``epoch`` (0-based), once (a marker file)."""
-
-    epoch: int
-    marker: str
 
 
 @dataclass(frozen=True)
@@ -62,43 +52,23 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
     """The Ray Train worker function (importable, so workers can unpickle it)."""
     console.quiet_worker(loop.get("log_dir"))  # Ray Train's and MLflow's lines to <run_dir>/logs/workers.log
     cfg = from_flat_dict(loop["config"])
-    tune_allocator_()  # glibc's mmap threshold page-faults on every large activation (see models/runtime.py)
     context = ray.train.get_context()
-    rank, world = context.get_world_rank(), context.get_world_size()
-    data = load_dataset(Path(loop["data_dir"]), cfg)
-    x, y = data.arrays(data.eval_sides(cfg.eval.split)[0])
+    rank = context.get_world_rank()
     resume_dir = _resume_copy(loop.get("name", "run"), rank)
-    journal = None
-    if rank == 0 and loop.get("run_id"):
-        store = tracking.Store(loop["tracking_uri"], loop["experiment_id"])
-        journal = MetricJournal.resume(store, loop["run_id"], resume_dir)
 
-    def report(metrics: dict[str, float], ckpt: Path | None) -> None:
-        if journal is not None:
-            journal.add(metrics, ckpt)  # final, and logged, only with its checkpoint
+    def persist(metrics: dict[str, float], ckpt: Path | None) -> None:
         checkpoint = ray.train.Checkpoint.from_directory(str(ckpt)) if ckpt is not None else None
         ray.train.report(metrics, checkpoint=checkpoint)
         if ckpt is not None:
             shutil.rmtree(ckpt, ignore_errors=True)  # persisted to storage by report()
-            if journal is not None:
-                journal.flush()
 
-    fault = loop.get("fault")
-
-    def fault_hook(epoch: int) -> None:
-        if fault and rank == 0 and epoch == fault["epoch"] and not os.path.exists(fault["marker"]):
-            Path(fault["marker"]).touch()
-            os._exit(1)
-
-    ctx = WorkerContext(
-        rank=rank, world_size=world, device=ray.train.torch.get_device(),
-        prepare_model=ray.train.torch.prepare_model, report=report, resume_from=resume_dir,
-        checkpoint_dir=None, fault_hook=fault_hook,
-        monitor=make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, ray.train.torch.get_device())
-        if rank == 0 else None,
-    )
     try:
-        summary = run_pretraining(cfg, x, data.info, ctx, y)
+        summary = pretrain_worker(
+            cfg, Path(loop["data_dir"]), persist=persist, resume_from=resume_dir, device=ray.train.torch.get_device(),
+            rank=rank, world_size=context.get_world_size(), prepare_model=ray.train.torch.prepare_model,
+            verified=loop.get("verified", ""), tracking_uri=loop["tracking_uri"],
+            experiment_id=loop["experiment_id"], run_id=loop["run_id"],
+        )
     finally:
         if resume_dir is not None:
             shutil.rmtree(resume_dir, ignore_errors=True)
@@ -120,7 +90,7 @@ def _resume_copy(name: str, rank: int) -> Path | None:
 
 def pretrain_on_ray(
     cfg: Config, data_dir: Path, *, storage: Path, name: str, tracking_uri: str = "", experiment_id: str = "",
-    run_id: str = "", fault: FaultInjection | None = None,
+    run_id: str = "", verified: str = "",
 ) -> RayPretrainResult:
     """Run (or resume) pretraining as a Ray Train job named ``name`` under ``storage``."""
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -131,7 +101,7 @@ def pretrain_on_ray(
     loop = {
         "config": to_flat_dict(cfg), "data_dir": str(Path(data_dir).resolve()), "tracking_uri": tracking_uri,
         "experiment_id": experiment_id, "run_id": run_id, "name": name, "log_dir": str(console.log_dir() or ""),
-        "fault": {"epoch": fault.epoch, "marker": fault.marker} if fault else None,
+        "verified": verified,  # the files' stamp as the driver verified them: workers do not hash them again
     }
     trainer = TorchTrainer(
         _worker,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from datasets.config import PreprocessConfig
 from datasets.locations import DATA_ENV, REQUIRE_ENV, data_root
 
 ROOT = Path(__file__).resolve().parents[1]
+SUPPORT = ROOT / "tests" / "support"  # test-only helpers (fault injection), importable by Ray workers too
+sys.path.insert(0, str(SUPPORT))
 
 # Tiny tensors everywhere: one intra-op thread per test process. With Ray workers or other
 # processes on the same 2 cores, OpenMP spin-waits otherwise slow small steps down 10-50x.
@@ -56,7 +59,7 @@ def ray_session():
     from pipeline.train_ray import keep_on_loopback
 
     keep_on_loopback()  # tests run Ray without token auth: its ports stay on 127.0.0.1
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(SUPPORT), *filter(None, [os.environ.get("PYTHONPATH")])])
     # The dashboard hosts the State API: without it Ray Train's PlacementGroupCleaner can read a
     # missing actor entry as "controller dead" and remove a running job's placement group.
     ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,

@@ -12,7 +12,7 @@ import torch
 
 from datasets.config import PreprocessConfig
 from datasets.errors import DatasetFormatError
-from datasets.loader import batch_to_tensor, load_split_arrays, open_split
+from datasets.loader import load_split_arrays, open_split, table_to_arrays
 from datasets.preprocess import preprocess_dataset
 
 from .conftest import one_body_frames, person, write_ntu
@@ -41,19 +41,17 @@ def test_dataset_items_and_labels(shard_dir: Path) -> None:
     assert batch[0].shape == (4, 3, 50, 25, 2)
 
 
-def test_whole_split_arrays_and_mmap_cache(shard_dir: Path) -> None:
+def test_whole_split_arrays(shard_dir: Path) -> None:
     x, y = load_split_arrays(shard_dir, "xsub", "train")
     assert x.shape == (len(y), 3, 50, 25, 2) and x.dtype == np.float32 and y.dtype == np.int64
-    xm, ym = load_split_arrays(shard_dir, "xsub", "train", mmap_cache=True)
-    assert np.array_equal(x, xm) and np.array_equal(y, ym)
-    assert list(shard_dir.glob("cache-*.arrow"))
 
 
-def test_batch_to_tensor_is_the_stored_sample(shard_dir: Path) -> None:
+def test_decoded_rows_are_the_stored_samples(shard_dir: Path) -> None:
     table = pq.read_table(shard_dir / "shard-00000.parquet")
-    x, y = batch_to_tensor(table)
+    chunks, y = table_to_arrays(table)
+    x = np.concatenate(chunks)
     assert x.shape == (3, 3, 50, 25, 2) and y.tolist() == table.column("label").to_pylist()
-    np.testing.assert_array_equal(x[1].numpy().tobytes(), table.column("data")[1].as_py())
+    np.testing.assert_array_equal(x[1].tobytes(), table.column("data")[1].as_py())
 
 
 def test_changed_shard_or_schema_version_is_a_clear_error(shard_dir: Path) -> None:

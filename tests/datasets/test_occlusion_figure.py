@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from crossmoco.cli import app
 from datasets.config import OcclusionConfig
-from pipeline.cli import app
 from pipeline.occlusion_figure import DEFAULT_FILE, plot_occlusion
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from crossmoco.cli import app
 from experiments.reproduce import record, reproduce_row, row_config, row_metric
 from experiments.tables import get_row
-from pipeline.cli import app
 
 FAST = ["resources.num_workers=0", "pretrain.epochs=1", "eval.linear_epochs=2", "eval.semi_epochs=1"]
 REPO = Path(__file__).resolve().parents[2]

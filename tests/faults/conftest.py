@@ -48,7 +48,7 @@ def invoke(*args: object) -> subprocess.CompletedProcess[str]:
     that escapes the command fails the test, as its traceback would fail the user."""
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from crossmoco.cli import app
 
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level

@@ -10,7 +10,6 @@ sampler and the random streams from the checkpoint); no resume copy of the check
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import json
 import os
@@ -18,15 +17,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from fault_injection import CrashOnce, crash_after
 from mlflow.tracking import MlflowClient
 
-import pipeline.local
+import pipeline.worker
 from pipeline import metrics as M
+from pipeline import train_ray
 from pipeline.chain import StageError, run_chain
 from pipeline.config import load_config, to_flat_dict
 from pipeline.data import load_dataset
 from pipeline.engine import WorkerContext, run_pretraining
-from pipeline.train_ray import FaultInjection, pretrain_on_ray
 
 KEYS = (M.LOSS, M.LR, M.MOMENTUM)
 RESUME_COPIES = os.path.join(tempfile.gettempdir(), "crossmoco-resume-*")
@@ -45,16 +45,11 @@ def _histories(uri: str, run_id: str) -> dict[str, list[tuple[int, float]]]:
 
 def _kill_after(monkeypatch, epoch: int) -> None:
     """The in-process pretraining dies right after training ``epoch`` (0-based) and reporting it."""
-    real = pipeline.local.run_pretraining
 
-    def hook(e: int) -> None:
-        if e == epoch:
-            raise Killed
+    def kill() -> None:
+        raise Killed
 
-    def run(cfg, x, info, ctx, y=None):
-        return real(cfg, x, info, dataclasses.replace(ctx, fault_hook=hook), y)
-
-    monkeypatch.setattr(pipeline.local, "run_pretraining", run)
+    monkeypatch.setattr(pipeline.worker, "run_pretraining", crash_after(epoch, kill))
 
 
 def _uninterrupted(cfg, shards: Path) -> dict[str, list[tuple[int, float]]]:
@@ -90,15 +85,15 @@ def test_killed_between_checkpoints_resumes_to_the_uninterrupted_history(tiny_sh
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_ray_worker_killed_between_checkpoints_leaves_one_value_per_epoch(ray_session, tiny_shards, tmp_path):
+def test_ray_worker_killed_between_checkpoints_leaves_one_value_per_epoch(ray_session, tiny_shards, tmp_path,
+                                                                         monkeypatch):
     """Ray Train restarts the worker group from epoch 2's checkpoint; epoch 3 is trained twice but
     logged once, with the uninterrupted value; the worker's resume copy of the checkpoint is gone."""
     cfg = load_config("smoke", [*SMALL, "resources.num_workers=1", "resources.max_failures=1"])
     expected = _uninterrupted(cfg, tiny_shards)
-    fault = FaultInjection(epoch=2, marker=str(tmp_path / "crashed-once"))
+    monkeypatch.setattr(train_ray, "_worker", CrashOnce(epoch=2, marker=str(tmp_path / "crashed-once")))
     before = set(glob.glob(RESUME_COPIES))
-    res = run_chain(tiny_shards, cfg, run_dir=tmp_path / "ray", experiment="t", stages=[],
-                    pretrain_fn=lambda c, d, **kw: pretrain_on_ray(c, d, fault=fault, **kw).checkpoint)
+    res = run_chain(tiny_shards, cfg, run_dir=tmp_path / "ray", experiment="t", stages=[])
     assert (tmp_path / "crashed-once").exists(), "the worker was killed once"
     got = _histories(res.tracking_uri, res.stage_runs["pretrain"])
     assert [s for s, _ in got[M.LOSS]] == [1, 2, 3, 4]

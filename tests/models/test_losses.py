@@ -128,6 +128,8 @@ def test_stable_at_paper_scale_with_gradients() -> None:
     out.loss.backward()
     assert torch.isfinite(out.loss) and torch.isfinite(q.grad).all() and torch.isfinite(r.grad).all()
     assert k.grad is None and l.grad is None and all(b.grad is None for b in banks)
+    exact = crossmoco_loss(*(t.detach().double() for t in (q, k, r, l, *banks)), tau=0.07, **W)
+    torch.testing.assert_close(out.loss.detach().double(), exact.loss, rtol=1e-5, atol=1e-5)  # float32 loses nothing
 
 
 def test_leading_stream_axis_gives_one_loss_per_stream() -> None:

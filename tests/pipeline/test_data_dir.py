@@ -8,7 +8,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from pipeline.cli import app
+from crossmoco.cli import app
 from pipeline.config import load_config
 from pipeline.data import DataError, load_dataset, resolve_data_dir
 

@@ -112,14 +112,24 @@ def test_training_changes_queries_and_keys_and_fills_banks():
 
 @pytest.mark.parametrize("order", ["per_stream", "joint_first"])
 def test_augmentation_orders_both_train(order):
+    """Each order's first-epoch loss of every stream sits near chance (``loss_chance``: a model that
+    tells nothing apart); without augmentation the two orders are the same computation."""
     summary = run_pretraining(_cfg("pretrain.epochs=1", f"pretrain.augment_streams={order}"), _data(), INFO,
                               WorkerContext())
-    assert np.isfinite(summary.final_loss)
+    row = summary.history[0]
+    for stream in ("joint", "motion", "bone"):
+        assert 0.5 * row[M.LOSS_CHANCE] < row[M.LOSS_PART_PREFIX + stream] < 1.5 * row[M.LOSS_CHANCE], stream
+    plain = [run_pretraining(_cfg("pretrain.epochs=1", "augment.method=none", f"pretrain.augment_streams={o}"),
+                             _data(), INFO, WorkerContext()).final_loss for o in ("per_stream", "joint_first")]
+    assert plain[0] == pytest.approx(plain[1], rel=1e-6)
 
 
 def test_bf16_autocast_runs_on_cpu():
+    """bf16 autocast computes the same epoch as fp32, to bf16's precision."""
+    fp32 = run_pretraining(_cfg("pretrain.epochs=1"), _data(), INFO, WorkerContext())
     summary = run_pretraining(_cfg("pretrain.epochs=1", "pretrain.precision=bf16"), _data(), INFO, WorkerContext())
     assert np.isfinite(summary.final_loss)
+    assert summary.final_loss == pytest.approx(fp32.final_loss, rel=0.03)
 
 
 def test_knn_monitor_reports_every_n_epochs():
@@ -144,6 +154,9 @@ def test_supervised_control_trains_a_classifier_per_stream():
     summary = run_pretraining(cfg, x, INFO, WorkerContext(report=lambda m, c: reports.append(m)), y)
     assert {"loss_joint", "loss_motion", "loss_bone"} <= set(reports[0]) and M.LOSS_CHANCE not in reports[0]
     assert np.isfinite(summary.final_loss)
+    # cross-entropy of 4 balanced classes from freshly initialised heads: near log(4) for every stream
+    for stream in ("joint", "motion", "bone"):
+        assert reports[0]["loss_" + stream] == pytest.approx(np.log(4), rel=0.25), stream
     with pytest.raises(ValueError, match="labels"):
         run_pretraining(cfg, x, INFO, WorkerContext())
     with pytest.raises(ValueError, match="never trained"):

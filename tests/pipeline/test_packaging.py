@@ -46,6 +46,26 @@ def test_models_never_import_datasets():
         assert not re.search(r"^\s*(from|import)\s+datasets\b", text, re.M), path
 
 
+def test_imports_run_one_way_with_the_command_line_on_top():
+    """crossmoco (the CLI) -> experiments -> pipeline -> {models, datasets}: no arrow points up.
+    ``pipeline/__main__.py`` is the one exception, the entry point ``python -m pipeline`` runs."""
+    above = {"pipeline": ("experiments", "crossmoco"), "experiments": ("crossmoco",),
+             "models": ("pipeline", "experiments", "crossmoco"), "datasets": ("pipeline", "experiments", "crossmoco")}
+    for pkg, forbidden in above.items():
+        for path in (ROOT / pkg).rglob("*.py"):
+            if path.name == "__main__.py":
+                continue
+            for name in forbidden:
+                assert not re.search(rf"^\s*(from|import)\s+{name}\b", path.read_text(), re.M), (path, name)
+
+
+def test_mlflow_is_imported_in_one_module():
+    packages = ("crossmoco", "experiments", "pipeline", "models", "datasets")
+    importers = sorted(str(p.relative_to(ROOT)) for pkg in packages for p in (ROOT / pkg).rglob("*.py")
+                       if re.search(r"^\s*(from|import)\s+mlflow\b", p.read_text(), re.M))
+    assert importers == ["pipeline/tracking.py"]
+
+
 def test_datasets_package_is_this_project_not_hugging_face():
     import datasets
 
@@ -102,7 +122,7 @@ def test_ci_runs_the_readme_test_command_exactly():
 def test_every_verb_has_help(verb):
     from typer.testing import CliRunner
 
-    from pipeline.cli import app
+    from crossmoco.cli import app
 
     result = CliRunner().invoke(app, [verb, "--help"])
     assert result.exit_code == 0, result.output

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-
 import pytest
+from fault_injection import CrashOnce
 from mlflow.tracking import MlflowClient
 
+from pipeline import train_ray
 from pipeline.chain import run_chain
 from pipeline.checkpoints import read_state
 from pipeline.config import load_config
-from pipeline.train_ray import FaultInjection, pretrain_on_ray
 
 pytestmark = pytest.mark.ray
 
@@ -25,16 +24,12 @@ def test_chain_pretrains_with_ddp_on_two_ray_workers(ray_session, synthetic_shar
     assert [m.step for m in client.get_metric_history(pre.info.run_id, "loss")] == [1, 2]
 
 
-def test_killed_worker_is_retried_from_its_checkpoint(ray_session, synthetic_shards, tmp_path, smoke_overrides):
+def test_killed_worker_is_retried_from_its_checkpoint(ray_session, synthetic_shards, tmp_path, smoke_overrides,
+                                                      monkeypatch):
     cfg = load_config("smoke", [*smoke_overrides, "pretrain.epochs=3", "resources.num_workers=2",
                                 "resources.cpus_per_worker=0.9", "resources.max_failures=2"])
-    fault = FaultInjection(epoch=1, marker=str(tmp_path / "crashed-once"))
-
-    def pretrain(cfg, data_dir, **kw):
-        return pretrain_on_ray(cfg, data_dir, fault=fault, **kw).checkpoint
-
-    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="fault", stages=[],
-                    pretrain_fn=functools.partial(pretrain))
+    monkeypatch.setattr(train_ray, "_worker", CrashOnce(epoch=1, marker=str(tmp_path / "crashed-once")))
+    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="fault", stages=[])
     assert (tmp_path / "crashed-once").exists(), "the fault was injected"
     assert read_state(res.checkpoint)["epoch"] == 2, "the run finished all 3 epochs"
     client = MlflowClient(res.tracking_uri)

@@ -161,7 +161,8 @@ def preprocess(
 ) -> None:
     """Preprocess raw files (ntu60, ntu120, pku, ucla, synthetic) into Parquet shards + manifest.json."""
     from datasets.errors import DatasetFormatError
-    from datasets.preprocess import DATASETS, preprocess_dataset
+    from datasets.preprocess import preprocess_dataset
+    from datasets.registry import DATASETS
 
     if dataset not in DATASETS:
         fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -202,7 +203,7 @@ def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **
 
         ray_init_local()
     try:
-        result = run_chain(data.root, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
+        result = run_chain(data, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
     except StageError as e:
         fail(str(e), code=1)
     except KeyboardInterrupt:
@@ -264,7 +265,7 @@ def grid(
     run_dir: RunDirOpt = Path("runs"),
 ) -> None:
     """Run a table's rows, or any config grid (--over KEY=V1,V2), as Ray Tune trials of whole chains."""
-    from experiments.grid_runner import run_table_or_over  # the CLI is the top layer: it may reach experiments/
+    from experiments.grid_runner import run_table_or_over
 
     if (table is None) == (not over):
         fail("give either a TABLE (I-VII) or one or more --over KEY=V1,V2,...")
@@ -309,7 +310,7 @@ def reproduce(
                                          "regenerated.")] = False,
 ) -> None:
     """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
-    from experiments.reproduce import record as record_outcome  # the CLI is the top layer: it may reach experiments/
+    from experiments.reproduce import record as record_outcome
     from experiments.reproduce import reproduce_row
     from experiments.tables import get_row
     from pipeline import tracking
@@ -358,7 +359,7 @@ def report(
     out: Annotated[Path | None, typer.Option(help="Folder for the .md and .png (default RUN_DIR/reports).")] = None,
 ) -> None:
     """Write a paper-vs-measured Markdown table and PNG chart from MLflow (also logged as artifacts)."""
-    from experiments.report import report as make_report  # the CLI is the top layer: it may reach experiments/
+    from experiments.report import report as make_report
 
     try:
         rep = make_report(table, run_dir, out)
@@ -375,7 +376,7 @@ def demo(
 ) -> None:
     """The main job on a laptop: synthetic data -> shards -> Table III's bank-count grid (smoke profile)
     on local Ray with 2 DDP workers per trial -> MLflow -> the paper-vs-measured table."""
-    from experiments.grid_runner import run_table_or_over  # the CLI is the top layer: it may reach experiments/
+    from experiments.grid_runner import run_table_or_over
 
     typer.echo(f"demo: Table {table} on the embedded synthetic dataset, smoke profile, run directory {run_dir}")
     typer.echo("  1/4 synthetic NTU-format .skeleton files -> 2/4 Parquet shards -> 3/4 Ray Tune grid "

@@ -1,0 +1,6 @@
+"""``python -m crossmoco`` is the ``crossmoco`` console script."""
+
+from crossmoco.cli import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""What a chain's stages leave in their MLflow runs beside the metrics: the protocol's table and
+figures (confusion matrix, curves, t-SNE), the pretraining's curves and checkpoint, and the
+learning-health summary read back from a pretraining's history."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from pipeline import metrics as M
+from pipeline import tracking
+from pipeline.checkpoints import read_state
+from pipeline.config import Config
+from pipeline.data import LoadedDataset
+from pipeline.evaluation import ProtocolResult
+from pipeline.figures import plot_confusion, plot_curves, plot_tsne
+
+PRETRAIN_CURVES = [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR]
+
+
+def log_protocol(store: tracking.Store, run_id: str, res: ProtocolResult, cfg: Config, data: LoadedDataset) -> None:
+    """A protocol's metrics (and per-epoch curves), its table as ``metrics.json`` and its figures."""
+    tracking.log_metrics(store, run_id, res.metrics())
+    for row in res.curves:
+        tracking.log_metrics(store, run_id, {M.protocol_metric(res.protocol, k): v for k, v in row.items()
+                                             if k != "epoch"}, step=int(row["epoch"]))
+    table = {"protocol": res.protocol, "top1": res.top1, "top5": res.top5,
+             "per_class": dict(zip(data.class_names, res.per_class, strict=True)),
+             "confusion": res.confusion.tolist()}
+    tracking.log_json(store, run_id, table, "metrics.json")
+    title = f"{res.protocol} on {cfg.data.dataset}/{cfg.data.split}: top-1 {res.top1:.1f}%"
+    with tempfile.TemporaryDirectory() as tmp:
+        pngs = [plot_confusion(res.confusion, data.class_names, Path(tmp) / "confusion.png", title)]
+        if res.curves:
+            pngs.append(plot_curves({res.protocol: res.curves}, [M.TRAIN_LOSS, M.TEST_TOP1],
+                                    Path(tmp) / "curves.png", title))
+        if res.test_features is not None and res.test_labels is not None and len(res.test_labels) >= 10:
+            pngs.append(plot_tsne(res.test_features, np.asarray(res.test_labels), data.class_names,
+                                  Path(tmp) / "tsne.png", f"t-SNE of test features ({res.protocol})", cfg.seed))
+        for png in pngs:
+            tracking.log_artifact(store, run_id, png, "figures")
+
+
+def log_pretraining(store: tracking.Store, run_id: str, cfg: Config, ckpt: Path) -> None:
+    """A finished pretraining's checkpoint (tag and ``checkpoint.json``) and its curves."""
+    tracking.set_tags(store, run_id, {M.CHECKPOINT: str(ckpt)})
+    history = tracking.metric_rows(store, run_id, [*PRETRAIN_CURVES, M.SAMPLES_PER_S], step_key="epoch")
+    with tempfile.TemporaryDirectory() as tmp:
+        png = plot_curves({"pretrain": history}, PRETRAIN_CURVES, Path(tmp) / "pretrain_curves.png",
+                          f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
+        tracking.log_artifact(store, run_id, png, "figures")
+    tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "epoch": int(read_state(ckpt)["epoch"]) + 1},
+                      "checkpoint.json")
+
+
+def learning_health(store: tracking.Store, run_id: str) -> dict[str, float]:
+    """Whether a pretraining learned, from its MLflow history: each stream's last loss beside the
+    loss of a model that learned nothing (``loss_chance``, the same for every stream), and the kNN
+    validation top-1 of the initial (random) encoders beside the last one, with the gain."""
+    metrics = tracking.get_run(store, run_id).metrics
+    keys = [k for k in metrics if k.startswith(M.LOSS_PART_PREFIX) and k != M.LOSS_CHANCE]
+    last = tracking.last_values(store, run_id, [*keys, M.LOSS_CHANCE, M.KNN_INIT, M.KNN_MONITOR])
+    if M.KNN_INIT in last and M.KNN_MONITOR in last:
+        last[M.KNN_GAIN] = last[M.KNN_MONITOR] - last[M.KNN_INIT]
+    return last

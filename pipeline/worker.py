@@ -1,0 +1,53 @@
+"""The pretraining worker's body, one for both places it runs: this process
+(``resources.num_workers=0``, ``pipeline.local``) and every Ray Train worker (``pipeline.train_ray``).
+
+Each caller says only where it runs (rank, world size, device, the DDP wrapper), what it resumes
+from, and how a checkpoint is kept (``persist``: renamed into the run folder, or reported to Ray).
+The rest is here: the allocator tuning, the dataset (opened once, trusting the driver's
+verification), the metric journal that logs an epoch with its checkpoint (rank 0), the kNN
+monitor (rank 0) and the plain loop of ``pipeline.engine``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from models.runtime import tune_allocator_
+from pipeline import tracking
+from pipeline.config import Config
+from pipeline.data import load_dataset
+from pipeline.engine import PretrainSummary, Reporter, WorkerContext, run_pretraining
+from pipeline.metric_journal import MetricJournal
+from pipeline.monitor import make_knn_monitor
+
+
+def pretrain_worker(
+    cfg: Config, data_dir: Path, *, persist: Reporter, resume_from: Path | None, device: torch.device,
+    rank: int = 0, world_size: int = 1, prepare_model: Callable[[nn.Module], nn.Module] = lambda m: m,
+    verified: str = "", tracking_uri: str = "", experiment_id: str = "", run_id: str = "",
+) -> PretrainSummary:
+    """Pretrain ``cfg`` on this worker's part of the data; ``persist(metrics, checkpoint)`` is called
+    for every epoch (with its checkpoint directory every ``pretrain.checkpoint_every`` epochs), and
+    rank 0 logs the epochs to MLflow run ``run_id`` once their checkpoint is persisted."""
+    tune_allocator_()  # glibc's mmap threshold page-faults every large activation: +32% samples/s (bench_step)
+    data = load_dataset(data_dir, cfg, verified=verified)
+    x, y = data.arrays(data.eval_sides(cfg.eval.split)[0])
+    journal = None
+    if rank == 0 and run_id:
+        journal = MetricJournal.resume(tracking.Store(tracking_uri, experiment_id), run_id, resume_from)
+
+    def report(metrics: dict[str, float], ckpt: Path | None) -> None:
+        if journal is not None:
+            journal.add(metrics, ckpt)  # final, and logged, only with its checkpoint
+        persist(metrics, ckpt)
+        if ckpt is not None and journal is not None:
+            journal.flush()
+
+    monitor = make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, device) if rank == 0 else None
+    ctx = WorkerContext(rank=rank, world_size=world_size, device=device, prepare_model=prepare_model,
+                        report=report, resume_from=resume_from, checkpoint_dir=None, monitor=monitor)
+    return run_pretraining(cfg, x, data.info, ctx, y)
