@@ -14,7 +14,6 @@ import torch
 from pipeline import metrics as M
 from pipeline.config import Config, config_hash, to_flat_dict
 
-
 NOT_CODE = (":(exclude)results", ":(exclude)README.md")  # pathspecs: the outputs of ``reproduce --record``
 
 
@@ -27,8 +26,8 @@ def git_sha() -> str:
     here = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=here)
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", *NOT_CODE], capture_output=True, timeout=10,
-                               cwd=here.parent).returncode == 1
+        diff = ["git", "diff", "--quiet", "HEAD", "--", ".", *NOT_CODE]
+        dirty = subprocess.run(diff, capture_output=True, timeout=10, cwd=here.parent).returncode == 1
         return (sha.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
