@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from pipeline import metrics as M
+from pipeline import storage as shared
 from pipeline import tracking
 from pipeline.checkpoints import load_checkpoint, read_state
 from pipeline.config import Config, config_hash, to_flat_dict
@@ -38,7 +39,8 @@ from pipeline.modeling import build_pretrain_model
 from pipeline.progress import EpochLines, duration
 
 log = logging.getLogger(__name__)
-CHECKPOINT_TAG = "crossmoco.checkpoint"
+CHECKPOINT_TAG = "crossmoco.checkpoint"  # the local copy the chain evaluated
+LOCATION_TAG = "crossmoco.checkpoint_location"  # the checkpoint on Ray's storage (a URI on a cluster)
 PRETRAIN_KEY_TAG = "crossmoco.pretrain_key"
 REUSED_TAG = "crossmoco.reused_from"
 
@@ -53,17 +55,33 @@ def pretrain_key(cfg: Config, data_hash: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _finished_pretraining(store, key: str) -> tuple[str, Path] | None:
-    """A FINISHED pretraining with this key anywhere in the store whose checkpoint still exists."""
+def usable_checkpoint(tags: dict[str, str], cache: Path) -> Path | None:
+    """A checkpoint folder on this machine for a finished pretraining run's tags: its local copy if
+    this machine has it, else a fresh copy from its location on shared storage (another node's, or
+    a node that is gone); None when neither exists."""
+    ckpt = tags.get(CHECKPOINT_TAG)
+    if ckpt and (Path(ckpt) / "state.pt").is_file():
+        return Path(ckpt)
+    location = tags.get(LOCATION_TAG)
+    if location and shared.is_file(shared.join(location, "state.pt")):
+        from pipeline.train_ray import local_checkpoint
+
+        return local_checkpoint(location, cache)
+    return None
+
+
+def _finished_pretraining(store, key: str, cache: Path) -> tuple[str, Path, str] | None:
+    """A FINISHED pretraining with this key anywhere in the store whose checkpoint still exists:
+    (run id, local folder, location on storage)."""
     experiments = [e.experiment_id for e in store.client.search_experiments()]
     runs = store.client.search_runs(
         experiments, filter_string=f"tags.`{PRETRAIN_KEY_TAG}` = '{key}' and attributes.status = 'FINISHED'",
         order_by=["attributes.end_time DESC"],
     )
     for run in runs:
-        ckpt = run.data.tags.get(CHECKPOINT_TAG)
-        if ckpt and (Path(ckpt) / "state.pt").is_file():
-            return run.info.run_id, Path(ckpt)
+        ckpt = usable_checkpoint(run.data.tags, cache)
+        if ckpt is not None:
+            return run.info.run_id, ckpt, run.data.tags.get(LOCATION_TAG, str(ckpt))
     return None
 
 
@@ -131,13 +149,18 @@ def protocol_stages(cfg: Config) -> list[str]:
 def run_chain(
     data_dir: Path, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco", row_id: str = "",
     pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
-    checkpoint: Path | None = None, tags: dict[str, str] | None = None,
+    checkpoint: Path | None = None, tags: dict[str, str] | None = None, storage: str | None = None,
+    tracking_uri: str | None = None,
 ) -> ChainResult:
-    """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir``; returns its metrics."""
+    """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir``; returns its metrics.
+    Ray Train keeps its runs under ``storage`` (a folder or a URI; default ``$CROSSMOCO_STORAGE/ray``,
+    else ``<run_dir>/ray``); MLflow is ``tracking_uri`` (default ``$MLFLOW_TRACKING_URI``, else SQLite
+    in ``run_dir``)."""
     data = load_dataset(data_dir, cfg)  # a missing or mismatched dataset fails here, before Ray
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=run_dir / "artifacts")
+    store = tracking.init_store(tracking_uri or tracking.default_uri(run_dir), experiment,
+                                artifact_root=run_dir / "artifacts")
     chash = config_hash(cfg)
     extra = dict(tags or {})
     tags = {"crossmoco.row": row_id, "crossmoco.git_sha": git_sha(), "crossmoco.config_hash": chash,
@@ -158,7 +181,10 @@ def run_chain(
             result.checkpoint = Path(checkpoint).resolve()
             tracking.set_tags(store, parent, {CHECKPOINT_TAG: str(result.checkpoint)})
         elif cfg.method != "random":  # the random-init control evaluates the seeded initial encoders
-            result.checkpoint = _pretrain_stage(store, parent, tags, cfg, data, run_dir, pretrain_fn, result)
+            # In-process pretraining is a one-machine run: its checkpoints stay in the run folder.
+            where = (storage or shared.default_storage(run_dir, "ray")) if cfg.resources.num_workers else \
+                shared.resolve(run_dir / "ray")
+            result.checkpoint = _pretrain_stage(store, parent, tags, cfg, data, run_dir, where, pretrain_fn, result)
         for stage in stages if stages is not None else protocol_stages(cfg):
             _eval_stage(store, parent, tags, cfg, data, stage, result)
     except INTERRUPTS as e:
@@ -188,19 +214,26 @@ def _open_stage(store, parent, stage, tags, cfg) -> tuple[str, bool]:
     return run_id, False
 
 
-def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pretrain_fn, result) -> Path:
+def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, storage: str, pretrain_fn,
+                    result) -> Path:
     run_id, done = _open_stage(store, parent, "pretrain", tags, cfg)
     result.stage_runs["pretrain"] = run_id
+    cache = run_dir / "checkpoints"
     if done:
-        ckpt = Path(tracking.get_run(store, run_id).data.tags[CHECKPOINT_TAG])
-        log.info("pretraining already finished (run %s): %s", run_id, ckpt)
-        return ckpt
+        run_tags = tracking.get_run(store, run_id).data.tags
+        found = usable_checkpoint(run_tags, cache)
+        if found is None:
+            raise FileNotFoundError(f"the finished pretraining run {run_id} has no checkpoint left: "
+                                    f"{run_tags.get(LOCATION_TAG) or run_tags.get(CHECKPOINT_TAG)}")
+        log.info("pretraining already finished (run %s): %s", run_id, found)
+        return found
     key = pretrain_key(cfg, data.info.data_hash)
     tracking.set_tags(store, run_id, {PRETRAIN_KEY_TAG: key})
-    cached = _finished_pretraining(store, key)
+    cached = _finished_pretraining(store, key, cache)
     if cached is not None:
-        log.info("reusing the finished pretraining of run %s (same config and data): %s", *cached)
-        tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(cached[1]), REUSED_TAG: cached[0]})
+        log.info("reusing the finished pretraining of run %s (same config and data): %s", *cached[:2])
+        tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(cached[1]), LOCATION_TAG: cached[2],
+                                          REUSED_TAG: cached[0]})
         tracking.end_run(store, run_id, "FINISHED")
         return cached[1]
     try:
@@ -210,17 +243,22 @@ def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pret
                  cfg.data.split, f"{cfg.resources.num_workers} Ray Train workers" if cfg.resources.num_workers
                  else "in this process")
         with EpochLines(store, run_id, cfg.pretrain.epochs):
-            ckpt = fn(cfg, data.root, storage=run_dir / "ray", name=f"pretrain-{parent}",
-                      tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id)
+            out = fn(cfg, data.root, storage=storage, name=f"pretrain-{parent}",
+                     tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id, cache=cache)
+        # A pretrain function returns the local checkpoint folder, or an object with it (``checkpoint``)
+        # and its location on storage (``location``), as ``pretrain_on_ray`` does.
+        ckpt = Path(getattr(out, "checkpoint", out))
+        location = str(getattr(out, "location", ckpt))
         log.info("pretrain: done in %s", duration(time.monotonic() - start))
-        tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(ckpt)})
+        tracking.set_tags(store, run_id, {CHECKPOINT_TAG: str(ckpt), LOCATION_TAG: location})
         history = _metric_history(store, run_id, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR, M.SAMPLES_PER_S])
         result.health = learning_health(store, run_id)
         with tempfile.TemporaryDirectory() as tmp:
             png = plot_curves({"pretrain": history}, [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR],
                               Path(tmp) / "pretrain_curves.png", f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
             tracking.log_artifact(store, run_id, png, "figures")
-        tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "epoch": int(read_state(ckpt)["epoch"]) + 1},
+        tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "location": location,
+                                          "epoch": int(read_state(ckpt)["epoch"]) + 1},
                           "checkpoint.json")
         tracking.end_run(store, run_id, "FINISHED")
         return ckpt
@@ -232,14 +270,15 @@ def _pretrain_stage(store, parent, tags, cfg, data: LoadedDataset, run_dir, pret
         raise
 
 
-def _default_pretrain(cfg: Config, data_dir: Path, **kwargs) -> Path:
+def _default_pretrain(cfg: Config, data_dir: Path, **kwargs):
     if cfg.resources.num_workers == 0:
         from pipeline.local import pretrain_in_process
 
+        kwargs.pop("cache", None)
         return pretrain_in_process(cfg, data_dir, **kwargs)
     from pipeline.train_ray import pretrain_on_ray
 
-    return pretrain_on_ray(cfg, data_dir, **kwargs).checkpoint
+    return pretrain_on_ray(cfg, data_dir, **kwargs)
 
 
 def _metric_history(store, run_id: str, keys: list[str]) -> list[dict[str, float]]:
