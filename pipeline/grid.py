@@ -35,6 +35,7 @@ from pipeline.progress import duration
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.01
+DRIVER_RESOURCE = "TRAIN_DRIVER"  # cluster.yaml's head declares it
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,10 @@ def run_grid(
               "log_dir": str(console.log_dir() or ""), "storage": train_root, "tracking_uri": uri}
              for t in trials]
     tracking.init_store(uri, experiment, artifact_root=run_dir / "artifacts")  # schema
-    trainable = tune.with_resources(_trial, {"CPU": TRIAL_DRIVER_CPU})
+    # On a cluster whose head declares TRAIN_DRIVER (cluster.yaml), trial drivers are pinned there: a
+    # spot worker's preemption never takes a trial's bookkeeping (its chain, its MLflow runs) with it.
+    pin = {DRIVER_RESOURCE: TRIAL_DRIVER_CPU} if ray.cluster_resources().get(DRIVER_RESOURCE) else {}
+    trainable = tune.with_resources(_trial, {"CPU": TRIAL_DRIVER_CPU, **pin})
     path = shared.join(tune_root, name)
     cpus = float(ray.cluster_resources().get("CPU", 0))
     limit = min(concurrency(t.config, cpus) for t in trials)

@@ -56,6 +56,13 @@ class FaultInjection:
 
 
 @dataclass(frozen=True)
+class PlacementProbe:
+    """Tests only: every worker, when it starts, appends its rank's node id to ``folder/rank<r>.txt``."""
+
+    folder: str
+
+
+@dataclass(frozen=True)
 class RayPretrainResult:
     checkpoint: Path  # a local copy of the final checkpoint (or the folder itself, on local storage)
     location: str  # the final checkpoint on storage (a URI or an absolute path): what other nodes read
@@ -71,6 +78,9 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
     tune_allocator_()  # glibc's mmap threshold page-faults on every large activation (see models/runtime.py)
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
+    if loop.get("probe"):
+        with open(Path(loop["probe"]) / f"rank{rank}.txt", "a") as f:
+            f.write(ray.get_runtime_context().get_node_id() + "\n")
     data = load_dataset(Path(loop["data_dir"]), cfg)
     x, y = data.arrays(data.eval_sides(cfg.eval.split)[0])
     resume_dir = _resume_copy(loop.get("name", "run"), rank)
@@ -127,10 +137,12 @@ def _resume_copy(name: str, rank: int) -> Path | None:
 def pretrain_on_ray(
     cfg: Config, data_dir: Path, *, storage: str | Path, name: str, tracking_uri: str = "", experiment_id: str = "",
     run_id: str = "", fault: FaultInjection | None = None, cache: Path | None = None,
+    placement_strategy: str = "PACK", probe: PlacementProbe | None = None,
 ) -> RayPretrainResult:
     """Run (or resume) pretraining as a Ray Train job named ``name`` under ``storage`` (a folder or a
     URI); the final checkpoint is copied into ``cache`` (default: the temporary folder) unless it is
-    on this machine's disk already."""
+    on this machine's disk already. ``placement_strategy`` is Ray's for the workers' placement group
+    (``SPREAD``: one rank per node where it fits; on a GPU cluster one GPU per node spreads them anyway)."""
     from ray.train.torch import TorchConfig, TorchTrainer
 
     res = cfg.resources
@@ -140,13 +152,15 @@ def pretrain_on_ray(
         "config": to_flat_dict(cfg), "data_dir": str(Path(data_dir).resolve()), "tracking_uri": tracking_uri,
         "experiment_id": experiment_id, "run_id": run_id, "name": name, "log_dir": str(console.log_dir() or ""),
         "fault": {"epoch": fault.epoch, "marker": fault.marker} if fault else None,
+        "probe": probe.folder if probe else None,
     }
     trainer = TorchTrainer(
         _worker,
         train_loop_config=loop,
         torch_config=TorchConfig(backend=backend),
         scaling_config=ray.train.ScalingConfig(
-            num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker
+            num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker,
+            placement_strategy=placement_strategy,
         ),
         run_config=ray.train.RunConfig(
             name=name,
