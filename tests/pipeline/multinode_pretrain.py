@@ -78,7 +78,7 @@ def main(shards: Path, s3: str, work: Path) -> dict:
         _wait("the first checkpoint", lambda: tracking.logged_steps(store, run_id, "loss"))
         at_loss = sorted(tracking.logged_steps(store, run_id, "loss"))
         victim = next(n for n in workers if n.node_id == first[0])
-        cluster.remove_node(victim)
+        cluster.remove_node(victim, allow_graceful=False)  # a preempted spot node: no goodbye
         cluster.add_node(**NODE, object_store_memory=128 * 1024**2)
         thread.join(timeout=600)
         fs, root = shared.filesystem(shared.join(s3, "multinode"))
