@@ -15,6 +15,7 @@ from pipeline.config import load_config
 from pipeline.grid import run_grid
 
 pytestmark = pytest.mark.ray
+EVAL = ["eval.protocols=linear", "eval.linear_epochs=3", "eval.eval_every=1", "pretrain.batch_size=16"]
 FIGURES = {"pretrain": {"pretrain_curves.png"}, "linear": {"confusion.png", "curves.png", "tsne.png"}}
 
 
@@ -51,8 +52,7 @@ def _check_chain(client: MlflowClient, store: Path, exp_id: str, parent_id: str,
 def test_chain_with_ddp_workers_logs_over_http(ray_session, synthetic_shards, tmp_path, server, monkeypatch):
     base, store = server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", base)
-    cfg = load_config("smoke", ["pretrain.epochs=2", "eval.protocols=linear", "eval.linear_epochs=3", "eval.eval_every=1",
-                                "pretrain.batch_size=16", "resources.num_workers=2", "resources.cpus_per_worker=0.9"])
+    cfg = load_config("smoke", ["pretrain.epochs=2", *EVAL, "resources.num_workers=2", "resources.cpus_per_worker=0.9"])
     res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="http-chain")
     assert res.tracking_uri == base
     assert not (tmp_path / "mlflow.db").exists(), "nothing went to a local SQLite file"
@@ -62,8 +62,7 @@ def test_chain_with_ddp_workers_logs_over_http(ray_session, synthetic_shards, tm
 def test_two_trials_logging_at_once_lose_nothing(ray_session, synthetic_shards, tmp_path, server, monkeypatch):
     base, store = server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", base)  # read by the grid's driver only, then handed to the trials
-    cfg = load_config("smoke", ["pretrain.epochs=3", "eval.protocols=linear", "eval.linear_epochs=3", "eval.eval_every=1",
-                                "pretrain.batch_size=16", "resources.num_workers=1", "resources.cpus_per_worker=0.9"])
+    cfg = load_config("smoke", ["pretrain.epochs=3", *EVAL, "resources.num_workers=1", "resources.cpus_per_worker=0.9"])
     trials = over_trials(cfg, ["contrastive.num_banks=1,2"])
     outcomes = run_grid(trials, synthetic_shards, run_dir=tmp_path, name="http", experiment="http-grid")
     assert [o.status for o in outcomes] == ["finished", "finished"], [o.error for o in outcomes]

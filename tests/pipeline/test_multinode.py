@@ -43,7 +43,8 @@ def test_ddp_across_two_nodes_survives_losing_the_rank0_node(synthetic_shards, s
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("multinode_pretrain.py")),
                              str(synthetic_shards), s3_bucket, str(tmp_path)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=900)
     finally:
