@@ -17,11 +17,11 @@ for an S3-compatible server).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path, PurePosixPath
 
 import pyarrow.fs
+
+from datasets.atomic import atomic_path
 
 STORAGE_ENV = "CROSSMOCO_STORAGE"  # the user's shared storage for Ray runs (a URI or an NFS folder)
 
@@ -72,7 +72,7 @@ def location_under(storage: str, fs_path: str) -> str:
 
 def fetch(location: str, dest: Path) -> Path:
     """A local copy of the folder at ``location`` in ``dest`` (kept if already complete): copied under
-    a temporary name beside ``dest``, then renamed, so ``dest`` exists only complete."""
+    a temporary name beside ``dest``, then renamed (``datasets.atomic``), so ``dest`` exists only complete."""
     dest = Path(dest)
     if dest.is_dir():
         return dest
@@ -80,12 +80,12 @@ def fetch(location: str, dest: Path) -> Path:
     if fs.get_file_info(path).type != pyarrow.fs.FileType.Directory:
         raise FileNotFoundError(f"{location}: no checkpoint folder there")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
-        pyarrow.fs.copy_files(path, str(tmp), source_filesystem=fs, destination_filesystem=pyarrow.fs.LocalFileSystem())
-        os.replace(tmp, dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not dest.is_dir():
+        with atomic_path(dest) as tmp:
+            tmp.mkdir()
+            pyarrow.fs.copy_files(path, str(tmp), source_filesystem=fs,
+                                  destination_filesystem=pyarrow.fs.LocalFileSystem())
+    except OSError:
+        if not dest.is_dir():  # another process completed the same copy first: keep its copy
             raise
     return dest
