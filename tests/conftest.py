@@ -68,22 +68,39 @@ def synthetic_shards(tmp_path_factory) -> Path:
     return preprocess_dataset("synthetic", base / "raw", base / "shards", PreprocessConfig(), workers=2)
 
 
-@pytest.fixture(scope="session")
-def ray_session():
-    """One local Ray instance shared by every Ray test (workers import this project from ROOT)."""
+def _start_ray():
+    """The local Ray every Ray test shares (workers import this project from ROOT)."""
     import ray
 
     from pipeline.train_ray import keep_on_loopback
 
     keep_on_loopback()  # tests run Ray without token auth: its ports stay on 127.0.0.1
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(SUPPORT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    if str(SUPPORT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(SUPPORT),
+                                                    *filter(None, [os.environ.get("PYTHONPATH")])])
     # The dashboard hosts the State API: without it Ray Train's PlacementGroupCleaner can read a
     # missing actor entry as "controller dead" and remove a running job's placement group.
     ray.init(num_cpus=2, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,
              logging_level="ERROR",
              object_store_memory=256 * 1024**2, runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})
+    return ray
+
+
+@pytest.fixture(scope="session")
+def _ray_for_session():
+    ray = _start_ray()
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def ray_session(_ray_for_session):
+    """One local Ray instance shared by every Ray test, started again if a test stopped it (the
+    CLI's ``fail`` shuts down the Ray its process joined, and CLI tests run in this process)."""
+    ray = _ray_for_session
+    if not ray.is_initialized():
+        _start_ray()
+    return ray
 
 
 def free_port() -> int:
