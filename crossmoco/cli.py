@@ -53,9 +53,19 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Everything on the console: debug "
                                           "logging, Ray's and MLflow's own output, Ray worker lines, "
                                           "tracebacks of errors.")] = False,
+    storage: Annotated[str | None, typer.Option(
+        "--storage", help="Where Ray Train and Tune keep runs and checkpoints: a URI (s3://bucket/prefix, "
+        "any pyarrow filesystem) or a folder every node mounts; sets CROSSMOCO_STORAGE. "
+        "Default: the run directory (one machine).")] = None,
 ) -> None:
     global _verbose
     _verbose = verbose
+    if storage:
+        import os
+
+        from pipeline.storage import STORAGE_ENV
+
+        os.environ[STORAGE_ENV] = storage
     console.configure(verbose)  # once, before ray or mlflow is imported
 
 
@@ -158,8 +168,13 @@ def figure_occlusion(
 def preprocess(
     dataset: str, raw_dir: Path, out_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
     workers: Annotated[int | None, typer.Option("--workers", "-j", help="Processes (default: all cores).")] = None,
+    on_ray: Annotated[bool | None, typer.Option(
+        "--ray/--no-ray", help="Parse the files as Ray tasks across the cluster (default: on when RAY_ADDRESS "
+        "is set); RAW_DIR must then be at the same path on every node.")] = None,
 ) -> None:
     """Preprocess raw files (ntu60, ntu120, pku, ucla, synthetic) into Parquet shards + manifest.json."""
+    import os
+
     from datasets.errors import DatasetFormatError
     from datasets.preprocess import preprocess_dataset
     from datasets.registry import DATASETS
@@ -167,8 +182,15 @@ def preprocess(
     if dataset not in DATASETS:
         fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     cfg = resolve_config(profile, set_)
+    mapper = None
+    if on_ray if on_ray is not None else bool(os.environ.get("RAY_ADDRESS")):
+        from pipeline.preprocess_ray import ray_mapper
+        from pipeline.train_ray import ray_init_local
+
+        ray_init_local()
+        mapper = ray_mapper()
     try:
-        shard_dir = preprocess_dataset(dataset, raw_dir, out_dir, cfg.preprocess, workers=workers)
+        shard_dir = preprocess_dataset(dataset, raw_dir, out_dir, cfg.preprocess, workers=workers, mapper=mapper)
     except (DatasetFormatError, FileNotFoundError, FileExistsError) as e:
         fail(str(e))
     except OSError as e:  # an unwritable folder, a full disk: nothing half-written is left

@@ -5,6 +5,7 @@ renamed with ``os.replace`` (atomic on POSIX). The one helper every writer of th
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,8 @@ from pathlib import Path
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; on a clean exit it replaces ``path``, on an
-    error it is removed. Readers see the old file or the new one, never a half-written one.
+    error it is removed. Readers see the old file or the new one, never a half-written one. A
+    folder works too (made at ``tmp`` by the caller; it replaces a missing or empty ``path`` only).
 
     >>> with atomic_path(out) as tmp:  # doctest: +SKIP
     ...     fig.savefig(tmp)
@@ -25,7 +27,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.is_symlink() or tmp.exists():
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.is_symlink() or tmp.exists():
             tmp.unlink()
 
 

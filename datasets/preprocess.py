@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import shutil
 import threading
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -42,10 +43,19 @@ def resolve_bodies(dataset: str, cfg: PreprocessConfig) -> PreprocessConfig:
     return replace(cfg, max_bodies=dataset_spec(dataset).bodies) if cfg.max_bodies == 0 else cfg
 
 
+# Maps ``process_task`` over the tasks and yields its results in task order; the default runs a
+# process pool on this machine, ``pipeline.preprocess_ray`` fans the files out as Ray tasks.
+Mapper = Callable[[Callable[[Task], tuple[list[Sample], list[dict]]], list[Task]],
+                  Iterable[tuple[list[Sample], list[dict]]]]
+
+
 def preprocess_dataset(
-    dataset: str, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig, *, workers: int | None = None
+    dataset: str, raw_dir: Path, out_dir: Path, cfg: PreprocessConfig, *, workers: int | None = None,
+    mapper: Mapper | None = None,
 ) -> Path:
-    """Write ``out_dir/<dataset>-<hash12>/`` (shards + manifest.json) unless it is already complete."""
+    """Write ``out_dir/<dataset>-<hash12>/`` (shards + manifest.json) unless it is already complete.
+    The files are parsed by ``mapper`` (default: ``workers`` processes); the shards and manifest
+    depend only on the results in task order, so every mapper writes the same bytes."""
     spec = dataset_spec(dataset)
     cfg = resolve_bodies(dataset, cfg)
     raw_dir, digest = Path(raw_dir), preprocess_hash(dataset, cfg)
@@ -69,7 +79,8 @@ def preprocess_dataset(
     try:
         _remove_stale_partials(shard_dir)
         staging.mkdir(parents=True)
-        manifest = _write_shards(spec, raw_dir, staging, cfg, tasks, workers, skipped, quarantined)
+        results = mapper(process_task, tasks) if mapper is not None else _run(tasks, workers, spec.name)
+        manifest = _write_shards(spec, raw_dir, staging, cfg, tasks, results, skipped, quarantined)
         manifest.update({"config_hash": digest, "input": source})
         write_manifest(staging, manifest)
         if shard_dir.exists():  # an unfinished folder of an older version, or another config's
@@ -87,12 +98,14 @@ def preprocess_dataset(
 
 
 def _write_shards(spec: DatasetSpec, raw_dir: Path, shard_dir: Path, cfg: PreprocessConfig, tasks: list[Task],
-                  workers: int | None, skipped: list[dict], quarantined: list[dict]) -> dict:  # fmt: skip
-    """Parse ``tasks`` into shards in ``shard_dir``; returns the manifest (less hash and input)."""
+                  results: Iterable[tuple[list[Sample], list[dict]]], skipped: list[dict],
+                  quarantined: list[dict]) -> dict:  # fmt: skip
+    """Write the parsed ``tasks`` (``results``, in task order) into shards in ``shard_dir``; returns
+    the manifest (less hash and input)."""
     shape = (3, cfg.num_frames, spec.layout(cfg.hands).num_joints, cfg.max_bodies)
     writer = _ShardWriter(shard_dir, shard_schema(spec.splits, shape), cfg.shard_rows)
     splits_of = spec.splitter(raw_dir)
-    for samples, errors in _run(tasks, workers, spec.name):
+    for samples, errors in results:
         quarantined += errors
         for s in samples:
             writer.add(s, splits_of(s))

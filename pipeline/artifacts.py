@@ -43,15 +43,18 @@ def log_protocol(store: tracking.Store, run_id: str, res: ProtocolResult, cfg: C
             tracking.log_artifact(store, run_id, png, "figures")
 
 
-def log_pretraining(store: tracking.Store, run_id: str, cfg: Config, ckpt: Path) -> None:
-    """A finished pretraining's checkpoint (tag and ``checkpoint.json``) and its curves."""
-    tracking.set_tags(store, run_id, {M.CHECKPOINT: str(ckpt)})
+def log_pretraining(store: tracking.Store, run_id: str, cfg: Config, ckpt: Path, location: str = "") -> None:
+    """A finished pretraining's checkpoint (tags and ``checkpoint.json``: the local copy, and its
+    location on Ray's storage) and its curves."""
+    location = location or str(ckpt)
+    tracking.set_tags(store, run_id, {M.CHECKPOINT: str(ckpt), M.CHECKPOINT_LOCATION: location})
     history = tracking.metric_rows(store, run_id, [*PRETRAIN_CURVES, M.SAMPLES_PER_S], step_key="epoch")
     with tempfile.TemporaryDirectory() as tmp:
         png = plot_curves({"pretrain": history}, PRETRAIN_CURVES, Path(tmp) / "pretrain_curves.png",
                           f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
         tracking.log_artifact(store, run_id, png, "figures")
-    tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "epoch": int(read_state(ckpt)["epoch"]) + 1},
+    tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "location": location,
+                                       "epoch": int(read_state(ckpt)["epoch"]) + 1},
                       "checkpoint.json")
 
 

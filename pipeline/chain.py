@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import metrics as M
+from pipeline import storage as shared
 from pipeline import tracking
 from pipeline.artifacts import learning_health, log_pretraining, log_protocol
 from pipeline.config import Config, config_hash, to_flat_dict
@@ -33,6 +34,8 @@ from pipeline.provenance import chain_tags, pretrain_key
 from pipeline.tracking import INTERRUPTS
 
 log = logging.getLogger(__name__)
+CHECKPOINT_TAG = M.CHECKPOINT  # the local copy the chain evaluated
+LOCATION_TAG = M.CHECKPOINT_LOCATION  # the checkpoint on Ray's storage (a URI on a cluster)
 
 
 class StageError(RuntimeError):
@@ -78,14 +81,18 @@ class _Chain:
 def run_chain(
     data_dir: Path | LoadedDataset, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco", row_id: str = "",
     pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
-    checkpoint: Path | None = None, tags: dict[str, str] | None = None,
+    checkpoint: Path | None = None, tags: dict[str, str] | None = None, storage: str | None = None,
+    tracking_uri: str | None = None,
 ) -> ChainResult:
     """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir`` (or a dataset already
-    opened); returns its metrics."""
+    opened); returns its metrics. Ray Train keeps its runs under ``storage`` (a folder or a URI;
+    default ``$CROSSMOCO_STORAGE/ray``, else ``<run_dir>/ray``); MLflow is ``tracking_uri`` (default
+    ``$MLFLOW_TRACKING_URI``, else SQLite in ``run_dir``)."""
     data = data_dir if isinstance(data_dir, LoadedDataset) else load_dataset(data_dir, cfg)  # fails before Ray
     run_dir = Path(run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
-    store = tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=run_dir / "artifacts")
+    store = tracking.init_store(tracking_uri or tracking.default_uri(run_dir), experiment,
+                                artifact_root=run_dir / "artifacts")
     chash = config_hash(cfg)
     extra = dict(tags or {})
     run_tags = chain_tags(cfg, data.info.data_hash, row_id)
@@ -104,7 +111,10 @@ def run_chain(
             result.checkpoint = Path(checkpoint).resolve()
             tracking.set_tags(store, parent, {M.CHECKPOINT: str(result.checkpoint)})
         elif cfg.method != "random":  # the random-init control evaluates the seeded initial encoders
-            result.checkpoint = _pretrain_stage(chain, run_dir, pretrain_fn, result)
+            # In-process pretraining is a one-machine run: its checkpoints stay in the run folder.
+            where = (storage or shared.default_storage(run_dir, "ray")) if cfg.resources.num_workers else \
+                shared.resolve(run_dir / "ray")
+            result.checkpoint = _pretrain_stage(chain, run_dir, where, pretrain_fn, result)
         for stage in stages if stages is not None else protocol_stages(cfg):
             _eval_stage(chain, stage, result)
     except INTERRUPTS as e:
@@ -120,54 +130,81 @@ def run_chain(
     return result
 
 
-def _finished_pretraining(store: tracking.Store, key: str) -> tuple[str, Path] | None:
-    """A FINISHED pretraining with this key anywhere in the store whose checkpoint still exists."""
-    for run in tracking.find_finished(store, M.PRETRAIN_KEY, key):
-        ckpt = run.tags.get(M.CHECKPOINT)
-        if ckpt and (Path(ckpt) / "state.pt").is_file():
-            return run.run_id, Path(ckpt)
+def usable_checkpoint(tags: dict[str, str], cache: Path) -> Path | None:
+    """A checkpoint folder on this machine for a finished pretraining run's tags: its local copy if
+    this machine has it, else a fresh copy from its location on shared storage (another node's, or
+    a node that is gone); None when neither exists."""
+    ckpt = tags.get(M.CHECKPOINT)
+    if ckpt and (Path(ckpt) / "state.pt").is_file():
+        return Path(ckpt)
+    location = tags.get(M.CHECKPOINT_LOCATION)
+    if location and shared.is_file(shared.join(location, "state.pt")):
+        from pipeline.train_ray import local_checkpoint
+
+        return local_checkpoint(location, cache)
     return None
 
 
-def _pretrain_stage(chain: _Chain, run_dir: Path, pretrain_fn: Callable[..., Path] | None,
+def _finished_pretraining(store: tracking.Store, key: str, cache: Path) -> tuple[str, Path, str] | None:
+    """A FINISHED pretraining with this key anywhere in the store whose checkpoint still exists:
+    (run id, local folder, location on storage)."""
+    for run in tracking.find_finished(store, M.PRETRAIN_KEY, key):
+        ckpt = usable_checkpoint(run.tags, cache)
+        if ckpt is not None:
+            return run.run_id, ckpt, run.tags.get(M.CHECKPOINT_LOCATION, str(ckpt))
+    return None
+
+
+def _pretrain_stage(chain: _Chain, run_dir: Path, storage: str, pretrain_fn: Callable[..., Path] | None,
                     result: ChainResult) -> Path:
     store, cfg = chain.store, chain.cfg
     run_id, done = tracking.open_stage(store, chain.parent, "pretrain", chain.tags, to_flat_dict(cfg))
     result.stage_runs["pretrain"] = run_id
+    cache = run_dir / "checkpoints"
     if done:
-        ckpt = Path(tracking.get_run(store, run_id).tags[M.CHECKPOINT])
-        log.info("pretraining already finished (run %s): %s", run_id, ckpt)
-        return ckpt
+        run_tags = tracking.get_run(store, run_id).tags
+        found = usable_checkpoint(run_tags, cache)
+        if found is None:
+            raise FileNotFoundError(f"the finished pretraining run {run_id} has no checkpoint left: "
+                                    f"{run_tags.get(M.CHECKPOINT_LOCATION) or run_tags.get(M.CHECKPOINT)}")
+        log.info("pretraining already finished (run %s): %s", run_id, found)
+        return found
     with tracking.ending(store, run_id):
         key = pretrain_key(cfg, chain.data.info.data_hash)
         tracking.set_tags(store, run_id, {M.PRETRAIN_KEY: key})
-        cached = _finished_pretraining(store, key)
+        cached = _finished_pretraining(store, key, cache)
         if cached is not None:
-            log.info("reusing the finished pretraining of run %s (same config and data): %s", *cached)
-            tracking.set_tags(store, run_id, {M.CHECKPOINT: str(cached[1]), M.REUSED_FROM: cached[0]})
+            log.info("reusing the finished pretraining of run %s (same config and data): %s", *cached[:2])
+            tracking.set_tags(store, run_id, {M.CHECKPOINT: str(cached[1]), M.CHECKPOINT_LOCATION: cached[2],
+                                              M.REUSED_FROM: cached[0]})
             return cached[1]
         start = time.monotonic()
         log.info("pretrain: %d epochs of %s on %s/%s, %s", cfg.pretrain.epochs, cfg.method, cfg.data.dataset,
                  cfg.data.split, f"{cfg.resources.num_workers} Ray Train workers" if cfg.resources.num_workers
                  else "in this process")
         with EpochLines(store, run_id, cfg.pretrain.epochs):
-            ckpt = (pretrain_fn or _default_pretrain)(
-                cfg, chain.data.root, storage=run_dir / "ray", name=f"pretrain-{chain.parent}",
-                tracking_uri=store.uri, experiment_id=store.experiment_id, run_id=run_id, verified=chain.data.stamp)
+            out = (pretrain_fn or _default_pretrain)(
+                cfg, chain.data.root, storage=storage, name=f"pretrain-{chain.parent}", tracking_uri=store.uri,
+                experiment_id=store.experiment_id, run_id=run_id, verified=chain.data.stamp, cache=cache)
+        # A pretrain function returns the local checkpoint folder, or an object with it (``checkpoint``)
+        # and its location on storage (``location``), as ``pretrain_on_ray`` does.
+        ckpt = Path(getattr(out, "checkpoint", out))
+        location = str(getattr(out, "location", ckpt))
         log.info("pretrain: done in %s", duration(time.monotonic() - start))
-        log_pretraining(store, run_id, cfg, ckpt)
+        log_pretraining(store, run_id, cfg, ckpt, location)
         result.health = learning_health(store, run_id)
         return ckpt
 
 
-def _default_pretrain(cfg: Config, data_dir: Path, **kwargs) -> Path:
+def _default_pretrain(cfg: Config, data_dir: Path, **kwargs):
     if cfg.resources.num_workers == 0:
         from pipeline.local import pretrain_in_process
 
+        kwargs.pop("cache", None)
         return pretrain_in_process(cfg, data_dir, **kwargs)
     from pipeline.train_ray import pretrain_on_ray
 
-    return pretrain_on_ray(cfg, data_dir, **kwargs).checkpoint
+    return pretrain_on_ray(cfg, data_dir, **kwargs)
 
 
 def _eval_stage(chain: _Chain, stage: str, result: ChainResult) -> None:

@@ -28,12 +28,14 @@ from ray import tune
 
 from pipeline import console, tracking
 from pipeline import metrics as M
+from pipeline import storage as shared
 from pipeline.chain import run_chain
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 from pipeline.progress import duration
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.01
+DRIVER_RESOURCE = "TRAIN_DRIVER"  # cluster.yaml's head declares it
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def _trial(params: dict[str, Any]) -> None:
     cfg = from_flat_dict(spec["config"])
     trial_id = tune.get_context().get_trial_id()
     result = run_chain(Path(spec["data_dir"]), cfg, run_dir=Path(spec["run_dir"]), experiment=spec["experiment"],
-                       row_id=spec["row_id"], tags={M.TUNE_TRIAL: trial_id, M.GRID: spec["grid"]})
+                       row_id=spec["row_id"], tags={M.TUNE_TRIAL: trial_id, M.GRID: spec["grid"]},
+                       storage=spec.get("storage") or None, tracking_uri=spec.get("tracking_uri") or None)
     tune.report({**result.metrics, "parent_run_id": result.parent_run_id, "trial_name": spec["name"]})
 
 
@@ -121,36 +124,47 @@ def concurrency(cfg: Config, cluster_cpus: float) -> int:
 
 def run_grid(
     trials: list[TrialSpec], data_dir: Path, *, run_dir: Path, name: str, experiment: str, resume: bool = False,
+    storage: str | None = None,
 ) -> list[TrialOutcome]:
-    """Run (or resume) ``trials`` as the Tune experiment ``name`` under ``run_dir/tune``."""
+    """Run (or resume) ``trials`` as the Tune experiment ``name`` under ``storage/tune`` (a folder or a
+    URI; default ``$CROSSMOCO_STORAGE``, else ``run_dir``); the trials' Ray Train runs go to
+    ``storage/ray``."""
     if not trials:
         raise ValueError("a grid needs at least one trial")
     run_dir = Path(run_dir).resolve()
-    storage = run_dir / "tune"
+    base = shared.resolve(storage) if storage else None
+    tune_root = shared.join(base, "tune") if base else shared.default_storage(run_dir, "tune")
+    train_root = shared.join(base, "ray") if base else shared.default_storage(run_dir, "ray")
+    # Resolved here, in the driver: a trial runs in a Ray worker, whose environment is the node's,
+    # not this process's (an MLFLOW_TRACKING_URI set here would not reach it).
+    uri = tracking.default_uri(run_dir)
     specs = [{"name": t.name, "config": to_flat_dict(t.config), "row_id": t.row_id, "grid": name,
               "data_dir": str(Path(data_dir).resolve()), "run_dir": str(run_dir), "experiment": experiment,
-              "log_dir": str(console.log_dir() or "")}
+              "log_dir": str(console.log_dir() or ""), "storage": train_root, "tracking_uri": uri}
              for t in trials]
-    tracking.init_store(tracking.default_uri(run_dir), experiment, artifact_root=run_dir / "artifacts")  # schema
-    trainable = tune.with_resources(_trial, {"CPU": TRIAL_DRIVER_CPU})
-    path = storage / name
+    tracking.init_store(uri, experiment, artifact_root=run_dir / "artifacts")  # schema
+    # On a cluster whose head declares TRAIN_DRIVER (cluster.yaml), trial drivers are pinned there: a
+    # spot worker's preemption never takes a trial's bookkeeping (its chain, its MLflow runs) with it.
+    pin = {DRIVER_RESOURCE: TRIAL_DRIVER_CPU} if ray.cluster_resources().get(DRIVER_RESOURCE) else {}
+    trainable = tune.with_resources(_trial, {"CPU": TRIAL_DRIVER_CPU, **pin})
+    path = shared.join(tune_root, name)
     cpus = float(ray.cluster_resources().get("CPU", 0))
     limit = min(concurrency(t.config, cpus) for t in trials)
     lines = TrialLines(len(trials), limit)
-    if resume and tune.Tuner.can_restore(str(path)):
+    if resume and tune.Tuner.can_restore(path):
         log.info("grid %s: resuming from %s", name, path)
-        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True)
+        tuner = tune.Tuner.restore(path, trainable=trainable, resume_errored=True)
         local = getattr(tuner, "_local_tuner", None)  # restore() takes no callbacks; replace the pickled ones
         if local is not None:
             local.get_run_config().callbacks = [lines]
     else:
-        if path.exists() and not resume:
+        if shared.exists(path) and not resume:
             raise FileExistsError(f"{path} exists: pass --resume to continue that grid, or choose another --name")
         tuner = tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(specs)},
             tune_config=tune.TuneConfig(max_concurrent_trials=limit),
-            run_config=tune.RunConfig(name=name, storage_path=str(storage), verbose=2 if console.is_verbose() else 0,
+            run_config=tune.RunConfig(name=name, storage_path=tune_root, verbose=2 if console.is_verbose() else 0,
                                       callbacks=[lines],
                                       failure_config=tune.FailureConfig(max_failures=1)),
         )

@@ -45,6 +45,7 @@ DATASET = "crossmoco.dataset"  # "<dataset>/<split>"
 CHAIN_KEY = "crossmoco.chain_key"  # config hash, dataset hash and row of a chain's parent run: resuming finds it
 STAGE = "crossmoco.stage"  # a child run's stage: pretrain, linear, semi1, ...
 CHECKPOINT = "crossmoco.checkpoint"  # the checkpoint directory a pretraining wrote (or a chain evaluated)
+CHECKPOINT_LOCATION = "crossmoco.checkpoint_location"  # that checkpoint on Ray's storage (a URI on a cluster)
 PRETRAIN_KEY = "crossmoco.pretrain_key"  # identity of a pretraining, shared by chains differing only in eval.*
 REUSED_FROM = "crossmoco.reused_from"  # the run whose finished pretraining this one reused
 GRID = "crossmoco.grid"

@@ -12,6 +12,10 @@ pretraining runs too (``pipeline.worker``).
 * Only rank 0 logs to MLflow, into a run the driver created (its id travels in the loop config),
   so a retried worker group keeps writing the same run; an epoch's metrics are logged once its
   checkpoint is saved (``pipeline.metric_journal``), so retried epochs are never logged twice.
+* Storage (``pipeline.storage``): ``storage`` is a local folder on one machine, a URI (``s3://...``,
+  any pyarrow filesystem) or a shared folder on a cluster. The driver never reads Ray's checkpoint
+  path from its own disk: it copies the final checkpoint from storage into ``cache`` (on a cluster
+  it was written by rank 0 on another node), and a resumed run restores from storage too.
 * Measured here (../shared/notes §1): a ``fit()`` costs ~11 s before the loop starts and ~1-4 s
   after it, so short evaluations do not get their own TorchTrainer.
 """
@@ -32,6 +36,7 @@ import ray.train.torch
 
 from models.runtime import allocator_env
 from pipeline import console
+from pipeline import storage as shared
 from pipeline.checkpoints import read_state
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 from pipeline.worker import pretrain_worker
@@ -42,9 +47,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RayPretrainResult:
-    checkpoint: Path
+    checkpoint: Path  # a local copy of the final checkpoint (or the folder itself, on local storage)
+    location: str  # the final checkpoint on storage (a URI or an absolute path): what other nodes read
     epochs_run: int
-    storage: Path
+    storage: str  # the run's folder on storage
     history: list[dict[str, float]]  # rank 0's per-epoch metrics of this fit (after any resume)
 
 
@@ -89,10 +95,13 @@ def _resume_copy(name: str, rank: int) -> Path | None:
 
 
 def pretrain_on_ray(
-    cfg: Config, data_dir: Path, *, storage: Path, name: str, tracking_uri: str = "", experiment_id: str = "",
-    run_id: str = "", verified: str = "",
+    cfg: Config, data_dir: Path, *, storage: str | Path, name: str, tracking_uri: str = "", experiment_id: str = "",
+    run_id: str = "", verified: str = "", cache: Path | None = None, placement_strategy: str = "PACK",
 ) -> RayPretrainResult:
-    """Run (or resume) pretraining as a Ray Train job named ``name`` under ``storage``."""
+    """Run (or resume) pretraining as a Ray Train job named ``name`` under ``storage`` (a folder or a
+    URI); the final checkpoint is copied into ``cache`` (default: the temporary folder) unless it is
+    on this machine's disk already. ``placement_strategy`` is Ray's for the workers' placement group
+    (``SPREAD``: one rank per node where it fits; on a GPU cluster one GPU per node spreads them anyway)."""
     from ray.train.torch import TorchConfig, TorchTrainer
 
     res = cfg.resources
@@ -108,11 +117,12 @@ def pretrain_on_ray(
         train_loop_config=loop,
         torch_config=TorchConfig(backend=backend),
         scaling_config=ray.train.ScalingConfig(
-            num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker
+            num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker,
+            placement_strategy=placement_strategy,
         ),
         run_config=ray.train.RunConfig(
             name=name,
-            storage_path=str(Path(storage).resolve()),
+            storage_path=shared.resolve(storage),
             failure_config=ray.train.FailureConfig(max_failures=res.max_failures),
             checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
         ),
@@ -120,9 +130,20 @@ def pretrain_on_ray(
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"pretraining run {name!r} finished without a checkpoint")
-    epochs = int(read_state(Path(result.checkpoint.path))["epoch"]) + 1
+    location = shared.location_under(shared.resolve(storage), result.checkpoint.path)
+    local = local_checkpoint(location, Path(cache) if cache else Path(tempfile.gettempdir()) / "crossmoco-checkpoints")
+    epochs = int(read_state(local)["epoch"]) + 1
     history = (getattr(result, "return_value", None) or {}).get("history", [])
-    return RayPretrainResult(Path(result.checkpoint.path), epochs, Path(storage) / name, history)
+    return RayPretrainResult(local, location, epochs, shared.join(shared.resolve(storage), name), history)
+
+
+def local_checkpoint(location: str, cache: Path) -> Path:
+    """A checkpoint folder this process can open: the folder itself when ``location`` is on this
+    machine's disk, else a copy from storage in ``cache/<run name>/<checkpoint folder name>``."""
+    if not shared.is_uri(location) and Path(location).is_dir():
+        return Path(location)
+    run, checkpoint = location.partition("?")[0].rstrip("/").rsplit("/", 2)[-2:]
+    return shared.fetch(location, Path(cache) / run / checkpoint)
 
 
 def ray_init_local(num_cpus: int | None = None) -> None:

@@ -91,6 +91,15 @@ def test_services_and_data_location(raw):
     assert raw["cluster_synced_files"] == ["~/data"]
 
 
+def test_runs_live_on_shared_storage_that_survives_ray_down(raw):
+    """Checkpoints (Ray Train/Tune storage) and MLflow's artifacts go to S3, on every node alike."""
+    starts = [" ".join(raw["head_start_ray_commands"]), " ".join(raw["worker_start_ray_commands"])]
+    storage = [re.search(r"CROSSMOCO_STORAGE=(\S+);", s) for s in starts]
+    assert all(storage) and storage[0].group(1) == storage[1].group(1)
+    assert storage[0].group(1).startswith("s3://")
+    assert re.search(r"--artifacts-destination s3://\S+", starts[0])
+
+
 def test_no_secrets_in_the_file():
     text = CLUSTER.read_text()
     patterns = (r"AKIA[0-9A-Z]{16}", r"ASIA[0-9A-Z]{16}", r"(?i)aws_secret", r"(?i)secret_access_key",

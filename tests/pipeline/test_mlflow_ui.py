@@ -4,12 +4,6 @@ free port, the chain's SQLite store) over a finished smoke chain, read through M
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -32,45 +26,12 @@ def chain(synthetic_shards, tmp_path_factory):
     return run_dir, result
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def server(chain):
-    """`mlflow server` on the chain's store; stopped (its whole process group) after the module."""
+def server(chain, start_mlflow_server):
+    """`mlflow server` on the chain's store (tests/conftest.py); stopped after the module."""
     run_dir, _ = chain
-    port = _free_port()
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "MLFLOW_DISABLE_TELEMETRY": "true"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log = (run_dir / "server.log").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", f"sqlite:///{run_dir / 'mlflow.db'}",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                if _get(base, "/health") == b"OK":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                pytest.fail(f"mlflow server did not start: {(run_dir / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.5)
+    with start_mlflow_server(run_dir) as base:
         yield base
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
 
 
 def _get(base: str, route: str, **query: str) -> bytes:

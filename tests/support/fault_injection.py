@@ -54,3 +54,20 @@ class CrashOnce:
         if not os.path.exists(self.marker):
             Path(self.marker).touch()
             os._exit(1)
+
+
+@dataclass(frozen=True)
+class PlacementProbe:
+    """A Ray Train worker function: every worker, when it starts, appends its rank's node id to
+    ``folder/rank<r>.txt``, then runs the real worker (tests put it in place of ``train_ray._worker``)."""
+
+    folder: str
+
+    def __call__(self, loop: dict[str, Any]) -> dict[str, Any]:
+        import ray
+        import ray.train
+
+        rank = ray.train.get_context().get_world_rank()
+        with open(Path(self.folder) / f"rank{rank}.txt", "a") as f:
+            f.write(ray.get_runtime_context().get_node_id() + "\n")
+        return REAL_WORKER(loop)
