@@ -30,10 +30,10 @@ from reference_step import ReferenceMoCo  # noqa: E402
 
 from datasets.skeleton import ucla_layout  # noqa: E402
 from datasets.streams import make_streams  # noqa: E402
-from models.runtime import tune_allocator_  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
 from pipeline.modeling import DataInfo, build_pretrain_model  # noqa: E402
+from pipeline.runtime import tune_allocator_  # noqa: E402
 
 SAMPLES = 1020  # NW-UCLA views 1 and 2
 

@@ -13,7 +13,7 @@ divided), achieved GFLOP/s, and the fraction of the best matmul peak measured at
 same run (bf16 where the hardware has it); then the ratio lines the targets are stated in: each
 variant's fraction of that peak and its achieved GFLOP/s over the reference-style step's.
 ``--allocator`` re-runs the fp32 variants in child processes with and without
-``models.runtime.allocator_env()`` (glibc reads it at start-up) and reports minor page faults.
+``pipeline.runtime.allocator_env()`` (glibc reads it at start-up) and reports minor page faults.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from models.config import ContrastiveConfig, EncoderConfig  # noqa: E402
 from models.graph import SkeletonGraph  # noqa: E402
 from models.losses import weighted_streams  # noqa: E402
 from models.registry import build_model  # noqa: E402
-from models.runtime import allocator_env, autocast, compile_encoders_, tune_allocator_  # noqa: E402
+from pipeline.runtime import allocator_env, autocast, compile_encoders_, tune_allocator_  # noqa: E402
 
 STREAMS = ("joint", "motion", "bone")
 VARIANTS = ("ours-fp32", "ours-bf16", "ours-bf16-compile", "reference-fp32")

@@ -41,11 +41,11 @@ from tqdm import tqdm
 
 from datasets.augment import augment
 from models.losses import weighted_streams
-from models.runtime import autocast, compile_encoders_
 from pipeline import metrics as M
 from pipeline.checkpoints import load_checkpoint, save_checkpoint
 from pipeline.config import Config
 from pipeline.modeling import DataInfo, build_pretrain_model, stacked_streams, stream_names, stream_weights, unwrap
+from pipeline.runtime import autocast, compile_encoders_
 from pipeline.schedule import crossed_at, key_momentum, learning_rate
 
 log = logging.getLogger(__name__)

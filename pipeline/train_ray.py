@@ -34,11 +34,11 @@ import ray
 import ray.train
 import ray.train.torch
 
-from models.runtime import allocator_env
 from pipeline import console
 from pipeline import storage as shared
 from pipeline.checkpoints import read_state
 from pipeline.config import Config, from_flat_dict, to_flat_dict
+from pipeline.runtime import allocator_env
 from pipeline.worker import pretrain_worker
 
 log = logging.getLogger(__name__)

@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from models.runtime import tune_allocator_
 from pipeline import tracking
 from pipeline.config import Config
 from pipeline.data import load_dataset
 from pipeline.engine import PretrainSummary, Reporter, WorkerContext, run_pretraining
 from pipeline.metric_journal import MetricJournal
 from pipeline.monitor import make_knn_monitor
+from pipeline.runtime import tune_allocator_
 
 
 def pretrain_worker(

@@ -11,7 +11,7 @@ import torch
 
 from models.config import ContrastiveConfig
 from models.registry import build_model
-from models.runtime import allocator_env, autocast, compile_encoders_
+from pipeline.runtime import allocator_env, autocast, compile_encoders_
 
 _PROBE = """
 import sys

@@ -1,4 +1,4 @@
-"""How the models run fast: bf16 autocast, an optional torch.compile path, the glibc allocator.
+"""How this process runs the models fast: bf16 autocast, an optional torch.compile path, the glibc allocator.
 
 * ``autocast(precision, device_type)``: bf16 autocast on CPU (AMX) or GPU when ``"bf16"``; the
   losses cast the embeddings back to fp32 and compute the logits outside autocast.
