@@ -95,6 +95,10 @@ class EvalConfig:
     batch_size: int = 128  # same as pretraining
     linear_epochs: int = 100  # §IV-B linear evaluation
     linear_lr: float = 0.1  # §IV-B linear evaluation
+    linear_weight_decay: float = 0.0  # §IV-B is silent; CrosSCLR's linear_eval_crossclr_3views_xview.yaml: 0.0
+    linear_schedule: Literal["constant", "step", "cosine"] = "constant"  # §IV-B is silent ("100 epochs with a
+    # learning rate 0.1"): "constant" reads it literally; "step" is CrosSCLR's linear eval (x0.1 at 80 of 100
+    # epochs: here at 80% of eval.linear_epochs); "cosine" anneals to 0 over the epochs
     linear_standardize: bool = True  # train-set mean/std on frozen features (MAE's non-affine BN probe):
     # makes lr 0.1 independent of the features' scale, which varies by orders of magnitude across encoders
     finetune_epochs: int = 100  # §IV-B fine-tuned evaluation
@@ -124,6 +128,8 @@ class EvalConfig:
             raise ConfigError("eval.semi_fractions must be in (0, 1]")
         if self.finetune_encoder_lr_scale < 0:
             raise ConfigError("eval.finetune_encoder_lr_scale must be >= 0")
+        if self.linear_weight_decay < 0:
+            raise ConfigError("eval.linear_weight_decay must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from pipeline.evaluation import (
     knn_protocol,
     knn_scores,
     linear_protocol,
+    linear_schedule,
     scores,
     semi_protocol,
     stratified_subset,
 )
-from pipeline.metrics import semi_name
+from pipeline.metrics import TRAIN_LOSS, semi_name
 from pipeline.modeling import DataInfo, build_pretrain_model
 
 INFO = DataInfo.of("synthetic", ntu_layout(), 3, "test")
@@ -96,3 +97,35 @@ def test_lp_ft_starts_as_the_linear_probe_and_keeps_the_encoders_normalisation(t
     assert 0 <= finetune_protocol(model, train, test, paper, INFO, torch.device("cpu")).top1 <= 100
     with pytest.raises(ValueError, match="finetune_encoder_lr_scale"):
         load_config("smoke", ["eval.finetune_encoder_lr_scale=-1"])
+
+
+@pytest.mark.parametrize(("kind", "lrs"), [
+    ("constant", [0.1] * 10),
+    ("step", [0.1] * 8 + [0.01] * 2),  # CrosSCLR: x0.1 at 80% of the epochs
+    ("cosine", [0.05 * (1 + np.cos(np.pi * e / 10)) for e in range(10)]),
+])
+def test_linear_schedule_sets_each_epochs_lr(kind, lrs):
+    cfg = load_config("smoke", ["eval.linear_epochs=10", "eval.linear_lr=0.1", f"eval.linear_schedule={kind}"])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    sched = linear_schedule(opt, cfg)
+    seen = []
+    for _ in range(10):
+        seen.append(opt.param_groups[0]["lr"])
+        opt.step()
+        if sched is not None:
+            sched.step()
+    assert seen == pytest.approx(lrs)
+
+
+def test_linear_weight_decay_shrinks_the_probe(tiny):
+    _cfg, model, train, test = tiny
+    losses = {}
+    for wd in (0.0, 0.5):
+        c = load_config("smoke", ["eval.linear_epochs=10", "eval.batch_size=8", f"eval.linear_weight_decay={wd}"])
+        res = linear_protocol(model, train, test, c, INFO, torch.device("cpu"))
+        losses[wd] = res.curves[-1][TRAIN_LOSS]
+    assert losses[0.5] > losses[0.0], "a strong decay keeps the probe from fitting the training set as well"
+    with pytest.raises(ValueError, match="linear_weight_decay"):
+        load_config("smoke", ["eval.linear_weight_decay=-1"])
+    with pytest.raises(ValueError, match="linear_schedule"):
+        load_config("smoke", ["eval.linear_schedule=poly"])
