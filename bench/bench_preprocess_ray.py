@@ -64,7 +64,10 @@ def main() -> None:
         def pool() -> Path:
             return preprocess_dataset("synthetic", work / "raw", work / f"pool-{next(runs)}", cfg, workers=args.cpus)
 
+        print(f"{n} synthetic files, {args.cpus} CPUs ({os.cpu_count()} on the machine), best of {args.repeat}:",
+              flush=True)
         t_pool = _best(pool, args.repeat)
+        print(f"  process pool  {t_pool:7.2f} s  {n / t_pool:8.1f} files/s", flush=True)  # kept if Ray's part is cut
         keep_on_loopback()
         os.environ["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
         ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
@@ -82,8 +85,6 @@ def main() -> None:
         pool_out = next((work / "pool-0").iterdir())
         ray_out = next(next(work.glob("ray-*")).iterdir())
         same = _same_bytes(pool_out, ray_out)
-        print(f"{n} synthetic files, {args.cpus} CPUs ({os.cpu_count()} on the machine), best of {args.repeat}:")
-        print(f"  process pool  {t_pool:7.2f} s  {n / t_pool:8.1f} files/s")
         print(f"  Ray tasks     {t_ray:7.2f} s  {n / t_ray:8.1f} files/s   (ratio {t_pool / t_ray:.2f}x)")
         print(f"  same shards and manifest, byte for byte: {same}")
         if not same:

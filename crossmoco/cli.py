@@ -166,7 +166,10 @@ def figure_occlusion(
 
 @app.command()
 def preprocess(
-    dataset: str, raw_dir: Path, out_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
+    dataset: str, raw_dir: Path,
+    out_dir: Annotated[str, typer.Argument(help="A folder, or a URI on shared storage (s3://bucket/prefix, "
+                                           "any pyarrow filesystem): shards first, manifest.json last.")],
+    profile: ProfileOpt = None, set_: SetOpt = None,
     workers: Annotated[int | None, typer.Option("--workers", "-j", help="Processes (default: all cores).")] = None,
     on_ray: Annotated[bool | None, typer.Option(
         "--ray/--no-ray", help="Parse the files as Ray tasks across the cluster (default: on when RAY_ADDRESS "
@@ -178,6 +181,8 @@ def preprocess(
     from datasets.errors import DatasetFormatError
     from datasets.preprocess import preprocess_dataset
     from datasets.registry import DATASETS
+    from pipeline.shared_data import preprocess_to
+    from pipeline.storage import is_uri
 
     if dataset not in DATASETS:
         fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -190,7 +195,12 @@ def preprocess(
         ray_init_local()
         mapper = ray_mapper()
     try:
-        shard_dir = preprocess_dataset(dataset, raw_dir, out_dir, cfg.preprocess, workers=workers, mapper=mapper)
+        shard_dir: str | Path
+        if is_uri(out_dir):
+            shard_dir = preprocess_to(out_dir, dataset, raw_dir, cfg.preprocess, workers=workers, mapper=mapper)
+        else:
+            shard_dir = preprocess_dataset(dataset, raw_dir, Path(out_dir), cfg.preprocess, workers=workers,
+                                           mapper=mapper)
     except (DatasetFormatError, FileNotFoundError, FileExistsError) as e:
         fail(str(e))
     except OSError as e:  # an unwritable folder, a full disk: nothing half-written is left
@@ -203,15 +213,18 @@ def preprocess(
 RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory: MLflow store, Ray storage, artifacts, "
                                            "logs/ (what Ray and MLflow print).")]
 ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
+DataArg = Annotated[str, typer.Argument(help="The shard directory (holding manifest.json) or preprocess's "
+                                        "OUT_DIR; either may be a URI (s3://...), copied once into RUN_DIR/data.")]
 
 
-def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
+def _start_chain(data_dir: str, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
     from pipeline import tracking
     from pipeline.chain import StageError, run_chain, summary_json
     from pipeline.data import DataError, load_dataset
 
     try:
-        data = load_dataset(data_dir, cfg)  # a missing or mismatched dataset is an error before Ray starts
+        # a missing or mismatched dataset is an error before Ray starts
+        data = load_dataset(data_dir, cfg, cache=run_dir.resolve() / "data")
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
     try:
@@ -236,7 +249,7 @@ def _start_chain(data_dir: Path, cfg: Config, run_dir: Path, experiment: str, **
 
 @app.command()
 def pretrain(
-    data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
+    data_dir: DataArg, profile: ProfileOpt = None, set_: SetOpt = None,
     run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
 ) -> None:
     """Self-supervised CrossMoCo pretraining on Ray Train (DDP); DATA_DIR holds manifest.json."""
@@ -246,7 +259,7 @@ def pretrain(
 
 @app.command()
 def evaluate(
-    checkpoint: Path, data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
+    checkpoint: Path, data_dir: DataArg, profile: ProfileOpt = None, set_: SetOpt = None,
     run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
 ) -> None:
     """Evaluate a pretrained checkpoint (its own config, plus --set) with the configured protocols."""
@@ -266,7 +279,7 @@ def evaluate(
 
 @app.command()
 def chain(
-    data_dir: Path, profile: ProfileOpt = None, set_: SetOpt = None,
+    data_dir: DataArg, profile: ProfileOpt = None, set_: SetOpt = None,
     run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
     row: Annotated[str, typer.Option(help="Table row id this chain reproduces (an MLflow tag).")] = "",
 ) -> None:
@@ -280,7 +293,8 @@ def grid(
     table: Annotated[str | None, typer.Argument(help="A paper table (I-VII) whose runnable rows to run.")] = None,
     over: Annotated[list[str] | None, typer.Option(help="Grid a config key: KEY=V1,V2,... (repeatable).")] = None,
     profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
-    data: Annotated[Path | None, typer.Option(help="Shards to run on (smoke: synthetic by default).")] = None,
+    data: Annotated[str | None, typer.Option(help="Shards to run on, a folder or a URI (smoke: synthetic by "
+                                             "default).")] = None,
     set_: SetOpt = None,
     name: Annotated[str | None, typer.Option(help="Grid name prefix (a hash of the trial configs is added).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted grid; finished trials are kept.")] = False,
@@ -323,8 +337,8 @@ def grid_outcome(summary: GridSummary) -> None:
 def reproduce(
     rows: Annotated[list[str], typer.Argument(help="Row ids, e.g. table5-crossmoco-ucla (see README tables).")],
     profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
-    data: Annotated[Path | None, typer.Option(help="The row's dataset: a shard directory or preprocess's "
-                                              "OUT_DIR (smoke: synthetic by default).")] = None,
+    data: Annotated[str | None, typer.Option(help="The row's dataset: a shard directory or preprocess's "
+                                             "OUT_DIR, a folder or a URI (smoke: synthetic by default).")] = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = Path("runs"),
     record: Annotated[bool, typer.Option("--record", help="Keep each figure measured on the row's own dataset: "

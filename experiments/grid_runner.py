@@ -31,7 +31,7 @@ class GridSummary:
 
 
 def run_table_or_over(
-    table: str | None, over: list[str], *, profile: str, data_dir: Path | None, overrides: list[str],
+    table: str | None, over: list[str], *, profile: str, data_dir: str | Path | None, overrides: list[str],
     name: str | None, resume: bool, run_dir: Path,
 ) -> GridSummary:
     """Run the grid; returns the printed summary (Markdown), the MLflow UI command and the outcomes.
@@ -51,9 +51,9 @@ def run_table_or_over(
         experiment = grid_name = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
     digest = hashlib.sha256("|".join(config_hash(t.config) for t in trials).encode()).hexdigest()[:8]
     grid_name = f"{grid_name}-{digest}"  # a changed config is a new grid; --resume continues the same one
-    data = ensure_synthetic_shards(run_dir / "synthetic") if synthetic else Path(data_dir)  # type: ignore[arg-type]
-    for t in trials:
-        load_dataset(data, t.config)  # every trial's dataset is checked before Ray starts
+    data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else data_dir
+    for t in trials:  # every trial's dataset is checked (a URI's copied into run_dir/data) before Ray starts
+        load_dataset(data, t.config, cache=run_dir / "data")
     ray_init_local()
     outcomes = run_grid(trials, data, run_dir=run_dir, name=grid_name, experiment=experiment, resume=resume)
     rows = summarize(trials, outcomes)

@@ -88,7 +88,7 @@ def row_config(row: TableRow, profile: str, overrides: list[str], synthetic: boo
 
 
 def reproduce_row(
-    row_id: str, *, profile: str, data_dir: Path | None, run_dir: Path, overrides: list[str] = (),  # type: ignore[assignment]
+    row_id: str, *, profile: str, data_dir: str | Path | None, run_dir: Path, overrides: list[str] = (),  # type: ignore[assignment]
 ) -> Outcome:
     """Run one row's chain and return the measured figure beside the paper's; writes nothing here."""
     row = get_row(row_id)
@@ -99,8 +99,9 @@ def reproduce_row(
         raise ValueError(f"{row.row_id}: give the {row.dataset} shards (--data DIR); only the smoke profile "
                          "falls back to the embedded synthetic dataset")
     cfg = row_config(row, profile, list(overrides), synthetic)
-    data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else Path(data_dir)
-    opened = load_dataset(data, cfg)  # a mismatched dataset fails before anything runs
+    data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else data_dir
+    # a mismatched dataset fails before anything runs; a URI's is copied into run_dir/data once
+    opened = load_dataset(data, cfg, cache=Path(run_dir).resolve() / "data")
     result = run_chain(opened, cfg, run_dir=run_dir, experiment=f"table{row.table_number}", row_id=row.row_id)
     measured = result.metrics[row_metric(row, cfg)]
     store = tracking.Store(result.tracking_uri, result.experiment_id)

@@ -79,17 +79,18 @@ class _Chain:
 
 
 def run_chain(
-    data_dir: Path | LoadedDataset, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco", row_id: str = "",
-    pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
+    data_dir: str | Path | LoadedDataset, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco",
+    row_id: str = "", pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
     checkpoint: Path | None = None, tags: dict[str, str] | None = None, storage: str | None = None,
     tracking_uri: str | None = None,
 ) -> ChainResult:
-    """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir`` (or a dataset already
-    opened); returns its metrics. Ray Train keeps its runs under ``storage`` (a folder or a URI;
-    default ``$CROSSMOCO_STORAGE/ray``, else ``<run_dir>/ray``); MLflow is ``tracking_uri`` (default
-    ``$MLFLOW_TRACKING_URI``, else SQLite in ``run_dir``)."""
-    data = data_dir if isinstance(data_dir, LoadedDataset) else load_dataset(data_dir, cfg)  # fails before Ray
+    """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir`` (a folder, a URI copied
+    into ``run_dir/data``, or a dataset already opened); returns its metrics. Ray Train keeps its
+    runs under ``storage`` (a folder or a URI; default ``$CROSSMOCO_STORAGE/ray``, else
+    ``<run_dir>/ray``); MLflow is ``tracking_uri`` (default ``$MLFLOW_TRACKING_URI``, else SQLite in
+    ``run_dir``)."""
     run_dir = Path(run_dir).resolve()
+    data = data_dir if isinstance(data_dir, LoadedDataset) else load_dataset(data_dir, cfg, cache=run_dir / "data")
     run_dir.mkdir(parents=True, exist_ok=True)
     store = tracking.init_store(tracking_uri or tracking.default_uri(run_dir), experiment,
                                 artifact_root=run_dir / "artifacts")
@@ -185,7 +186,8 @@ def _pretrain_stage(chain: _Chain, run_dir: Path, storage: str, pretrain_fn: Cal
         with EpochLines(store, run_id, cfg.pretrain.epochs):
             out = (pretrain_fn or _default_pretrain)(
                 cfg, chain.data.root, storage=storage, name=f"pretrain-{chain.parent}", tracking_uri=store.uri,
-                experiment_id=store.experiment_id, run_id=run_id, verified=chain.data.stamp, cache=cache)
+                experiment_id=store.experiment_id, run_id=run_id, verified=chain.data.stamp, cache=cache,
+                data_source=chain.data.source)
         # A pretrain function returns the local checkpoint folder, or an object with it (``checkpoint``)
         # and its location on storage (``location``), as ``pretrain_on_ray`` does.
         ckpt = Path(getattr(out, "checkpoint", out))
@@ -201,6 +203,7 @@ def _default_pretrain(cfg: Config, data_dir: Path, **kwargs):
         from pipeline.local import pretrain_in_process
 
         kwargs.pop("cache", None)
+        kwargs.pop("data_source", None)  # this process has the dataset's copy already
         return pretrain_in_process(cfg, data_dir, **kwargs)
     from pipeline.train_ray import pretrain_on_ray
 

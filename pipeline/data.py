@@ -8,7 +8,9 @@ the stamp the driver verified and skips the checks when its files still carry it
 Every verb that takes a dataset accepts either a shard directory (the one holding
 ``manifest.json``) or the folder given to ``preprocess`` as OUT_DIR, which holds one
 ``<dataset>-<config hash>`` directory per preprocessing; ``resolve_data_dir`` picks the one of the
-asked dataset, and when there are several, the error lists them with what sets them apart.
+asked dataset, and when there are several, the error lists them with what sets them apart. Either
+may be a URI on shared storage (``s3://bucket/prefix``, ``pipeline.shared_data``): the dataset is
+copied once into a local cache (the run directory's ``data/``) and verified there like any folder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +28,8 @@ from datasets.errors import DatasetFormatError
 from datasets.loader import load_split_arrays, split_column
 from datasets.manifest import check_shards, read_manifest
 from datasets.registry import layout_for
+from pipeline import shared_data
+from pipeline import storage as shared
 from pipeline.config import Config
 from pipeline.modeling import DataInfo
 
@@ -48,6 +53,7 @@ class LoadedDataset:
 
     val_performers: tuple[int, ...] = ()
     stamp: str = ""  # the files as verified (``files_stamp``): what a worker may trust without checking again
+    source: str = ""  # the dataset folder on shared storage that ``root`` is a copy of ("": a local folder)
 
     def arrays(self, subset: str) -> tuple[np.ndarray, np.ndarray]:
         """(x (N, C, T, V, M) float32, labels int64) of ``subset``: "train" or "test" (the split's
@@ -102,7 +108,23 @@ def resolve_data_dir(data_dir: Path, dataset: str) -> Path:
     root = Path(data_dir).resolve()
     if (root / MANIFEST).is_file():
         return root
-    found = _manifests_below(root)
+    return _pick(_manifests_below(root), dataset, str(root), str(root / MANIFEST), str(data_dir))
+
+
+def resolve_shared(location: str, dataset: str) -> str:
+    """``resolve_data_dir`` for a URI: the location of the dataset folder it names. Raises
+    ``DataError`` naming ``location`` when it cannot be read, or holds no (or several) such datasets."""
+    try:
+        found = shared_data.manifests_at(location)
+    except (OSError, ValueError) as e:  # unreachable, no such bucket, not a URI pyarrow knows
+        raise DataError(f"{location}: cannot read it ({shared_data.first_line(e)})") from e
+    if list(found) == [shared.resolve(location)]:
+        return shared.resolve(location)  # the dataset folder itself
+    return _pick(found, dataset, location, shared.join(location, MANIFEST), location)
+
+
+def _pick(found: dict, dataset: str, root: str, manifest: str, given: str):
+    """The one key of ``found`` ({folder: manifest}) whose manifest holds ``dataset``."""
     mine = {p: m for p, m in found.items() if m.get("dataset") == dataset}
     if len(mine) == 1:
         (shard_dir,) = mine
@@ -114,8 +136,8 @@ def resolve_data_dir(data_dir: Path, dataset: str) -> Path:
                         f"give one of them: {listed}")
     others = sorted({str(m.get("dataset")) for m in found.values()})
     held = f"; it holds {', '.join(others)} (choose with --set data.dataset=...)" if others else ""
-    raise DataError(f"{root / MANIFEST}: no manifest, and no {dataset} dataset in {root}; run "
-                    f"`python -m pipeline preprocess {dataset} RAW_DIR {data_dir}` first{held}")
+    raise DataError(f"{manifest}: no manifest, and no {dataset} dataset in {root}; run "
+                    f"`python -m pipeline preprocess {dataset} RAW_DIR {given}` first{held}")
 
 
 _OPENED: dict[tuple, LoadedDataset] = {}  # (shard dir, dataset, split, validation performers) -> the opened one
@@ -129,22 +151,36 @@ def files_stamp(root: Path) -> str:
     return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
 
-def load_dataset(data_dir: Path, cfg: Config, *, verified: str = "") -> LoadedDataset:
+def load_dataset(data_dir: str | Path, cfg: Config, *, verified: str = "", cache: Path | None = None) -> LoadedDataset:
     """Open the shards of ``cfg.data`` in ``data_dir`` (see ``resolve_data_dir``), verifying them the
     first time this process opens them, or unless their files still carry the stamp ``verified``
-    (the driver's, handed to a worker)."""
-    root = resolve_data_dir(data_dir, cfg.data.dataset)
+    (the driver's, handed to a worker). A URI is copied into ``cache`` first (default: a folder in
+    the temporary directory), once (``pipeline.shared_data``)."""
+    source = ""
+    if shared.is_uri(data_dir):
+        source = resolve_shared(str(data_dir), cfg.data.dataset)
+        root = local_copy(source, cache or Path(tempfile.gettempdir()) / "crossmoco-data")
+    else:
+        root = resolve_data_dir(Path(data_dir), cfg.data.dataset)
     key = (root, cfg.data.dataset, cfg.data.split, cfg.data.val_performers)
     stamp = files_stamp(root)
     opened = _OPENED.get(key)
     if opened is not None and opened.stamp == stamp:
         return opened
-    data = _open(root, cfg, stamp, verify=stamp != verified)
+    data = _open(root, cfg, stamp, verify=stamp != verified, source=source)
     _OPENED[key] = data
     return data
 
 
-def _open(root: Path, cfg: Config, stamp: str, *, verify: bool) -> LoadedDataset:
+def local_copy(source: str, cache: Path) -> Path:
+    """The local copy of the dataset folder ``source`` (a URI) in ``cache``, fetched if missing."""
+    try:
+        return shared_data.fetch_dataset(source, cache)
+    except OSError as e:
+        raise DataError(f"{source}: cannot copy it to {cache} ({shared_data.first_line(e)})") from e
+
+
+def _open(root: Path, cfg: Config, stamp: str, *, verify: bool, source: str = "") -> LoadedDataset:
     path = root / MANIFEST
     try:
         manifest = read_manifest(root, verify=verify)  # schema version, and every shard's SHA-256
@@ -168,7 +204,7 @@ def _open(root: Path, cfg: Config, stamp: str, *, verify: bool) -> LoadedDataset
     info = DataInfo.of(dataset, layout, num_classes, str(manifest.get("config_hash", ""))[:12])
     names = names or tuple(str(i) for i in range(num_classes))
     val = validation_performers(split_column(root, cfg.data.split, "train", "performer"), cfg.data.val_performers)
-    return LoadedDataset(root, cfg.data.split, info, names, val, stamp)
+    return LoadedDataset(root, cfg.data.split, info, names, val, stamp, source)
 
 
 def validation_performers(performers: np.ndarray, chosen: tuple[int, ...]) -> tuple[int, ...]:

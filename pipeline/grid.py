@@ -63,7 +63,7 @@ def _trial(params: dict[str, Any]) -> None:
     console.quiet_worker(spec.get("log_dir"))  # the chain's lines go to <run_dir>/logs/workers.log
     cfg = from_flat_dict(spec["config"])
     trial_id = tune.get_context().get_trial_id()
-    result = run_chain(Path(spec["data_dir"]), cfg, run_dir=Path(spec["run_dir"]), experiment=spec["experiment"],
+    result = run_chain(spec["data_dir"], cfg, run_dir=Path(spec["run_dir"]), experiment=spec["experiment"],
                        row_id=spec["row_id"], tags={M.TUNE_TRIAL: trial_id, M.GRID: spec["grid"]},
                        storage=spec.get("storage") or None, tracking_uri=spec.get("tracking_uri") or None)
     tune.report({**result.metrics, "parent_run_id": result.parent_run_id, "trial_name": spec["name"]})
@@ -123,7 +123,7 @@ def concurrency(cfg: Config, cluster_cpus: float) -> int:
 
 
 def run_grid(
-    trials: list[TrialSpec], data_dir: Path, *, run_dir: Path, name: str, experiment: str, resume: bool = False,
+    trials: list[TrialSpec], data_dir: str | Path, *, run_dir: Path, name: str, experiment: str, resume: bool = False,
     storage: str | None = None,
 ) -> list[TrialOutcome]:
     """Run (or resume) ``trials`` as the Tune experiment ``name`` under ``storage/tune`` (a folder or a
@@ -139,7 +139,7 @@ def run_grid(
     # not this process's (an MLFLOW_TRACKING_URI set here would not reach it).
     uri = tracking.default_uri(run_dir)
     specs = [{"name": t.name, "config": to_flat_dict(t.config), "row_id": t.row_id, "grid": name,
-              "data_dir": str(Path(data_dir).resolve()), "run_dir": str(run_dir), "experiment": experiment,
+              "data_dir": shared.resolve(data_dir), "run_dir": str(run_dir), "experiment": experiment,
               "log_dir": str(console.log_dir() or ""), "storage": train_root, "tracking_uri": uri}
              for t in trials]
     tracking.init_store(uri, experiment, artifact_root=run_dir / "artifacts")  # schema

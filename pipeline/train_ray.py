@@ -38,6 +38,7 @@ from pipeline import console
 from pipeline import storage as shared
 from pipeline.checkpoints import read_state
 from pipeline.config import Config, from_flat_dict, to_flat_dict
+from pipeline.data import local_copy
 from pipeline.runtime import allocator_env
 from pipeline.worker import pretrain_worker
 
@@ -57,6 +58,8 @@ class RayPretrainResult:
 def _worker(loop: dict[str, Any]) -> dict[str, Any]:
     """The Ray Train worker function (importable, so workers can unpickle it)."""
     console.quiet_worker(loop.get("log_dir"))  # Ray Train's and MLflow's lines to <run_dir>/logs/workers.log
+    if loop.get("data_source"):  # a dataset on shared storage: this node's copy, at the driver's path
+        local_copy(loop["data_source"], Path(loop["data_dir"]).parent)
     cfg = from_flat_dict(loop["config"])
     context = ray.train.get_context()
     rank = context.get_world_rank()
@@ -97,11 +100,14 @@ def _resume_copy(name: str, rank: int) -> Path | None:
 def pretrain_on_ray(
     cfg: Config, data_dir: Path, *, storage: str | Path, name: str, tracking_uri: str = "", experiment_id: str = "",
     run_id: str = "", verified: str = "", cache: Path | None = None, placement_strategy: str = "PACK",
+    data_source: str = "",
 ) -> RayPretrainResult:
     """Run (or resume) pretraining as a Ray Train job named ``name`` under ``storage`` (a folder or a
     URI); the final checkpoint is copied into ``cache`` (default: the temporary folder) unless it is
     on this machine's disk already. ``placement_strategy`` is Ray's for the workers' placement group
-    (``SPREAD``: one rank per node where it fits; on a GPU cluster one GPU per node spreads them anyway)."""
+    (``SPREAD``: one rank per node where it fits; on a GPU cluster one GPU per node spreads them anyway).
+    ``data_source``: the dataset folder on shared storage that ``data_dir`` is the driver's copy of;
+    a worker on a node without that copy makes its own at the same path."""
     from ray.train.torch import TorchConfig, TorchTrainer
 
     res = cfg.resources
@@ -111,6 +117,7 @@ def pretrain_on_ray(
         "config": to_flat_dict(cfg), "data_dir": str(Path(data_dir).resolve()), "tracking_uri": tracking_uri,
         "experiment_id": experiment_id, "run_id": run_id, "name": name, "log_dir": str(console.log_dir() or ""),
         "verified": verified,  # the files' stamp as the driver verified them: workers do not hash them again
+        "data_source": data_source,
     }
     trainer = TorchTrainer(
         _worker,

@@ -58,14 +58,22 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def synthetic_shards(tmp_path_factory) -> Path:
-    """A small synthetic dataset, generated and preprocessed once per test session."""
-    from datasets.preprocess import preprocess_dataset
+def synthetic_raw_dir(tmp_path_factory) -> Path:
+    """The synthetic dataset's raw files (NTU format), generated once per test session."""
     from datasets.synthetic import generate_synthetic
 
-    base = tmp_path_factory.mktemp("synthetic")
-    generate_synthetic(base / "raw", seed=0)
-    return preprocess_dataset("synthetic", base / "raw", base / "shards", PreprocessConfig(), workers=2)
+    raw = tmp_path_factory.mktemp("synthetic") / "raw"
+    generate_synthetic(raw, seed=0)
+    return raw
+
+
+@pytest.fixture(scope="session")
+def synthetic_shards(synthetic_raw_dir) -> Path:
+    """A small synthetic dataset, preprocessed once per test session (``synthetic_raw_dir``'s sibling ``shards``)."""
+    from datasets.preprocess import preprocess_dataset
+
+    return preprocess_dataset("synthetic", synthetic_raw_dir, synthetic_raw_dir.parent / "shards", PreprocessConfig(),
+                              workers=2)
 
 
 def _start_ray():
