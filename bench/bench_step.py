@@ -207,7 +207,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--frames", type=int, default=50)
     parser.add_argument("--steps", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first: 3 reach the steady state (no page faults) for both steps; 1 left the reference faulting and inflated the ratio")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: torch's default)")
     parser.add_argument("--allocator", action="store_true", help="also compare the glibc env in children")
