@@ -51,22 +51,24 @@ class LoadedDataset:
     info: DataInfo
     class_names: tuple[str, ...]
 
-    val_performers: tuple[int, ...] = ()
+    val_ids: tuple[int, ...] = ()  # the ``val_column`` values whose training-side samples are the validation subset
     stamp: str = ""  # the files as verified (``files_stamp``): what a worker may trust without checking again
     source: str = ""  # the dataset folder on shared storage that ``root`` is a copy of ("": a local folder)
+    val_column: str = "performer"  # ``data.val_by``: the metadata column the validation subset holds out
 
     def arrays(self, subset: str) -> tuple[np.ndarray, np.ndarray]:
         """(x (N, C, T, V, M) float32, labels int64) of ``subset``: "train" or "test" (the split's
         sides), or the training side divided for choosing settings: "val" (its samples of the
-        validation performers) and "fit" (the rest). The test side is never part of either."""
+        validation performers, or cameras with ``data.val_by=camera``) and "fit" (the rest). The test side
+        is never part of either."""
         if subset in ("train", "test"):
             x, y = load_split_arrays(self.root, self.split, subset, verify=False)  # verified when opened
             return x, np.asarray(y, dtype=np.int64)
         if subset not in ("fit", "val"):
             raise ValueError(f"unknown subset {subset!r}; expected train, test, fit or val")
         x, y = self.arrays("train")
-        if self.val_performers:
-            held = np.isin(split_column(self.root, self.split, "train", "performer"), self.val_performers)
+        if self.val_ids:
+            held = np.isin(split_column(self.root, self.split, "train", self.val_column), self.val_ids)
         else:  # no performer ids (PKU-MMD): a seeded random VAL_FRACTION of the training side
             held = np.random.default_rng(0).random(len(y)) < VAL_FRACTION
         keep = held if subset == "val" else ~held
@@ -162,7 +164,7 @@ def load_dataset(data_dir: str | Path, cfg: Config, *, verified: str = "", cache
         root = local_copy(source, cache or Path(tempfile.gettempdir()) / "crossmoco-data")
     else:
         root = resolve_data_dir(Path(data_dir), cfg.data.dataset)
-    key = (root, cfg.data.dataset, cfg.data.split, cfg.data.val_performers)
+    key = (root, cfg.data.dataset, cfg.data.split, cfg.data.val_by, cfg.data.val_performers, cfg.data.val_cameras)
     stamp = files_stamp(root)
     opened = _OPENED.get(key)
     if opened is not None and opened.stamp == stamp:
@@ -203,8 +205,31 @@ def _open(root: Path, cfg: Config, stamp: str, *, verify: bool, source: str = ""
     layout = layout_for(dataset, hands)
     info = DataInfo.of(dataset, layout, num_classes, str(manifest.get("config_hash", ""))[:12])
     names = names or tuple(str(i) for i in range(num_classes))
-    val = validation_performers(split_column(root, cfg.data.split, "train", "performer"), cfg.data.val_performers)
-    return LoadedDataset(root, cfg.data.split, info, names, val, stamp, source)
+    column = cfg.data.val_by
+    try:
+        ids = split_column(root, cfg.data.split, "train", column)
+    except (KeyError, ValueError) as e:  # pyarrow: ArrowInvalid (a ValueError) for a missing column
+        raise DataError(f"{path}: the shards have no {column!r} column for data.val_by={column}") from e
+    if column == "camera":
+        val = validation_cameras(ids, cfg.data.val_cameras)
+    else:
+        val = validation_performers(ids, cfg.data.val_performers)
+    return LoadedDataset(root, cfg.data.split, info, names, val, stamp, source, column)
+
+
+def validation_cameras(cameras: np.ndarray, chosen: tuple[int, ...]) -> tuple[int, ...]:
+    """The cameras (views) whose training-side samples form the validation subset (``data.val_by=camera``):
+    ``chosen``, or by default the highest camera id of the training side (NW-UCLA xview: view 2; NTU
+    xview: camera 3); () when the training side has a single camera (nothing to hold out)."""
+    ids = sorted(int(c) for c in np.unique(cameras))
+    if chosen:
+        unknown = sorted(set(chosen) - set(ids))
+        if unknown:
+            raise DataError(f"data.val_cameras {list(chosen)}: the training side has no camera {unknown}; it has {ids}")
+        if set(chosen) >= set(ids):
+            raise DataError(f"data.val_cameras {list(chosen)} holds out every camera of the training side; keep one")
+        return tuple(sorted(chosen))
+    return (ids[-1],) if len(ids) >= 2 else ()
 
 
 def validation_performers(performers: np.ndarray, chosen: tuple[int, ...]) -> tuple[int, ...]:
