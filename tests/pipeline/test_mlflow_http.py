@@ -59,6 +59,7 @@ def test_chain_with_ddp_workers_logs_over_http(ray_session, synthetic_shards, tm
     _check_chain(MlflowClient(base), store, res.experiment_id, res.parent_run_id, epochs=2)
 
 
+@pytest.mark.slow  # a 2-trial grid over HTTP: `make test-all`; keeps `make test` under 10 minutes
 def test_two_trials_logging_at_once_lose_nothing(ray_session, synthetic_shards, tmp_path, server, monkeypatch):
     base, store = server
     monkeypatch.setenv("MLFLOW_TRACKING_URI", base)  # read by the grid's driver only, then handed to the trials
