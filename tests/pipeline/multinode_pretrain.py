@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -48,14 +49,21 @@ def _wait(what: str, ok, timeout: float = 300) -> None:
         time.sleep(0.2)
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def main(shards: Path, s3: str, work: Path) -> dict:
     keep_on_loopback()
     cfg = load_config("smoke", [f"pretrain.epochs={EPOCHS}", "pretrain.checkpoint_every=1", "pretrain.batch_size=16",
                                 "resources.num_workers=2", "resources.cpus_per_worker=0.9",
                                 "resources.max_failures=3"])
     # The head runs the driver, Ray Train's controller and the State API (dashboard), no rank.
+    # Its own dashboard port: a local Ray of the same pytest session (``ray_session``) may hold 8265.
     cluster = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 0, "include_dashboard": True, "dashboard_host": "127.0.0.1",
+        "num_cpus": 0, "include_dashboard": True, "dashboard_host": "127.0.0.1", "dashboard_port": _free_port(),
         "object_store_memory": 128 * 1024**2})
     try:
         workers = [cluster.add_node(**NODE, object_store_memory=128 * 1024**2) for _ in range(2)]
