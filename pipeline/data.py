@@ -69,7 +69,7 @@ class LoadedDataset:
         x, y = self.arrays("train")
         if self.val_ids:
             held = np.isin(split_column(self.root, self.split, "train", self.val_column), self.val_ids)
-        else:  # no performer ids (PKU-MMD): a seeded random VAL_FRACTION of the training side
+        else:  # no ids to hold out (PKU-MMD has no performers; one camera): a seeded random VAL_FRACTION
             held = np.random.default_rng(0).random(len(y)) < VAL_FRACTION
         keep = held if subset == "val" else ~held
         return x[keep], y[keep]
@@ -142,7 +142,7 @@ def _pick(found: dict, dataset: str, root: str, manifest: str, given: str):
                     f"`python -m pipeline preprocess {dataset} RAW_DIR {given}` first{held}")
 
 
-_OPENED: dict[tuple, LoadedDataset] = {}  # (shard dir, dataset, split, validation performers) -> the opened one
+_OPENED: dict[tuple, LoadedDataset] = {}  # (shard dir, dataset, split, validation choice) -> the opened one
 
 
 def files_stamp(root: Path) -> str:
