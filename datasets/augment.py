@@ -8,6 +8,9 @@
   (``tools.py::temperal_crop``, where ``crop_padding`` is CrosSCLR's ``temperal_padding_ratio = 6``,
   i.e. 8 padding frames at T = 50; 0 disables the crop).
 * ``"occlusion_shear_crop"``: shear, crop, then the occlusion mask, so occluded joints stay zero.
+* With ``rotate_degrees`` or ``scale_amplitude`` above 0, the shear_crop methods first apply
+  ``view_change`` (a random rotation about x and y and a random scale, CTR-GCN's NW-UCLA feeder);
+  at 0 (the default) no random number is drawn for it, so the lineage's draws are unchanged.
 * ``"none"``: the input unchanged.
 
 CrosSCLR draws these with Python's ``random`` per sample in DataLoader workers; here each sample
@@ -41,6 +44,30 @@ def shear(x: Tensor, amplitude: float, generator: torch.Generator) -> Tensor:
     return torch.einsum("nij,njtvm->nitvm", r, x)
 
 
+def view_change(x: Tensor, degrees: float, scale_amplitude: float, generator: torch.Generator) -> Tensor:
+    """A random camera change of every sample: ``out[n] = s[n] * Ry(b[n]) @ Rx(a[n]) @ x[n]`` over C.
+
+    ``a, b`` are uniform in ``[-degrees, degrees]`` (rotations about the x and the vertical y axis) and
+    ``s`` in ``[1 - scale_amplitude, 1 + scale_amplitude]``, as CTR-GCN's NW-UCLA feeder draws them
+    (``rand_view_transform``: integer angles in [-60, 60], s in [0.5, 1.5]; it multiplies row vectors by
+    ``Ry Rx S``, the transposed rotations, which have the same distribution since the angles are
+    symmetric about 0). The rotation is about the origin: the preprocessed samples are centred there.
+
+    Shape:
+        x: (N, 3, T, V, M) -> (N, 3, T, V, M)
+    """
+    n = x.shape[0]
+    dev = generator.device
+    ang = torch.deg2rad((2 * torch.rand(n, 2, generator=generator, device=dev) - 1) * degrees)
+    s = 1 + (2 * torch.rand(n, generator=generator, device=dev) - 1) * scale_amplitude
+    ca, sa, cb, sb = ang[:, 0].cos(), ang[:, 0].sin(), ang[:, 1].cos(), ang[:, 1].sin()
+    one, zero = torch.ones_like(ca), torch.zeros_like(ca)
+    rx = torch.stack([one, zero, zero, zero, ca, -sa, zero, sa, ca], 1).view(n, 3, 3)
+    ry = torch.stack([cb, zero, sb, zero, one, zero, -sb, zero, cb], 1).view(n, 3, 3)
+    r = (ry @ rx * s.view(n, 1, 1)).to(device=x.device, dtype=x.dtype)
+    return torch.einsum("nij,njtvm->nitvm", r, x)
+
+
 def temporal_crop(x: Tensor, padding_ratio: int, generator: torch.Generator) -> Tensor:
     """A random window of T frames from the sequence reflected by ``T // padding_ratio`` frames.
 
@@ -70,6 +97,8 @@ def augment(x: Tensor, parents0: Sequence[int], cfg: AugmentConfig, generator: t
         return occlusion_mask(x, parents0, cfg.occlusion, generator)[0]
     if cfg.method not in ("shear_crop", "occlusion_shear_crop"):
         raise ValueError(f"unknown augment.method {cfg.method!r}")
+    if cfg.rotate_degrees > 0 or cfg.scale_amplitude > 0:
+        x = view_change(x, cfg.rotate_degrees, cfg.scale_amplitude, generator)
     y = temporal_crop(shear(x, cfg.shear_amplitude, generator), cfg.crop_padding, generator)
     if cfg.method == "occlusion_shear_crop":
         y = occlusion_mask(y, parents0, cfg.occlusion, generator)[0]

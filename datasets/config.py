@@ -79,7 +79,14 @@ class AugmentConfig:
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     shear_amplitude: float = 0.5  # CrosSCLR/SkeletonCLR shear amplitude, for the comparison
     crop_padding: int = 6  # CrosSCLR's temperal_padding_ratio: pad T // 6 frames on each side, then crop T
+    # A random view change before the shear (datasets/augment.py::view_change), for the cross-view splits; the
+    # paper and CrosSCLR have none. CTR-GCN's NW-UCLA feeder (feeders/feeder_ucla.py::rand_view_transform) turns
+    # every training sample about x and y by angles drawn in [-60, 60] degrees and scales it by s in [0.5, 1.5]
+    rotate_degrees: float = 0.0  # largest angle about x and about y; 0 = no rotation (the lineage)
+    scale_amplitude: float = 0.0  # s uniform in [1 - a, 1 + a]; 0 = no scaling (the lineage)
 
     def __post_init__(self) -> None:
         if self.shear_amplitude < 0 or self.crop_padding < 0:
             raise ValueError("augment.shear_amplitude and augment.crop_padding must be >= 0")
+        if not 0 <= self.rotate_degrees <= 180 or not 0 <= self.scale_amplitude < 1:
+            raise ValueError("augment.rotate_degrees must be in [0, 180] and augment.scale_amplitude in [0, 1)")

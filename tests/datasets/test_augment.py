@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from datasets.augment import augment, shear, temporal_crop
+from datasets.augment import augment, shear, temporal_crop, view_change
 from datasets.config import AugmentConfig, OcclusionConfig
 from datasets.skeleton import ntu_layout
 
@@ -78,3 +80,51 @@ def test_unknown_method_raises() -> None:
     object.__setattr__(cfg, "method", "cutout")
     with pytest.raises(ValueError, match="cutout"):
         augment(torch.zeros(1, 3, 4, 25, 1), PARENTS0, cfg, gen(6))
+
+
+def test_view_change_by_hand_on_one_point() -> None:
+    """Angles and scale at their extremes by hand: a = b = 90 degrees, s = 1.5 (amplitude 0.5).
+
+    Drawn with the same generator state the function uses, so the check is exact for this sample:
+    Rx(a) (0, 1, 0) = (0, cos a, sin a); then Ry(b) (x, y, z) = (x cos b + z sin b, y, -x sin b + z cos b).
+    """
+    g = gen(7)
+    u = torch.rand(1, 2, generator=g)
+    v = torch.rand(1, generator=g)
+    a, b = [math.radians((2 * float(t) - 1) * 90) for t in u[0]]
+    s = 1 + (2 * float(v[0]) - 1) * 0.5
+    p = torch.zeros(1, 3, 1, 1, 1, dtype=torch.float64)
+    p[0, 1] = 1.0  # the point (0, 1, 0)
+    y, z = math.cos(a), math.sin(a)
+    want = s * torch.tensor([z * math.sin(b), y, z * math.cos(b)], dtype=torch.float64)
+    out = view_change(p, 90.0, 0.5, gen(7))
+    assert torch.allclose(out.flatten(), want, atol=1e-6)  # the matrix is built in float32
+
+
+def test_view_change_is_a_rotation_times_a_scale_within_bounds() -> None:
+    x = torch.randn(8, 3, 10, 20, 1, dtype=torch.float64)
+    out = view_change(x, 60.0, 0.5, gen(8))
+    scales = []
+    for n in range(8):  # recover the matrix: out = s R x, R orthonormal with det 1
+        pts, img = x[n].reshape(3, -1).numpy(), out[n].reshape(3, -1).numpy()
+        m = np.linalg.lstsq(pts.T, img.T, rcond=None)[0].T
+        s = np.cbrt(np.linalg.det(m))
+        assert 0.5 - 1e-6 <= s <= 1.5 + 1e-6
+        r = m / s
+        assert np.allclose(r @ r.T, np.eye(3), atol=1e-6)  # drawn in float32
+        assert r[1, 0] == pytest.approx(0.0, abs=1e-6)  # Ry Rx leaves x's image in the x-z plane
+        assert abs(math.degrees(math.atan2(-r[1, 2], r[1, 1]))) <= 60 + 1e-6  # a: Ry Rx's row y is Rx's
+        assert abs(math.degrees(math.atan2(-r[2, 0], r[0, 0]))) <= 60 + 1e-6  # b: its column x is Ry's
+        scales.append(s)
+    assert np.ptp(scales) > 0.1  # each sample has its own draw
+    assert torch.equal(view_change(x, 0.0, 0.0, gen(8)), x)
+
+
+def test_view_change_off_draws_nothing_and_on_changes_the_view() -> None:
+    x = torch.randn(4, 3, 50, 25, 2)
+    plain = augment(x, PARENTS0, AugmentConfig(method="shear_crop"), gen(9))
+    assert torch.equal(plain, augment(x, PARENTS0, AugmentConfig(method="shear_crop", rotate_degrees=0.0), gen(9)))
+    turned = augment(x, PARENTS0, AugmentConfig(method="shear_crop", rotate_degrees=60.0), gen(9))
+    assert turned.shape == x.shape and not torch.allclose(turned, plain)
+    with pytest.raises(ValueError, match="rotate_degrees"):
+        AugmentConfig(rotate_degrees=-1.0)
