@@ -211,7 +211,10 @@ def _open(root: Path, cfg: Config, stamp: str, *, verify: bool, source: str = ""
     except (KeyError, ValueError) as e:  # pyarrow: ArrowInvalid (a ValueError) for a missing column
         raise DataError(f"{path}: the shards have no {column!r} column for data.val_by={column}") from e
     if column == "camera":
-        val = validation_cameras(ids, cfg.data.val_cameras)
+        try:
+            val = validation_cameras(ids, cfg.data.val_cameras)
+        except DataError as e:
+            raise DataError(f"{path}: {e}") from None
     else:
         val = validation_performers(ids, cfg.data.val_performers)
     return LoadedDataset(root, cfg.data.split, info, names, val, stamp, source, column)
@@ -220,8 +223,13 @@ def _open(root: Path, cfg: Config, stamp: str, *, verify: bool, source: str = ""
 def validation_cameras(cameras: np.ndarray, chosen: tuple[int, ...]) -> tuple[int, ...]:
     """The cameras (views) whose training-side samples form the validation subset (``data.val_by=camera``):
     ``chosen``, or by default the highest camera id of the training side (NW-UCLA xview: view 2; NTU
-    xview: camera 3); () when the training side has a single camera (nothing to hold out)."""
+    xview: camera 3). A training side with a single camera (NTU xsub has three; a dataset without cameras
+    reads one id everywhere) is an error, not the random split ``LoadedDataset.arrays`` falls back to
+    without ids: an unseen camera is what was asked, and a random 30% would read the seen ones."""
     ids = sorted(int(c) for c in np.unique(cameras))
+    if len(ids) < 2:
+        raise DataError(f"data.val_by=camera: the training side has a single camera {ids}, nothing to hold out; "
+                        "use data.val_by=performer")
     if chosen:
         unknown = sorted(set(chosen) - set(ids))
         if unknown:
@@ -229,7 +237,7 @@ def validation_cameras(cameras: np.ndarray, chosen: tuple[int, ...]) -> tuple[in
         if set(chosen) >= set(ids):
             raise DataError(f"data.val_cameras {list(chosen)} holds out every camera of the training side; keep one")
         return tuple(sorted(chosen))
-    return (ids[-1],) if len(ids) >= 2 else ()
+    return (ids[-1],)
 
 
 def validation_performers(performers: np.ndarray, chosen: tuple[int, ...]) -> tuple[int, ...]:

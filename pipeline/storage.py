@@ -78,7 +78,7 @@ def fetch(location: str, dest: Path) -> Path:
         return dest
     fs, path = filesystem(location)
     if fs.get_file_info(path).type != pyarrow.fs.FileType.Directory:
-        raise FileNotFoundError(f"{location}: no checkpoint folder there")
+        raise FileNotFoundError(f"{location}: no folder there to fetch")
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_path(dest) as tmp:

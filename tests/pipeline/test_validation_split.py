@@ -28,7 +28,8 @@ def test_validation_cameras_chosen_default_and_bad():
     cams = np.array([1, 1, 2, 3, 3])
     assert validation_cameras(cams, ()) == (3,)
     assert validation_cameras(cams, (2, 1)) == (1, 2)
-    assert validation_cameras(np.array([4, 4]), ()) == ()  # one view: nothing to hold out
+    with pytest.raises(DataError, match="single camera"):  # one view: nothing to hold out, and no silent
+        validation_cameras(np.array([4, 4]), ())  # random split in its place
     with pytest.raises(DataError, match="no camera"):
         validation_cameras(cams, (7,))
     with pytest.raises(DataError, match="every camera"):
