@@ -111,6 +111,9 @@ def pretrain_on_ray(
     from ray.train.torch import TorchConfig, TorchTrainer
 
     res = cfg.resources
+    if res.num_workers < 1:  # Ray Train needs a worker; the chain runs num_workers=0 in its own process
+        raise ValueError("pretrain_on_ray: resources.num_workers=0 means no Ray Train workers; "
+                         "pipeline.local.pretrain_in_process runs that configuration")
     per_worker = {"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.use_gpu else {})}
     backend = {"auto": "nccl" if res.use_gpu else "gloo"}.get(res.backend, res.backend)
     loop = {
