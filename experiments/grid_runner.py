@@ -41,9 +41,9 @@ def run_table_or_over(
     if synthetic and profile != "smoke":
         raise ValueError("give the dataset's shards with --data; only the smoke profile falls back to synthetic data")
     if table is not None:
-        rows = rows_of(table)
+        table_rows = rows_of(table)
         trials = table_trials(table, profile, overrides, synthetic)
-        experiment = f"table{rows[0].table_number}"
+        experiment = f"table{table_rows[0].table_number}"
         grid_name = name or f"{experiment}-{profile}"
     else:
         base = load_config(profile, [*(SYNTHETIC_OVERRIDES if synthetic else ()), *overrides])

@@ -73,7 +73,7 @@ def hardware() -> str:
 
 def row_metric(row: TableRow, cfg: Config) -> str:
     """The chain metric that holds a row's figure, e.g. linear_top1 or semi10_top1."""
-    stage = row.protocol
+    stage: str = row.protocol
     if row.protocol == "semi":
         (fraction,) = cfg.eval.semi_fractions
         stage = M.semi_name(fraction)

@@ -176,7 +176,7 @@ def run_grid(
     log.info("grid %s: %d trial%s run in %s%s", name, ran, "" if ran == 1 else "s",
              duration(time.monotonic() - start), before)
     outcomes = []
-    for res in grid:
+    for res in (grid[i] for i in range(len(grid))):  # ResultGrid indexes; it declares no __iter__
         spec = res.config["trial"] if res.config else {}
         metrics = {k: float(v) for k, v in (res.metrics or {}).items()
                    if k.endswith(("_top1", "_top5")) and isinstance(v, int | float)}
