@@ -72,7 +72,9 @@ def open_split(
     table = _parquet_table(Path(shard_dir), manifest, columns)
     chunks, labels = table_to_arrays(table.select(["data", "label"]))
     side = table.column(f"split_{split}")
-    keep: np.ndarray | list[bool] = np.concatenate([c.to_numpy(zero_copy_only=False) == subset for c in side.chunks]) if len(table) else []
+    keep: np.ndarray | list[bool] = (
+        np.concatenate([c.to_numpy(zero_copy_only=False) == subset for c in side.chunks]) if len(table) else []
+    )
     where = np.concatenate(
         [np.stack([np.full(len(x), c), np.arange(len(x))], 1) for c, x in enumerate(chunks)]
         or [np.zeros((0, 2), np.int64)]
