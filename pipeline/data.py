@@ -69,7 +69,7 @@ class LoadedDataset:
         x, y = self.arrays("train")
         if self.val_ids:
             held = np.isin(split_column(self.root, self.split, "train", self.val_column), self.val_ids)
-        else:  # no ids to hold out (PKU-MMD has no performers; one camera): a seeded random VAL_FRACTION
+        else:  # no performer ids to hold out (PKU-MMD): a seeded random VAL_FRACTION (a single camera is an error)
             held = np.random.default_rng(0).random(len(y)) < VAL_FRACTION
         keep = held if subset == "val" else ~held
         return x[keep], y[keep]
