@@ -28,7 +28,7 @@ Whether ST-MLP owns its ST-GCN or is the MLP on top of f (``h = MLP o f``) is a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -108,6 +108,11 @@ class CrossMoCo(nn.Module):
         self.query, self.key = encoders, key_copy(encoders)  # one copy keeps a shared backbone shared
         self.banks = nn.ModuleList(NegativeQueue(cfg.queue_size, dim, streams) for _ in self.plan.feeds)
 
+    @property
+    def queues(self) -> list[NegativeQueue]:
+        """The negative banks, typed (an ``nn.ModuleList`` yields plain modules)."""
+        return [cast(NegativeQueue, bank) for bank in self.banks]
+
     @torch.no_grad()
     def momentum_update(self, m: float) -> None:
         """Eq. (1), MoCo's form: theta_k <- m theta_k + (1 - m) theta_q (see models/momentum.py)."""
@@ -125,7 +130,7 @@ class CrossMoCo(nn.Module):
         c = self.cfg
         with torch.autocast(device_type=out.gcn_query.device.type, enabled=False):  # logits in fp32
             q, k, r, l = (t.float().transpose(0, 1) for t in out)  # noqa: E741  each (S, N, D)
-            for_q, for_r = ([self.banks[i].keys for i in side] for side in self._sides(crossed))
+            for_q, for_r = ([self.queues[i].keys for i in side] for side in self._sides(crossed))
             if not crossed:
                 return moco_loss(q, k, *for_q, tau=c.tau, form=c.form).loss + \
                     moco_loss(r, l, *for_r, tau=c.tau, form=c.form).loss
@@ -144,7 +149,7 @@ class CrossMoCo(nn.Module):
     @torch.no_grad()
     def enqueue(self, out: CrossMoCoOutput) -> None:
         """Feed each bank its keys (after the loss: the current keys are positives, not negatives)."""
-        for bank, feed in zip(self.banks, self.plan.feeds, strict=True):
+        for bank, feed in zip(self.queues, self.plan.feeds, strict=True):
             bank.enqueue(feed(out.gcn_key, out.mlp_key))
 
     def features(self, x: Tensor, which: FeatureKind = "both") -> Tensor:

@@ -44,7 +44,14 @@ from models.losses import weighted_streams
 from pipeline import metrics as M
 from pipeline.checkpoints import load_checkpoint, save_checkpoint
 from pipeline.config import Config
-from pipeline.modeling import DataInfo, build_pretrain_model, stacked_streams, stream_names, stream_weights, unwrap
+from pipeline.modeling import (
+    DataInfo,
+    build_pretrain_model,
+    core_of,
+    stacked_streams,
+    stream_names,
+    stream_weights,
+)
 from pipeline.runtime import autocast, compile_encoders_
 from pipeline.schedule import crossed_at, key_momentum, learning_rate
 
@@ -180,7 +187,7 @@ def _train_epoch(
     cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, labels: torch.Tensor | None,
     info: DataInfo, ctx: WorkerContext, gen: torch.Generator, epoch: int, per_rank: int,
 ) -> dict[str, float]:  # fmt: skip
-    core = unwrap(model)
+    core = core_of(model)
     weights = stream_weights(cfg).to(ctx.device)
     crossed = crossed_at(cfg, epoch)
     model.train()

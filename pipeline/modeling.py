@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -60,6 +61,22 @@ def stacked_streams(x: torch.Tensor, cfg: Config, info: DataInfo) -> torch.Tenso
     return torch.stack(list(make_streams(x, info.parents0, stream_names(cfg)).values()), dim=1)
 
 
+class PretrainModel(Protocol):
+    """What the pipeline calls on a model of ``models.registry`` (CrossMoCo, MoCo, Classifier) beyond
+    ``nn.Module``; the contrastive-only methods are called only when the method has no labels."""
+
+    def loss(self, *args: Any, **kwargs: Any) -> torch.Tensor: ...
+    def momentum_update(self, m: float) -> None: ...
+    def enqueue(self, out: Any) -> None: ...
+    def chance(self, crossed: bool) -> float: ...
+    def features(self, x: torch.Tensor, which: Any = "both") -> torch.Tensor: ...
+
+
+def core_of(model: nn.Module) -> PretrainModel:
+    """The unwrapped model, typed by what the pipeline calls on it."""
+    return cast(PretrainModel, unwrap(model))
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside a DDP wrapper (Ray's prepare_model wraps only with 2+ workers)."""
     return getattr(model, "module", model)
@@ -74,7 +91,7 @@ def build_pretrain_model(cfg: Config, info: DataInfo) -> nn.Module:
 def model_features(model: nn.Module, x: torch.Tensor, cfg: Config, info: DataInfo) -> torch.Tensor:
     """Features for the evaluation protocols: ``cfg.eval.features`` of the ``cfg.eval.streams``,
     combined by ``cfg.eval.combine``. Shape: joints ``(N, C, T, V, M)`` -> ``(N, F)``."""
-    feats = unwrap(model).features(stacked_streams(x, cfg, info), which=cfg.eval.features)  # (N, S, F)
+    feats = core_of(model).features(stacked_streams(x, cfg, info), which=cfg.eval.features)  # (N, S, F)
     chosen = feats[:, eval_stream_index(cfg)]
     if cfg.eval.combine == "sum":
         return chosen.sum(dim=1)

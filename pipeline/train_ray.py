@@ -176,7 +176,7 @@ def ray_init_local(num_cpus: int | None = None) -> None:
     # ray/train/v2/_internal/state/util.py is_actor_alive). It also silences the cleaner's warnings.
     ray.init(
         num_cpus=num_cpus, include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=verbose,
-        configure_logging=verbose, logging_level="INFO" if verbose else "WARNING",
+        configure_logging=verbose, logging_level=logging.INFO if verbose else logging.WARNING,
         runtime_env={"env_vars": allocator_env()},  # glibc malloc tuned before worker processes start
     )
     # No public API names the session folder; a stand-in ``ray`` (tests) has no private module.
