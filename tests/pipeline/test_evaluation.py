@@ -53,10 +53,13 @@ def test_knn_scores_vote_by_similarity():
     assert knn_scores(bank, labels, q, 2, k=1).argmax(1).tolist() == [0, 1]
 
 
+TINY = ["eval.linear_epochs=10", "eval.finetune_epochs=1", "eval.semi_epochs=1", "eval.batch_size=8",
+        "eval.semi_fractions=0.5"]
+
+
 @pytest.fixture(scope="module")
 def tiny():
-    cfg = load_config("smoke", ["eval.linear_epochs=10", "eval.finetune_epochs=1", "eval.semi_epochs=1",
-                                "eval.batch_size=8", "eval.semi_fractions=0.5"])
+    cfg = load_config("smoke", TINY)
     rng = np.random.default_rng(0)
     y = np.repeat(np.arange(3), 6)
     x = (rng.normal(size=(18, 3, 8, 25, 2)) + y[:, None, None, None, None]).astype(np.float32)
@@ -129,3 +132,21 @@ def test_linear_weight_decay_shrinks_the_probe(tiny):
         load_config("smoke", ["eval.linear_weight_decay=-1"])
     with pytest.raises(ValueError, match="linear_schedule"):
         load_config("smoke", ["eval.linear_schedule=poly"])
+
+
+def test_semi_subsets_average_the_single_subset_runs(tiny):
+    cfg, model, train, test = tiny
+    cpu = torch.device("cpu")
+    singles = [semi_protocol(model, train, test, load_config("smoke", [*TINY, f"seed={s}"]), INFO, cpu, 0.5)
+               for s in (4, 5, 6)]  # fmt: skip
+    three = semi_protocol(model, train, test, load_config("smoke", [*TINY, "seed=4", "eval.semi_subsets=3"]),
+                          INFO, cpu, 0.5)  # fmt: skip
+    top1 = [r.top1 for r in singles]
+    assert three.top1 == pytest.approx(np.mean(top1)) and three.top5 == pytest.approx(np.mean([r.top5 for r in singles]))
+    np.testing.assert_array_equal(three.confusion, sum(r.confusion for r in singles))
+    m = three.metrics()
+    assert [m[f"semi50_subset{i}_top1"] for i in range(3)] == pytest.approx(top1)
+    assert m["semi50_subset_std_top1"] == pytest.approx(np.std(top1, ddof=1))
+    assert three.curves[0]["epoch"] == 1.0 and len(three.curves) == len(singles[0].curves)
+    with pytest.raises(ValueError, match="semi_subsets"):
+        load_config("smoke", ["eval.semi_subsets=0"])
