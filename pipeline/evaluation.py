@@ -295,8 +295,9 @@ def semi_protocol(model, train, test, cfg: Config, info: DataInfo, device, fract
     """Fine-tuning on a class-stratified, seeded ``fraction`` of the labels (Table VI).
 
     With ``eval.semi_subsets`` = n > 1 it fine-tunes on n subsets (subset i is the n = 1 run with seed
-    ``seed + i``: its labels and its head's initialisation, from the same pretrained model) and reports their mean top-1 / top-5 / per-class accuracy, the summed
-    confusion matrix and the mean curve; each subset's top-1 and their standard deviation are logged beside.
+    ``seed + i``: its labels and its head's initialisation, from the same pretrained model) and reports
+    their mean top-1 / top-5 / per-class accuracy, the summed confusion matrix and the mean curve; each
+    subset's top-1 and their standard deviation are logged beside.
     """
     name = M.semi_name(fraction)
     results = []
@@ -320,7 +321,7 @@ def mean_of_subsets(name: str, results: list[ProtocolResult]) -> ProtocolResult:
     extra[f"{name}_subset_std_top1"] = float(top1.std(ddof=1))
     return ProtocolResult(
         name, float(top1.mean()), float(np.mean([r.top5 for r in results])),
-        np.mean([r.per_class for r in results], axis=0).tolist(), sum(r.confusion for r in results),
+        np.mean([r.per_class for r in results], axis=0).tolist(), np.sum([r.confusion for r in results], axis=0),
         curves, None, results[0].test_labels, extra,
     )  # fmt: skip
 

@@ -1,6 +1,9 @@
 """The kNN monitor of pretraining (``pretrain.knn_every``): top-1 of a weighted cosine kNN whose
 bank is the training side's "fit" samples and whose queries are its "val" samples (the held-out
 performers, see ``pipeline.data``). Never the test side, so monitoring cannot leak into any choice.
+A pretraining on the test split trains on the whole training side, so there the queries are samples the
+encoders saw without labels (a transductive reading); a supervised one saw their labels and gets no
+monitor (``pipeline.worker.monitor_reads_unseen_labels``).
 Features are taken as the evaluation protocols take them (BatchNorm recalibrated on clean fit
 samples when ``eval.bn_recalibrate``), so the curve predicts the reported figure."""
 

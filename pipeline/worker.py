@@ -10,6 +10,7 @@ monitor (rank 0) and the plain loop of ``pipeline.engine``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from pipeline.engine import PretrainSummary, Reporter, WorkerContext, run_pretra
 from pipeline.metric_journal import MetricJournal
 from pipeline.monitor import make_knn_monitor
 from pipeline.runtime import tune_allocator_
+
+log = logging.getLogger(__name__)
 
 
 def pretrain_worker(
@@ -47,7 +50,19 @@ def pretrain_worker(
         if ckpt is not None and journal is not None:
             journal.flush()
 
-    monitor = make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, device) if rank == 0 else None
+    monitor = None
+    if rank == 0 and monitor_reads_unseen_labels(cfg):
+        monitor = make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, device)
+    elif rank == 0 and cfg.pretrain.knn_every:
+        log.info("kNN monitor off: %s pretraining on the whole training side trains on the validation "
+                 "samples' labels, so the monitor would read them back (100%%)", cfg.method)
     ctx = WorkerContext(rank=rank, world_size=world_size, device=device, prepare_model=prepare_model,
                         report=report, resume_from=resume_from, checkpoint_dir=None, monitor=monitor)
     return run_pretraining(cfg, x, data.info, ctx, y)
+
+
+def monitor_reads_unseen_labels(cfg: Config) -> bool:
+    """Whether the kNN monitor's queries (the training side's validation samples) carry labels the
+    pretraining did not train on. A supervised run on the test split trains on the whole training side,
+    validation samples included (a self-supervised one sees them too, without labels)."""
+    return not (cfg.method == "supervised" and cfg.eval.split == "test")

@@ -178,3 +178,12 @@ def test_monitor_measures_the_random_init_reference_first():
     run_pretraining(cfg, x, INFO, WorkerContext(report=lambda m, c: reports.append(m), monitor=counted))
     assert len(calls) == 3, "once on the initial encoders, then after each epoch"
     assert M.KNN_INIT in reports[0] and M.KNN_INIT not in reports[1]
+
+
+def test_no_knn_monitor_where_it_would_read_trained_labels():
+    from pipeline.worker import monitor_reads_unseen_labels
+
+    # the test split pretrains on the whole training side, validation samples included
+    assert not monitor_reads_unseen_labels(load_config(None, ["method=supervised", "eval.split=test"]))
+    assert monitor_reads_unseen_labels(load_config(None, ["method=supervised", "eval.split=val"]))
+    assert monitor_reads_unseen_labels(load_config(None, ["method=crossmoco", "eval.split=test"]))  # no labels

@@ -135,14 +135,15 @@ def test_linear_weight_decay_shrinks_the_probe(tiny):
 
 
 def test_semi_subsets_average_the_single_subset_runs(tiny):
-    cfg, model, train, test = tiny
+    _, model, train, test = tiny
     cpu = torch.device("cpu")
     singles = [semi_protocol(model, train, test, load_config("smoke", [*TINY, f"seed={s}"]), INFO, cpu, 0.5)
                for s in (4, 5, 6)]  # fmt: skip
     three = semi_protocol(model, train, test, load_config("smoke", [*TINY, "seed=4", "eval.semi_subsets=3"]),
                           INFO, cpu, 0.5)  # fmt: skip
     top1 = [r.top1 for r in singles]
-    assert three.top1 == pytest.approx(np.mean(top1)) and three.top5 == pytest.approx(np.mean([r.top5 for r in singles]))
+    assert three.top1 == pytest.approx(np.mean(top1))
+    assert three.top5 == pytest.approx(np.mean([r.top5 for r in singles]))
     np.testing.assert_array_equal(three.confusion, sum(r.confusion for r in singles))
     m = three.metrics()
     assert [m[f"semi50_subset{i}_top1"] for i in range(3)] == pytest.approx(top1)
