@@ -130,7 +130,8 @@ class CrossMoCo(nn.Module):
         c = self.cfg
         with torch.autocast(device_type=out.gcn_query.device.type, enabled=False):  # logits in fp32
             q, k, r, l = (t.float().transpose(0, 1) for t in out)  # noqa: E741  each (S, N, D)
-            for_q, for_r = ([self.queues[i].keys for i in side] for side in self._sides(crossed))
+            keys = [bank.keys for bank in self.queues]  # one pass over the banks per step
+            for_q, for_r = ([keys[i] for i in side] for side in self._sides(crossed))
             if not crossed:
                 return moco_loss(q, k, *for_q, tau=c.tau, form=c.form).loss + \
                     moco_loss(r, l, *for_r, tau=c.tau, form=c.form).loss
