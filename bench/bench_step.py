@@ -7,7 +7,8 @@
 
 Shapes: ``--dataset ntu`` is the NTU layout (V = 25, M = 2), ``ucla`` NW-UCLA's (V = 20, M = 1);
 T = 50, three streams, K = 16384 (§IV-B), the project's default model (ST-MLP on the base encoder,
-streams stacked into grouped kernels). For each variant it prints samples/s, model FLOPs per
+streams stacked into grouped kernels, channels-last activations; ``ours-bf16-nchw`` is the same step
+in NCHW memory, ``encoder.channels_last=false``). For each variant it prints samples/s, model FLOPs per
 3-stream sample (torch.utils.flop_counter, forward + backward, counted on a batch of 4 and
 divided), achieved GFLOP/s, and the fraction of the best matmul peak measured at the start of the
 same run (bf16 where the hardware has it); then the ratio lines the targets are stated in: each
@@ -43,7 +44,7 @@ from models.registry import build_model  # noqa: E402
 from pipeline.runtime import allocator_env, autocast, compile_encoders_, tune_allocator_  # noqa: E402
 
 STREAMS = ("joint", "motion", "bone")
-VARIANTS = ("ours-fp32", "ours-bf16", "ours-bf16-compile", "reference-fp32")
+VARIANTS = ("ours-fp32", "ours-bf16", "ours-bf16-nchw", "ours-bf16-compile", "reference-fp32")
 
 
 SHAPES = {"ntu": (ntu_layout(), 2), "ucla": (ucla_layout(), 1)}  # layout, bodies
@@ -77,10 +78,11 @@ def make_inputs(batch: int, frames: int) -> tuple[dict, dict]:
     return ({k: v.to(DEVICE) for k, v in views[0].items()}, {k: v.to(DEVICE) for k, v in views[1].items()})
 
 
-def ours(precision: str, compiled: bool) -> Callable[[dict, dict], None]:
+def ours(precision: str, compiled: bool, channels_last: bool = True) -> Callable[[dict, dict], None]:
     layout, _ = SHAPES[args.dataset]
     graph = SkeletonGraph(layout.num_joints, layout.edges0, layout.center0)
-    model = build_model("crossmoco", EncoderConfig(), ContrastiveConfig(), graph, streams=len(STREAMS)).to(DEVICE)
+    enc = EncoderConfig(channels_last=channels_last)
+    model = build_model("crossmoco", enc, ContrastiveConfig(), graph, streams=len(STREAMS)).to(DEVICE)
     if compiled:
         compile_encoders_(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
@@ -118,7 +120,8 @@ def reference() -> Callable[[dict, dict], None]:
 def build(variant: str) -> Callable[[dict, dict], None]:
     if variant == "reference-fp32":
         return reference()
-    return ours("bf16" if variant.startswith("ours-bf16") else "fp32", compiled=variant.endswith("compile"))
+    precision = "bf16" if variant.startswith("ours-bf16") else "fp32"
+    return ours(precision, compiled=variant.endswith("compile"), channels_last=not variant.endswith("nchw"))
 
 
 def flops_per_sample(variant: str) -> float:

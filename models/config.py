@@ -31,6 +31,8 @@ class EncoderConfig:
     # 8 smoke epochs, all else equal: linear 92 vs 84, kNN 68 vs 59), and dropout's Bernoulli masks were 13% of the
     # CPU step
     edge_importance: bool = True  # ST-GCN learnable edge importance, on in st-gcn and CrosSCLR
+    channels_last: bool = True  # activations in (N, T, V, C) memory (torch.channels_last): the layout oneDNN's and
+    # cuDNN's convolutions run natively; NCHW makes them reorder each call (bench/bench_step.py measures both)
     embed_dim: int = 128  # MoCo / SkeletonCLR embedding size ("feature_dim=128")
     mlp_layers: int = 1  # FC->BN->ReLU->FC blocks in ST-MLP; Table IV: 1 is the paper's best
     mlp_hidden: int = 256  # hidden width of an MLP block = pooled feature width (SkeletonCLR's mlp)

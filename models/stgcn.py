@@ -35,18 +35,39 @@ class GraphConv(nn.Module):
     Shape: ``x`` ``(N, S*C_in, T, V)``, ``a`` ``(S, K, V, W)`` -> ``(N, S*C_out, T, W)``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, streams: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, streams: int, *, channels_last: bool = False) -> None:
         super().__init__()
-        self.streams = streams
+        self.streams, self.channels_last = streams, channels_last
         self.conv = nn.Conv2d(streams * NUM_PARTITIONS * in_channels, streams * out_channels, 1, groups=streams)
 
     def forward(self, x: Tensor, a: Tensor) -> Tensor:
         n, sc, t, v = x.shape
         s, k, _, w = a.shape
+        c = sc // s
+        if self.channels_last:
+            return self.conv(self._aggregate_channels_last(x, a))
         a_flat = a.permute(0, 2, 1, 3).reshape(s, v, k * w)  # (S, V, K*W)
-        y = x.reshape(n, s, sc // s * t, v) @ a_flat  # (N, S, C*T, K*W)
-        y = y.view(n, s, sc // s, t, k, w).permute(0, 1, 4, 2, 3, 5)  # (N, S, K, C, T, W)
-        return self.conv(y.reshape(n, s * k * (sc // s), t, w))
+        y = x.reshape(n, s, c * t, v) @ a_flat  # (N, S, C*T, K*W)
+        y = y.view(n, s, c, t, k, w).permute(0, 1, 4, 2, 3, 5)  # (N, S, K, C, T, W), copied by the reshape
+        return self.conv(y.reshape(n, s * k * c, t, w))
+
+    @staticmethod
+    def _aggregate_channels_last(x: Tensor, a: Tensor) -> Tensor:
+        """The partition aggregation in channels-last memory: ``(N, S*C, T, V)`` -> ``(N, S*K*C, T, W)``.
+
+        In ``(N, T, V, S, C)`` memory a joint is a row of each (frame, stream) matrix, so the
+        adjacency multiplies from the left: per stream one batched matmul ``(W*K, V) @ (V, C)`` over
+        the N*T frames (the adjacency broadcast, not copied), written as ``(N, T, W, S, K, C)``: the
+        channels-last layout of the 1x1 convolution's input, channels ordered (stream, partition,
+        channel) exactly as in the NCHW path.
+        """
+        n, sc, t, v = x.shape
+        s, k, _, w = a.shape
+        c = sc // s
+        frames = x.permute(0, 2, 3, 1).reshape(n * t, v, s, c)  # a view when x is channels-last
+        m = a.permute(0, 3, 1, 2).reshape(s, w * k, v)  # (S, W*K, V)
+        ys = [torch.bmm(m[i].expand(n * t, w * k, v), xs).view(n * t, w, k, c) for i, xs in enumerate(frames.unbind(2))]
+        return torch.stack(ys, dim=2).view(n, t, w, s * k * c).permute(0, 3, 1, 2)  # channels-last (N, S*K*C, T, W)
 
 
 class STGCNBlock(nn.Module):
@@ -57,11 +78,11 @@ class STGCNBlock(nn.Module):
 
     def __init__(
         self, in_channels: int, out_channels: int, *, streams: int, num_joints: int, stride: int,
-        temporal_kernel: int, dropout: float, residual: bool, edge_importance: bool,
+        temporal_kernel: int, dropout: float, residual: bool, edge_importance: bool, channels_last: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
         s = streams
-        self.gcn = GraphConv(in_channels, out_channels, s)
+        self.gcn = GraphConv(in_channels, out_channels, s, channels_last=channels_last)
         pad = (temporal_kernel - 1) // 2
         self.tcn = nn.Sequential(
             nn.BatchNorm2d(s * out_channels),
@@ -112,7 +133,7 @@ class STGCN(nn.Module):
                 widths[i], widths[i + 1], streams=streams, num_joints=graph.num_joints, stride=cfg.strides[i],
                 temporal_kernel=cfg.temporal_kernel,
                 dropout=0.0 if i == 0 else cfg.dropout,  # st-gcn: no dropout, no residual in block 0
-                residual=i > 0, edge_importance=cfg.edge_importance,
+                residual=i > 0, edge_importance=cfg.edge_importance, channels_last=cfg.channels_last,
             )
             for i in range(len(cfg.channels))
         )  # fmt: skip
@@ -125,4 +146,10 @@ class STGCN(nn.Module):
         x = x.view(n * m, s, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, s * c, t, v)  # (N*M, S*C, T, V)
         for block in self.blocks:
             x = block(x, self.A)
-        return x.mean(dim=(2, 3)).view(n, m, s, -1).mean(dim=1)  # (N, S, F)
+        # Global average pooling as a sum (accumulated in fp32 inside the kernel) over a view: mean() of a bf16
+        # map first copies all of it to fp32, and mean(dim=(2, 3)) of a channels-last map copies it again
+        if x.is_contiguous(memory_format=torch.channels_last):
+            pooled = x.permute(0, 2, 3, 1).flatten(1, 2).sum(dim=1)  # (N*M, T*V, S*F) memory -> (N*M, S*F)
+        else:
+            pooled = x.flatten(2).sum(dim=2)
+        return (pooled / (x.shape[2] * x.shape[3])).view(n, m, s, -1).mean(dim=1)  # (N, S, F)

@@ -73,3 +73,24 @@ def test_stacked_streams_equal_separate_encoders(tiny_encoder, graph, streams: i
         with torch.no_grad():
             _copy_stream(stacked, single, s, streams)
         torch.testing.assert_close(out[:, s], single(x[:, s : s + 1])[:, 0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_channels_last_layout_changes_speed_not_numerics(tiny_encoder, graph, streams: int) -> None:
+    """encoder.channels_last: the same features and gradients as NCHW memory on the same weights;
+    its activations are channels-last (what the convolutions get) and pooling reads them as such."""
+    nchw = STGCN(dataclasses.replace(tiny_encoder, channels_last=False), graph, streams=streams).train()
+    last = STGCN(tiny_encoder, graph, streams=streams).train()
+    last.load_state_dict(nchw.state_dict())
+    x = torch.randn(5, streams, 3, 8, 4, 2)
+    outs, grads = [], []
+    for model in (nchw, last):
+        out = model(x)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        outs.append(out)
+        grads.append({k: p.grad for k, p in model.named_parameters()})
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-4, atol=1e-5)
+    for k, g in grads[0].items():
+        torch.testing.assert_close(grads[1][k], g, rtol=1e-4, atol=1e-5, msg=k)
+    h = last.blocks[0](x.permute(0, 5, 1, 2, 3, 4).reshape(10, streams * 3, 8, 4), last.A)
+    assert h.is_contiguous(memory_format=torch.channels_last)
