@@ -255,7 +255,7 @@ def _number(value: Any, tp: type, bad: Exception) -> Any:
 def _rebuild(node: Any, updates: dict[tuple[str, ...], tuple[Any, str]]) -> Any:
     """Apply every update under ``node`` in one ``replace`` per section, so cross-field checks
     (e.g. channels and strides of equal length) see all of a section's new values at once."""
-    if not dataclasses.is_dataclass(node):
+    if not dataclasses.is_dataclass(node) or isinstance(node, type):
         raise AssertionError("overrides below a leaf are rejected earlier")
     hints = _field_types(type(node))
     by_field: dict[str, dict[tuple[str, ...], tuple[Any, str]]] = {}
