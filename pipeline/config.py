@@ -130,7 +130,11 @@ class EvalConfig:
     # evaluate on its held-out performers (data.val_performers), for choosing settings without the test side
     features: Literal["gcn", "mlp", "both"] = "both"  # "we freeze two encoders" (§IV-B)
     streams: Literal["joint", "motion", "bone", "all"] = "all"  # 3s results combine all streams
-    combine: Literal["concat", "sum"] = "concat"  # how the streams' features combine
+    combine: Literal["concat", "sum", "ensemble"] = "concat"  # how the streams combine: "concat" one classifier on
+    # the streams' features side by side; "sum" their sum; "ensemble" one classifier per stream, trained with the sum
+    # of the streams' cross-entropies (each head sees only its stream: the same as training them apart), predicting by
+    # summed softmax scores, the "3s" figures of the CrosSCLR / AimCLR code (their ensemble scripts); kNN always
+    # reads the concatenation
 
     def __post_init__(self) -> None:
         if not self.protocols:

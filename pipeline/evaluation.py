@@ -35,9 +35,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from models.heads import GroupedLinear
 from pipeline import metrics as M
 from pipeline.config import Config
-from pipeline.modeling import DataInfo, model_features, unwrap
+from pipeline.modeling import DataInfo, eval_streams, model_features, unwrap
 
 log = logging.getLogger(__name__)
 KNN_TEMPERATURE = 0.07
@@ -135,6 +136,43 @@ def frozen_encoder(
     return unwrap(model)
 
 
+class EnsembleHead(nn.Module):
+    """``eval.combine=ensemble``: one linear classifier per stream over that stream's part of the
+    concatenated features. Shape: ``(N, S*F)`` -> logits ``(N, S, classes)``."""
+
+    def __init__(self, streams: int, dim: int, num_classes: int) -> None:
+        super().__init__()
+        if dim % streams:
+            raise ValueError(f"{dim} features do not split into {streams} streams")
+        self.streams = streams
+        self.fc = GroupedLinear(streams, dim // streams, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.view(x.shape[0], self.streams, -1))
+
+
+def make_head(dim: int, cfg: Config, info: DataInfo) -> nn.Module:
+    """The protocols' classifier over ``dim`` features: a linear layer, or ``EnsembleHead`` per ``eval.combine``."""
+    if cfg.eval.combine == "ensemble":
+        return EnsembleHead(eval_streams(cfg), dim, info.num_classes)
+    return nn.Linear(dim, info.num_classes)
+
+
+def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy; for per-stream logits ``(N, S, classes)`` the sum of the streams' (each head's
+    gradient is then what it would be trained alone)."""
+    if logits.dim() == 3:
+        streams = logits.shape[1]
+        return F.cross_entropy(logits.float().permute(0, 2, 1), labels[:, None].expand(-1, streams)) * streams
+    return F.cross_entropy(logits, labels)
+
+
+def class_scores(logits: torch.Tensor) -> torch.Tensor:
+    """What a prediction ranks: the logits, or for per-stream logits the summed softmax scores (the
+    lineage's 3s ensemble). Shape: ``(N, classes)`` or ``(N, S, classes)`` -> ``(N, classes)``."""
+    return logits.float().softmax(dim=-1).sum(dim=1) if logits.dim() == 3 else logits.float()
+
+
 def _train_classifier(
     forward: Callable[[torch.Tensor], torch.Tensor], params: list[nn.Parameter], optimizer: torch.optim.Optimizer,
     train: tuple[np.ndarray, np.ndarray], evaluate: Callable[[], float], epochs: int, batch: int, seed: int,
@@ -152,7 +190,8 @@ def _train_classifier(
         total, n = 0.0, 0
         for i in range(0, len(perm), batch):
             idx = np.sort(perm[i : i + batch])
-            loss = F.cross_entropy(forward(torch.from_numpy(np.ascontiguousarray(xs[idx]))), torch.from_numpy(ys[idx]))
+            logits = forward(torch.from_numpy(np.ascontiguousarray(xs[idx])))
+            loss = classification_loss(logits, torch.from_numpy(ys[idx]))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -184,7 +223,7 @@ def linear_schedule(optimizer: torch.optim.Optimizer, cfg: Config) -> torch.opti
 def _linear_probe(dim: int, cfg: Config, info: DataInfo):
     """A seeded linear layer with its SGD optimiser and lr schedule (§IV-B; ``eval.linear_*``)."""
     torch.manual_seed(cfg.seed)
-    head = nn.Linear(dim, info.num_classes)
+    head = make_head(dim, cfg, info)
     opt = torch.optim.SGD(head.parameters(), lr=cfg.eval.linear_lr, momentum=0.9,
                           weight_decay=cfg.eval.linear_weight_decay)
     return head, opt, linear_schedule(opt, cfg)
@@ -206,13 +245,13 @@ def linear_protocol(model: nn.Module, train, test, cfg: Config, info: DataInfo, 
 
     def evaluate() -> float:
         with torch.no_grad():
-            return float((head(t_test).argmax(1).numpy() == test[1]).mean() * 100)
+            return float((class_scores(head(t_test)).argmax(1).numpy() == test[1]).mean() * 100)
 
     curves = _train_classifier(head, list(head.parameters()), opt, (f_train, train[1]), evaluate,
                                cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "linear", [head],
                                scheduler=sched)
     with torch.no_grad():
-        logits = head(t_test).numpy()
+        logits = class_scores(head(t_test)).numpy()
     return _result("linear", logits, test[1], info, curves, f_test)
 
 
@@ -226,7 +265,7 @@ class _Classifier(nn.Module):
     def __init__(self, model: nn.Module, cfg: Config, info: DataInfo, dim: int) -> None:
         super().__init__()
         self.model, self.cfg, self.info = model, cfg, info
-        self.head = nn.Linear(dim, info.num_classes)
+        self.head = make_head(dim, cfg, info)
         self.register_buffer("mean", torch.zeros(dim))
         self.register_buffer("std", torch.ones(dim))
 
@@ -278,7 +317,7 @@ def finetune_protocol(
     def logits_of(x: np.ndarray) -> np.ndarray:
         clf.eval()
         with torch.no_grad():
-            parts = [run(torch.from_numpy(np.ascontiguousarray(x[i : i + cfg.eval.batch_size]))).float().cpu()
+            parts = [class_scores(run(torch.from_numpy(np.ascontiguousarray(x[i : i + cfg.eval.batch_size])))).cpu()
                      for i in range(0, len(x), cfg.eval.batch_size)]
         return torch.cat(parts).numpy()
 

@@ -95,6 +95,11 @@ def model_features(model: nn.Module, x: torch.Tensor, cfg: Config, info: DataInf
     chosen = feats[:, eval_stream_index(cfg)]
     if cfg.eval.combine == "sum":
         return chosen.sum(dim=1)
-    if cfg.eval.combine != "concat":
-        raise ValueError(f"unknown eval.combine {cfg.eval.combine!r}; expected 'concat' or 'sum'")
+    if cfg.eval.combine not in ("concat", "ensemble"):  # ensemble: concatenated here, one head per stream's part
+        raise ValueError(f"unknown eval.combine {cfg.eval.combine!r}; expected 'concat', 'sum' or 'ensemble'")
     return chosen.flatten(1)
+
+
+def eval_streams(cfg: Config) -> int:
+    """How many streams' features ``model_features`` returns side by side."""
+    return 1 if cfg.eval.combine == "sum" else len(eval_stream_index(cfg))

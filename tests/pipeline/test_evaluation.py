@@ -9,6 +9,10 @@ import torch
 from datasets.skeleton import ntu_layout
 from pipeline.config import load_config
 from pipeline.evaluation import (
+    EnsembleHead,
+    _train_classifier,
+    class_scores,
+    classification_loss,
     finetune_protocol,
     knn_protocol,
     knn_scores,
@@ -151,3 +155,50 @@ def test_semi_subsets_average_the_single_subset_runs(tiny):
     assert three.curves[0]["epoch"] == 1.0 and len(three.curves) == len(singles[0].curves)
     with pytest.raises(ValueError, match="semi_subsets"):
         load_config("smoke", ["eval.semi_subsets=0"])
+
+
+def test_ensemble_scores_sum_the_streams_softmax_by_hand():
+    # two streams, two classes: stream 0 says class 0 at p = 0.7311 (logits 1 vs 0), stream 1 says class 1 at
+    # p = 0.8808 (0 vs 2): summed softmax 0.7311 + 0.1192 = 0.8503 vs 0.2689 + 0.8808 = 1.1497 -> class 1
+    logits = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])
+    torch.testing.assert_close(class_scores(logits), torch.tensor([[0.8503, 1.1497]]), atol=1e-4, rtol=0)
+    # the loss for class 1 sums the streams' cross-entropies: -log 0.2689 - log 0.8808 = 1.3133 + 0.1269
+    assert float(classification_loss(logits, torch.tensor([1]))) == pytest.approx(1.3133 + 0.1269, abs=1e-4)
+
+
+def test_ensemble_heads_train_as_if_apart():
+    """eval.combine=ensemble: each stream's head, trained on the concatenation with the summed loss,
+    ends where that head alone on its stream's features ends (same init, batches, optimiser)."""
+    rng = np.random.default_rng(0)
+    feats, labels = rng.normal(size=(24, 2 * 5)).astype(np.float32), rng.integers(0, 3, 24)
+
+    def fit(head, xs):
+        opt = torch.optim.SGD(head.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+        _train_classifier(head, list(head.parameters()), opt, (xs, labels), lambda: 0.0, 3, 8, 0, "t", [head])
+        return head
+
+    torch.manual_seed(0)
+    both = EnsembleHead(2, 10, 3)
+    alone = []
+    for s in range(2):
+        one = EnsembleHead(1, 5, 3)
+        with torch.no_grad():
+            one.fc.weight.copy_(both.fc.weight[s : s + 1])
+            one.fc.bias.copy_(both.fc.bias[s : s + 1])
+        alone.append(fit(one, np.ascontiguousarray(feats[:, 5 * s : 5 * s + 5])))
+    fit(both, feats)
+    for s in range(2):
+        torch.testing.assert_close(both.fc.weight[s], alone[s].fc.weight[0])
+        torch.testing.assert_close(both.fc.bias[s], alone[s].fc.bias[0])
+
+
+def test_ensemble_protocols_run(tiny):
+    _, model, train, test = tiny
+    cfg = load_config("smoke", [*TINY, "eval.combine=ensemble"])
+    res = linear_protocol(model, train, test, cfg, INFO, torch.device("cpu"))
+    assert res.top1 > 60 and res.confusion.sum() == 18
+    assert 0 <= finetune_protocol(model, train, test, cfg, INFO, torch.device("cpu")).top1 <= 100
+    lp_ft = load_config("smoke", [*TINY, "eval.combine=ensemble", "eval.finetune_start=linear_probe",
+                                  "eval.finetune_lr=0"])
+    still = finetune_protocol(model, train, test, lp_ft, INFO, torch.device("cpu"))
+    np.testing.assert_array_equal(still.confusion, res.confusion)  # LP-FT starts from the ensemble probe
