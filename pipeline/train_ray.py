@@ -55,9 +55,10 @@ class RayPretrainResult:
     history: list[dict[str, float]]  # rank 0's per-epoch metrics of this fit (after any resume)
 
 
-def _worker(loop: dict[str, Any]) -> None:
-    """The Ray Train worker function (importable, so workers can unpickle it). What it makes reaches
-    the driver through ``ray.train.report`` (metrics and checkpoints); Ray drops a return value."""
+def _worker(loop: dict[str, Any]) -> dict[str, Any]:
+    """The Ray Train worker function (importable, so workers can unpickle it). Metrics and checkpoints
+    reach the driver through ``ray.train.report``; rank 0's return value is the fit's
+    ``Result.return_value``, which ``pretrain_on_ray`` reads the per-epoch history from."""
     console.quiet_worker(loop.get("log_dir"))  # Ray Train's and MLflow's lines to <run_dir>/logs/workers.log
     if loop.get("data_source"):  # a dataset on shared storage: this node's copy, at the driver's path
         local_copy(loop["data_source"], Path(loop["data_dir"]).parent)
@@ -73,7 +74,7 @@ def _worker(loop: dict[str, Any]) -> None:
             shutil.rmtree(ckpt, ignore_errors=True)  # persisted to storage by report()
 
     try:
-        pretrain_worker(
+        summary = pretrain_worker(
             cfg, Path(loop["data_dir"]), persist=persist, resume_from=resume_dir, device=ray.train.torch.get_device(),
             rank=rank, world_size=context.get_world_size(), prepare_model=ray.train.torch.prepare_model,
             verified=loop.get("verified", ""), tracking_uri=loop["tracking_uri"],
@@ -82,6 +83,7 @@ def _worker(loop: dict[str, Any]) -> None:
     finally:
         if resume_dir is not None:
             shutil.rmtree(resume_dir, ignore_errors=True)
+    return {"epochs_run": summary.epochs_run, "final_loss": summary.final_loss, "history": summary.history}
 
 
 def _resume_copy(name: str, rank: int) -> Path | None:
@@ -123,7 +125,7 @@ def pretrain_on_ray(
         "data_source": data_source,
     }
     trainer = TorchTrainer(
-        _worker,
+        _worker,  # type: ignore[arg-type]  # typed as returning None, but Ray 2.60 keeps rank 0's return value
         train_loop_config=loop,
         torch_config=TorchConfig(backend=backend),
         scaling_config=ray.train.ScalingConfig(

@@ -16,8 +16,16 @@ pytestmark = pytest.mark.ray
 
 def test_chain_pretrains_with_ddp_on_two_ray_workers(ray_session, synthetic_shards, tmp_path, smoke_overrides):
     cfg = load_config("smoke", [*smoke_overrides, "resources.num_workers=2", "resources.cpus_per_worker=0.9"])
-    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="ray", stages=["linear"])
+    fits = []
+
+    def pretrain(*args, **kwargs):
+        fits.append(train_ray.pretrain_on_ray(*args, **kwargs))
+        return fits[-1]
+
+    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="ray", stages=["linear"], pretrain_fn=pretrain)
     assert read_state(res.checkpoint)["epoch"] == 1
+    # rank 0's per-epoch history comes back through Ray's Result.return_value (bench/bench_ray.py reads it)
+    assert len(fits[0].history) == 2 and all(h["samples_per_s"] > 0 for h in fits[0].history)
     client = MlflowClient(res.tracking_uri)
     pre = client.get_run(res.stage_runs["pretrain"])
     assert pre.info.status == "FINISHED"
