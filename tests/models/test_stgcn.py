@@ -79,6 +79,7 @@ def test_stacked_streams_equal_separate_encoders(tiny_encoder, graph, streams: i
 def test_channels_last_layout_changes_speed_not_numerics(tiny_encoder, graph, streams: int) -> None:
     """encoder.channels_last: the same features and gradients as NCHW memory on the same weights;
     its activations are channels-last (what the convolutions get) and pooling reads them as such."""
+    torch.manual_seed(0)
     nchw = STGCN(dataclasses.replace(tiny_encoder, channels_last=False), graph, streams=streams).train()
     last = STGCN(tiny_encoder, graph, streams=streams).train()
     last.load_state_dict(nchw.state_dict())
@@ -90,7 +91,8 @@ def test_channels_last_layout_changes_speed_not_numerics(tiny_encoder, graph, st
         outs.append(out)
         grads.append({k: p.grad for k, p in model.named_parameters()})
     torch.testing.assert_close(outs[1], outs[0], rtol=1e-4, atol=1e-5)
-    for k, g in grads[0].items():
-        torch.testing.assert_close(grads[1][k], g, rtol=1e-4, atol=1e-5, msg=k)
+    for k, g in grads[0].items():  # atol: a conv bias before BatchNorm has an exact gradient of 0, so what both
+        # layouts compute for it is float32 cancellation noise over N*T*V terms (~1e-5), summed in different orders
+        torch.testing.assert_close(grads[1][k], g, rtol=1e-4, atol=1e-4, msg=k)
     h = last.blocks[0](x.permute(0, 5, 1, 2, 3, 4).reshape(10, streams * 3, 8, 4), last.A)
     assert h.is_contiguous(memory_format=torch.channels_last)
