@@ -26,7 +26,8 @@ class Classifier(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.backbone(x))
 
-    def loss(self, logits: Tensor, labels: Tensor) -> Tensor:
+    @staticmethod
+    def loss(logits: Tensor, labels: Tensor) -> Tensor:
         """Cross-entropy of each stream. Shape: ``(N, S, classes)``, ``(N,)`` -> ``(S,)``."""
         with torch.autocast(device_type=logits.device.type, enabled=False):
             per_sample = F.cross_entropy(logits.float().permute(0, 2, 1), labels[:, None].expand(-1, logits.shape[1]),

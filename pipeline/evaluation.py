@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from models.classifier import Classifier
 from models.heads import GroupedLinear
 from pipeline import metrics as M
 from pipeline.config import Config
@@ -162,15 +163,14 @@ def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Ten
     """Cross-entropy; for per-stream logits ``(N, S, classes)`` the sum of the streams' (each head's
     gradient is then what it would be trained alone)."""
     if logits.dim() == 3:
-        streams = logits.shape[1]
-        return F.cross_entropy(logits.float().permute(0, 2, 1), labels[:, None].expand(-1, streams)) * streams
+        return Classifier.loss(logits, labels).sum()  # the supervised control's per-stream cross-entropy
     return F.cross_entropy(logits, labels)
 
 
 def class_scores(logits: torch.Tensor) -> torch.Tensor:
     """What a prediction ranks: the logits, or for per-stream logits the summed softmax scores (the
     lineage's 3s ensemble). Shape: ``(N, classes)`` or ``(N, S, classes)`` -> ``(N, classes)``."""
-    return logits.float().softmax(dim=-1).sum(dim=1) if logits.dim() == 3 else logits.float()
+    return Classifier.scores(logits) if logits.dim() == 3 else logits.float()
 
 
 def _train_classifier(
