@@ -356,6 +356,8 @@ def reproduce(
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     cfg = resolve_config(profile, set_)
+    if record and cfg.eval.split != "test":
+        fail(f"--record keeps test-split figures only; eval.split={cfg.eval.split} is for choosing settings")
     for row in rows:  # an unknown or cited-only row is an error before Ray starts
         try:
             if not get_row(row).runnable:

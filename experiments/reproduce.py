@@ -6,7 +6,7 @@
 * ``reproduce_row`` measures and reports; it writes nothing into the repository. Keeping a figure
   is the explicit step ``record`` (``reproduce --record``): ``results/<row>-<profile>.csv`` and
   the README's tables regenerated from the results files, only for a run that read the row's own
-  dataset.
+  dataset and its test split (``eval.split=val`` figures are printed without a diff, never kept).
 * Rows that differ only in evaluation settings share one pretraining (``pipeline.chain``).
 """
 
@@ -45,20 +45,28 @@ class Outcome:
     tracking_uri: str
     experiment_id: str
     commit: str  # the commit the chain ran (its MLflow tag)
+    split: str = "test"  # eval.split: "val" figures read the training side's held-out performers
+
+    @property
+    def comparable(self) -> bool:
+        """The paper's figure is a test-split figure on the row's dataset; only such a run is comparable."""
+        return self.dataset == self.row.dataset and self.split == "test"
 
     @property
     def recordable(self) -> bool:
-        """Only a run on the row's own dataset may be kept beside the paper's figure."""
-        return self.dataset == self.row.dataset
+        """Only a comparable run may be kept beside the paper's figure: a validation figure
+        (``eval.split=val``) is for choosing settings, never a row's result."""
+        return self.comparable
 
     @property
     def diff(self) -> float | None:
-        return None if self.row.paper_value is None else self.measured - self.row.paper_value
+        return None if self.row.paper_value is None or not self.comparable else self.measured - self.row.paper_value
 
     def line(self) -> str:
         paper = "—" if self.row.paper_value is None else f"{self.row.paper_value:.1f}"
         diff = "" if self.diff is None else f"  diff {self.diff:+.1f}"
-        note = "" if self.dataset == self.row.dataset else f"  [on {self.dataset}: not comparable]"
+        note = ("" if self.comparable else f"  [on {self.dataset}: not comparable]" if self.dataset != self.row.dataset
+                else "  [validation split: not comparable]")
         return (f"{self.row.row_id} ({self.row.method_name}, {self.row.column}): paper {paper}  "
                 f"measured {self.measured:.1f}{diff}  MLflow run {self.parent_run_id}{note}")
 
@@ -107,15 +115,18 @@ def reproduce_row(
     store = tracking.Store(result.tracking_uri, result.experiment_id)
     commit = tracking.get_run(store, result.parent_run_id).tags.get(M.GIT_SHA, git_sha())
     return Outcome(row, profile, cfg.data.dataset, measured, result.parent_run_id, result.tracking_uri,
-                   result.experiment_id, commit)
+                   result.experiment_id, commit, cfg.eval.split)
 
 
 def record(outcome: Outcome, root: Path | None = None) -> Path:
     """Keep a measured figure: ``<root>/results/<row>-<profile>.csv`` (root: this repository), then
     regenerate the tables of ``<root>/README.md`` from the results files. Returns the results file."""
-    if not outcome.recordable:
+    if outcome.dataset != outcome.row.dataset:
         raise ValueError(f"{outcome.row.row_id}: the run read {outcome.dataset}, not the row's {outcome.row.dataset}; "
                          "only a run on the row's own dataset is recorded")
+    if not outcome.recordable:
+        raise ValueError(f"{outcome.row.row_id}: a {outcome.split}-split figure is for choosing settings; only a "
+                         "run that reads the test split is recorded")
     root = Path(root) if root is not None else REPO_ROOT
     path = write_result(root, outcome.row, outcome.profile, outcome.measured, dataset=outcome.dataset,
                         hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id)

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmoco.cli import app
-from experiments.reproduce import record, reproduce_row, row_config, row_metric
+from experiments.reproduce import Outcome, record, reproduce_row, row_config, row_metric
 from experiments.tables import get_row
 
 FAST = ["resources.num_workers=0", "pretrain.epochs=1", "eval.linear_epochs=2", "eval.semi_epochs=1"]
@@ -76,6 +76,28 @@ def test_reproduce_prints_paper_and_measured_on_smoke(tmp_path, synthetic_shards
     line = out.line()
     assert "paper 87.6" in line and re.search(r"measured \d+\.\d", line) and out.parent_run_id in line
     assert "not comparable" in line
+
+
+def test_a_validation_figure_is_printed_without_a_diff_and_never_recorded(tmp_path):
+    row = get_row("table5-crossmoco-ucla")
+    common = dict(row=row, profile="cpu", dataset="ucla", measured=70.8, parent_run_id="abc",
+                  tracking_uri="sqlite:///x", experiment_id="1", commit="0" * 40)
+    test_side = Outcome(**common)
+    assert test_side.recordable and test_side.diff == pytest.approx(70.8 - 87.6)
+    val = Outcome(**common, split="val")
+    assert not val.recordable and val.diff is None
+    line = val.line()
+    assert "paper 87.6  measured 70.8" in line and "diff" not in line and "validation split: not comparable" in line
+    with pytest.raises(ValueError, match="val-split figure is for choosing settings"):
+        record(val, root=tmp_path)
+    assert not (tmp_path / "results").exists()
+
+
+def test_reproduce_cli_refuses_to_record_a_validation_run_before_running_it(tmp_path):
+    res = CliRunner().invoke(app, ["reproduce", "table5-crossmoco-ucla", "--run-dir", str(tmp_path), "--record",
+                                   "--set", "eval.split=val"])
+    assert res.exit_code == 2 and "test-split figures only" in res.output
+    assert not (tmp_path / "mlflow.db").exists(), "nothing may run before the refusal"
 
 
 def test_reproduce_cli_refuses_unrunnable_rows_and_real_rows_without_data(tmp_path):
