@@ -48,24 +48,19 @@ class Outcome:
     split: str = "test"  # eval.split: "val" figures read the training side's held-out performers
 
     @property
-    def comparable(self) -> bool:
-        """The paper's figure is a test-split figure on the row's dataset; only such a run is comparable."""
+    def recordable(self) -> bool:
+        """Comparable to the paper's figure, so it may be kept beside it: a run on the row's dataset that read
+        its test split (a validation figure, ``eval.split=val``, is for choosing settings, never a row's result)."""
         return self.dataset == self.row.dataset and self.split == "test"
 
     @property
-    def recordable(self) -> bool:
-        """Only a comparable run may be kept beside the paper's figure: a validation figure
-        (``eval.split=val``) is for choosing settings, never a row's result."""
-        return self.comparable
-
-    @property
     def diff(self) -> float | None:
-        return None if self.row.paper_value is None or not self.comparable else self.measured - self.row.paper_value
+        return None if self.row.paper_value is None or not self.recordable else self.measured - self.row.paper_value
 
     def line(self) -> str:
         paper = "—" if self.row.paper_value is None else f"{self.row.paper_value:.1f}"
         diff = "" if self.diff is None else f"  diff {self.diff:+.1f}"
-        note = ("" if self.comparable else f"  [on {self.dataset}: not comparable]" if self.dataset != self.row.dataset
+        note = ("" if self.recordable else f"  [on {self.dataset}: not comparable]" if self.dataset != self.row.dataset
                 else "  [validation split: not comparable]")
         return (f"{self.row.row_id} ({self.row.method_name}, {self.row.column}): paper {paper}  "
                 f"measured {self.measured:.1f}{diff}  MLflow run {self.parent_run_id}{note}")
