@@ -39,7 +39,8 @@ def _measured(records: Sequence[dict[str, Any]]) -> str:
     cells = []
     for r in sorted(records, key=lambda r: r["profile"]):
         on = f", {r['dataset']}" if r["dataset"] else ""
-        cells.append(f"{r['measured']:.1f} ({r['profile']}{on})")
+        with_ = "".join(f", `{o}`" for o in r.get("overrides") or ())  # a figure run off the profile says so
+        cells.append(f"{r['measured']:.1f} ({r['profile']}{on}{with_})")
     return "; ".join(cells)
 
 

@@ -7,6 +7,7 @@
   is the explicit step ``record`` (``reproduce --record``): ``results/<row>-<profile>.csv`` and
   the README's tables regenerated from the results files, only for a run that read the row's own
   dataset and its test split (``eval.split=val`` figures are printed without a diff, never kept).
+  The ``--set`` overrides of a recorded run are kept in its results file and shown beside the figure.
 * Rows that differ only in evaluation settings share one pretraining (``pipeline.chain``).
 """
 
@@ -46,6 +47,7 @@ class Outcome:
     experiment_id: str
     commit: str  # the commit the chain ran (its MLflow tag)
     split: str = "test"  # eval.split: "val" figures read the training side's held-out performers
+    overrides: tuple[str, ...] = ()  # the user's --set on top of the profile and the row; kept with the figure
 
     @property
     def recordable(self) -> bool:
@@ -110,7 +112,7 @@ def reproduce_row(
     store = tracking.Store(result.tracking_uri, result.experiment_id)
     commit = tracking.get_run(store, result.parent_run_id).tags.get(M.GIT_SHA, git_sha())
     return Outcome(row, profile, cfg.data.dataset, measured, result.parent_run_id, result.tracking_uri,
-                   result.experiment_id, commit, cfg.eval.split)
+                   result.experiment_id, commit, cfg.eval.split, tuple(overrides))
 
 
 def record(outcome: Outcome, root: Path | None = None) -> Path:
@@ -124,7 +126,8 @@ def record(outcome: Outcome, root: Path | None = None) -> Path:
                          "run that reads the test split is recorded")
     root = Path(root) if root is not None else REPO_ROOT
     path = write_result(root, outcome.row, outcome.profile, outcome.measured, dataset=outcome.dataset,
-                        hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id)
+                        hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id,
+                        overrides=outcome.overrides)
     readme = root / "README.md"
     if readme.is_file():
         update_readme(readme, root=root)

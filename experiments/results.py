@@ -2,9 +2,11 @@
 
 Each file holds a header and one line (``COLUMNS``): the row, the profile, the paper's figure, the
 measured one and their difference, the data it ran on, and what it ran with (hardware, torch / ray /
-mlflow versions, commit, MLflow run id, date). Only ``write_result``, called by the pipeline after
-a real run, writes them; nobody types a measured figure. ``load_results`` reads them back for the
-README and reports.
+mlflow versions, commit, MLflow run id, date, and the ``--set`` overrides given on top of the profile
+and the row, "; "-separated, empty for none). Files written before the ``overrides`` column existed
+(``LEGACY_COLUMNS``) still load, with ``overrides`` None: not recorded, which is not the same as none.
+Only ``write_result``, called by the pipeline after a real run, writes them; nobody types a measured
+figure. ``load_results`` reads them back for the README and reports.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -25,8 +27,10 @@ from pipeline.config import PROFILES
 RESULTS_DIR = "results"
 COLUMNS: tuple[str, ...] = (
     "row_id", "profile", "metric", "paper", "measured", "diff", "dataset", "hardware",
-    "torch", "ray", "mlflow", "commit", "mlflow_run_id", "date",
+    "torch", "ray", "mlflow", "commit", "mlflow_run_id", "date", "overrides",
 )  # fmt: skip
+LEGACY_COLUMNS = COLUMNS[:-1]  # before 2026-12-03: no ``overrides`` column
+OVERRIDE_SEP = "; "
 _FLOATS = ("paper", "measured", "diff")
 
 
@@ -64,17 +68,22 @@ def write_result(
     ray: str | None = None,
     mlflow: str | None = None,
     date: str | None = None,
+    overrides: Sequence[str] = (),
 ) -> Path:
     """Write one measured figure of ``row`` atomically (temporary file, then ``os.replace``).
 
     ``measured`` is top-1 accuracy in percent, as the paper prints it. ``dataset`` names the data the
     run actually read (e.g. ``ucla`` or ``synthetic``). Versions default to the installed packages,
-    ``date`` to now (UTC). An earlier result of the same row and profile is replaced.
+    ``date`` to now (UTC). ``overrides`` are the user's ``--set KEY=VALUE`` strings the run had on top of
+    the profile and the row (a figure measured with them is not the profile's). An earlier result of
+    the same row and profile is replaced.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     if not 0.0 <= measured <= 100.0:
         raise ValueError(f"{row.row_id}: measured {measured} is not a percentage (top-1 accuracy in %)")
+    if any(OVERRIDE_SEP.strip() in o or "=" not in o for o in overrides):
+        raise ValueError(f"{row.row_id}: overrides must be KEY=VALUE strings without ';': {list(overrides)}")
     record = {
         "row_id": row.row_id,
         "profile": profile,
@@ -90,6 +99,7 @@ def write_result(
         "commit": commit,
         "mlflow_run_id": mlflow_run_id,
         "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "overrides": OVERRIDE_SEP.join(overrides),
     }
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
@@ -101,9 +111,9 @@ def write_result(
     return path
 
 
-def _parse(path: Path, line: int, raw: Mapping[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for key in COLUMNS:
+def _parse(path: Path, line: int, raw: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
+    record: dict[str, Any] = {"overrides": None}
+    for key in columns:
         value = raw.get(key)
         if value is None:
             raise ResultsError(f"{path}:{line}: missing value for column {key!r}")
@@ -112,6 +122,8 @@ def _parse(path: Path, line: int, raw: Mapping[str, Any]) -> dict[str, Any]:
                 record[key] = float(value) if value.strip() else None
             except ValueError:
                 raise ResultsError(f"{path}:{line}: column {key!r} is not a number: {value!r}") from None
+        elif key == "overrides":
+            record[key] = tuple(value.split(OVERRIDE_SEP)) if value else ()
         else:
             record[key] = value
     if record["measured"] is None:
@@ -122,12 +134,14 @@ def _parse(path: Path, line: int, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def load_results(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every record of ``<root>/results/*.csv``, sorted by file name; floats parsed, empty -> None."""
+    """Every record of ``<root>/results/*.csv``, sorted by file name; floats parsed, empty -> None;
+    ``overrides`` a tuple of ``KEY=VALUE`` strings, or None for a file written before the column existed."""
     records = []
     for path in sorted((Path(root) / RESULTS_DIR).glob("*.csv")):
         with path.open(encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f)
-            if tuple(reader.fieldnames or ()) != COLUMNS:
+            columns = tuple(reader.fieldnames or ())
+            if columns not in (COLUMNS, LEGACY_COLUMNS):
                 raise ResultsError(f"{path}:1: header {reader.fieldnames} is not {list(COLUMNS)}")
-            records += [_parse(path, reader.line_num, raw) for raw in reader]
+            records += [_parse(path, reader.line_num, raw, columns) for raw in reader]
     return records

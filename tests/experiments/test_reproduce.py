@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from crossmoco.cli import app
 from experiments.reproduce import Outcome, record, reproduce_row, row_config, row_metric
+from experiments.results import load_results
 from experiments.tables import get_row
 
 FAST = ["resources.num_workers=0", "pretrain.epochs=1", "eval.linear_epochs=2", "eval.semi_epochs=1"]
@@ -57,7 +58,10 @@ def test_reproduce_measures_and_leaves_the_working_tree_alone_unless_asked(tmp_p
     assert res.exit_code == 0, res.output
     assert f"recorded in {repo / 'results' / f'{ROW}-smoke.csv'}" in res.output
     row = next(ln for ln in (repo / "README.md").read_text().splitlines() if f"| `{ROW}` |" in ln)
-    assert re.search(r"\| 84\.9 \| [\d.]+ \(smoke, ntu60\) \|", row), row
+    with_ = "".join(f", `{o}`" for o in FAST)  # the --set overrides stay with the figure, file and README
+    assert re.search(rf"\| 84\.9 \| [\d.]+ \(smoke, ntu60{re.escape(with_)}\) \|", row), row
+    (kept,) = load_results(repo)
+    assert kept["overrides"] == tuple(FAST)
     assert _tree_state() == before
 
 

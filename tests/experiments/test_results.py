@@ -22,7 +22,27 @@ def test_round_trip(tmp_path):
         "row_id": "table5-crossmoco-ucla", "profile": "cpu", "metric": "top1", "paper": 87.6, "measured": 61.23,
         "diff": -26.37, "dataset": "ucla", "hardware": "2x CPU", "torch": "2.13.0", "ray": "2.60.0",
         "mlflow": "3.17.2", "commit": "abc1234", "mlflow_run_id": "r1", "date": "2026-11-24T00:00:00Z",
+        "overrides": (),
     }  # fmt: skip
+
+
+def test_overrides_are_kept_with_the_figure(tmp_path):
+    sets = ("eval.split=test", "eval.semi_fractions=0.01,0.1")  # a comma inside a value survives the CSV
+    write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 50.0, dataset="ucla", overrides=sets, **ENV)
+    (record,) = load_results(tmp_path)
+    assert record["overrides"] == sets
+    with pytest.raises(ValueError, match="KEY=VALUE strings"):
+        write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 50.0, dataset="ucla",
+                     overrides=("a=1; b=2",), **ENV)
+
+
+def test_a_file_from_before_the_overrides_column_loads_with_overrides_unknown(tmp_path):
+    path = write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 50.0, dataset="ucla", **ENV)
+    header, line = path.read_text().splitlines()
+    assert header.endswith(",overrides") and line.endswith(",")
+    path.write_text(f"{header.removesuffix(',overrides')}\n{line.removesuffix(',')}\n")
+    (record,) = load_results(tmp_path)
+    assert record["overrides"] is None and record["measured"] == 50.0  # not recorded, which is not "none"
 
 
 def test_versions_and_date_default_to_the_running_environment(tmp_path):
@@ -79,7 +99,7 @@ def test_no_results_folder_is_no_results(tmp_path):
         (lambda text: text.replace("row_id,", "row,", 1), ":1: header"),
         (lambda text: text.replace(",50,", ",fifty,"), ":2: column 'measured' is not a number"),
         (lambda text: text.replace("table5-crossmoco-ucla,cpu", "table5-crossmoco-ucla,paper"), ":2: row_id/profile"),
-        (lambda text: text.rstrip("\n").rsplit(",", 1)[0] + "\n", ":2: missing value for column 'date'"),
+        (lambda text: text.rstrip("\n").rsplit(",", 2)[0] + "\n", ":2: missing value for column 'date'"),
     ],
 )
 def test_load_errors_name_file_and_line(tmp_path, edit, needle):
