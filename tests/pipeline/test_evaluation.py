@@ -22,7 +22,7 @@ from pipeline.evaluation import (
     semi_protocol,
     stratified_subset,
 )
-from pipeline.metrics import TRAIN_LOSS, semi_name
+from pipeline.metrics import TEST_TOP1, TRAIN_LOSS, semi_name
 from pipeline.modeling import DataInfo, build_pretrain_model
 
 INFO = DataInfo.of("synthetic", ntu_layout(), 3, "test")
@@ -136,6 +136,19 @@ def test_linear_weight_decay_shrinks_the_probe(tiny):
         load_config("smoke", ["eval.linear_weight_decay=-1"])
     with pytest.raises(ValueError, match="linear_schedule"):
         load_config("smoke", ["eval.linear_schedule=poly"])
+
+
+def test_curve_points_read_the_test_split_without_changing_the_fine_tuning(tiny):
+    """``eval.eval_every`` only decides how many test passes the curve gets: the figure is the same."""
+    _, model, train, test = tiny
+    cpu = torch.device("cpu")
+    every = {n: finetune_protocol(model, train, test, load_config("smoke", [*TINY, "eval.finetune_epochs=4",
+                                                                           f"eval.eval_every={n}"]), INFO, cpu)
+             for n in (1, 3)}  # fmt: skip
+    assert [TEST_TOP1 in row for row in every[1].curves] == [True] * 4
+    assert [TEST_TOP1 in row for row in every[3].curves] == [False, False, True, True]  # every 3rd and the last
+    np.testing.assert_array_equal(every[1].confusion, every[3].confusion)
+    assert [r[TRAIN_LOSS] for r in every[1].curves] == [r[TRAIN_LOSS] for r in every[3].curves]
 
 
 def test_semi_subsets_average_the_single_subset_runs(tiny):
