@@ -321,13 +321,16 @@ def finetune_protocol(
                      for i in range(0, len(x), cfg.eval.batch_size)]
         return torch.cat(parts).numpy()
 
+    last: list[np.ndarray] = []  # the latest curve point's logits: the last epoch always has one
+
     def evaluate() -> float:
-        return float((logits_of(test[0]).argmax(1) == test[1]).mean() * 100)
+        last[:] = [logits_of(test[0])]
+        return float((last[0].argmax(1) == test[1]).mean() * 100)
 
     curves = _train_classifier(run, params, opt, train, evaluate, epochs or cfg.eval.finetune_epochs,
                                cfg.eval.batch_size, cfg.seed, name, [clf.head] if from_probe else [clf],
                                every=cfg.eval.eval_every)
-    return _result(name, logits_of(test[0]), test[1], info, curves, None)
+    return _result(name, last[0] if curves else logits_of(test[0]), test[1], info, curves, None)
 
 
 def semi_protocol(model, train, test, cfg: Config, info: DataInfo, device, fraction: float) -> ProtocolResult:
