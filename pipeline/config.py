@@ -63,7 +63,8 @@ class OptimConfig:
     optimizer: Literal["sgd", "adam"] = "sgd"  # SkeletonCLR/CrosSCLR pretrain with SGD
     lr: float = 0.1  # CrosSCLR lineage; §IV-B prints 1e-5 (a misprint: the `paper` profile's note). NW-UCLA
     # view-held-out 50-epoch proxy (2026-12-03, commit 9e4995a): 0.05 / 0.1 / 0.2 read 69.0 / 67.9 / 65.7 linear,
-    # the kNN monitor 68.8 / 67.5 / 63.7; 0.05's lead is inside what a change of trajectory moves: 0.1 stays (README)
+    # the kNN monitor 68.8 / 67.5 / 63.7; at full length (160 epochs, commit db2f9d6) 0.05 and 0.1 both read 70.8
+    # (the same 357 of 504 samples; kNN 70.2 vs 68.8): 0.05's proxy lead did not hold, 0.1 stays (README)
     momentum: float = 0.9  # SGD momentum of the CrosSCLR lineage
     weight_decay: float = 1e-4  # CrosSCLR lineage
     nesterov: bool = False  # CrosSCLR lineage
