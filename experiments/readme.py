@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,14 +34,28 @@ def _figure(row: TableRow) -> str:
     return "not reported" if row.paper_value is None else f"{row.paper_value:.1f}"
 
 
+def _seed_free(record: dict[str, Any]) -> tuple[str, ...]:
+    """A record's overrides without its ``seed=`` (a file from before the column existed: none)."""
+    return tuple(o for o in record.get("overrides") or () if not o.startswith("seed="))
+
+
 def _measured(records: Sequence[dict[str, Any]]) -> str:
+    """Each results file as ``value (profile, data, overrides)``; where runs differ only in their seed (same
+    profile, data and other overrides), their mean and sample sd follow as ``mean M, sd S over n seeds``."""
     if not records:
         return _MISSING
     cells = []
-    for r in sorted(records, key=lambda r: r["profile"]):
+    groups: dict[tuple[Any, ...], list[float]] = {}
+    for r in sorted(records, key=lambda r: (r["profile"], r.get("seed") or 0)):
         on = f", {r['dataset']}" if r["dataset"] else ""
         with_ = "".join(f", `{o}`" for o in r.get("overrides") or ())  # a figure run off the profile says so
         cells.append(f"{r['measured']:.1f} ({r['profile']}{on}{with_})")
+        groups.setdefault((r["profile"], r["dataset"], _seed_free(r)), []).append(r["measured"])
+    for (profile, dataset, _), values in groups.items():
+        if len(values) > 1:
+            on = f", {dataset}" if dataset else ""
+            cells.append(f"mean {statistics.mean(values):.1f}, sd {statistics.stdev(values):.1f} over "
+                         f"{len(values)} seeds ({profile}{on})")
     return "; ".join(cells)
 
 
@@ -79,7 +94,8 @@ def render_tables(root: str | os.PathLike[str] | None = None) -> str:
         " do not edit by hand. -->",
         "",
         "Figures are top-1 accuracy (%). *Measured* lists each results file as value (profile, data it ran on,"
-        " and any `--set` override the run had on top of the profile and the row);"
+        " and any `--set` override the run had on top of the profile and the row), then, for figures that differ"
+        " only in their seed, their mean and sample sd;"
         f" {_MISSING} means not measured yet. *cited*: a figure the paper reports for a method this project"
         " does not implement.",
         "",

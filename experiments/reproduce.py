@@ -7,7 +7,8 @@
   is the explicit step ``record`` (``reproduce --record``): ``results/<row>-<profile>.csv`` and
   the README's tables regenerated from the results files, only for a run that read the row's own
   dataset and its test split (``eval.split=val`` figures are printed without a diff, never kept).
-  The ``--set`` overrides of a recorded run are kept in its results file and shown beside the figure.
+  The ``--set`` overrides of a recorded run are kept in its results file and shown beside the figure;
+  ``--set seed=S`` repeats a row with another seed into a file of its own, and the README adds the mean.
 * Rows that differ only in evaluation settings share one pretraining (``pipeline.chain``).
 """
 
@@ -48,6 +49,7 @@ class Outcome:
     commit: str  # the commit the chain ran (its MLflow tag)
     split: str = "test"  # eval.split: "val" figures read the training side's held-out performers
     overrides: tuple[str, ...] = ()  # the user's --set on top of the profile and the row; kept with the figure
+    seed: int = 0  # Config.seed of the chain: another seed's figure is kept beside the default's, not over it
 
     @property
     def recordable(self) -> bool:
@@ -112,11 +114,12 @@ def reproduce_row(
     store = tracking.Store(result.tracking_uri, result.experiment_id)
     commit = tracking.get_run(store, result.parent_run_id).tags.get(M.GIT_SHA, git_sha())
     return Outcome(row, profile, cfg.data.dataset, measured, result.parent_run_id, result.tracking_uri,
-                   result.experiment_id, commit, cfg.eval.split, tuple(overrides))
+                   result.experiment_id, commit, cfg.eval.split, tuple(overrides), cfg.seed)
 
 
 def record(outcome: Outcome, root: Path | None = None) -> Path:
-    """Keep a measured figure: ``<root>/results/<row>-<profile>.csv`` (root: this repository), then
+    """Keep a measured figure: ``<root>/results/<row>-<profile>.csv`` (``...-seed<S>.csv`` for a seed other than
+    the default; root: this repository), then
     regenerate the tables of ``<root>/README.md`` from the results files. Returns the results file."""
     if outcome.dataset != outcome.row.dataset:
         raise ValueError(f"{outcome.row.row_id}: the run read {outcome.dataset}, not the row's {outcome.row.dataset}; "
@@ -127,7 +130,7 @@ def record(outcome: Outcome, root: Path | None = None) -> Path:
     root = Path(root) if root is not None else REPO_ROOT
     path = write_result(root, outcome.row, outcome.profile, outcome.measured, dataset=outcome.dataset,
                         hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id,
-                        overrides=outcome.overrides)
+                        overrides=outcome.overrides, seed=outcome.seed)
     readme = root / "README.md"
     if readme.is_file():
         update_readme(readme, root=root)

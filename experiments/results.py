@@ -1,10 +1,14 @@
-"""Measured figures kept in the repository: ``results/<row_id>-<profile>.csv``, one file per row and profile.
+"""Measured figures kept in the repository: ``results/<row_id>-<profile>.csv``, one file per row, profile and seed.
 
 Each file holds a header and one line (``COLUMNS``): the row, the profile, the paper's figure, the
 measured one and their difference, the data it ran on, and what it ran with (hardware, torch / ray /
-mlflow versions, commit, MLflow run id, date, and the ``--set`` overrides given on top of the profile
-and the row, "; "-separated, empty for none). Files written before the ``overrides`` column existed
-(``LEGACY_COLUMNS``) still load, with ``overrides`` None: not recorded, which is not the same as none.
+mlflow versions, commit, MLflow run id, date, the ``--set`` overrides given on top of the profile
+and the row, "; "-separated, empty for none, and the run's ``seed``). The config's default seed (0)
+keeps the plain name; another seed's run of the same row and profile is a file of its own,
+``<row_id>-<profile>-seed<S>.csv``, so repeating a row with other seeds adds figures (the README shows
+each and their mean) instead of replacing the first. Files written before a column existed
+(``LEGACY_COLUMNS``) still load with that column None: not recorded, which is not the same as none
+(a file from before ``seed`` is read as the plain name's, the default seed's run).
 Only ``write_result``, called by the pipeline after a real run, writes them; nobody types a measured
 figure. ``load_results`` reads them back for the README and reports.
 """
@@ -27,9 +31,10 @@ from pipeline.config import PROFILES
 RESULTS_DIR = "results"
 COLUMNS: tuple[str, ...] = (
     "row_id", "profile", "metric", "paper", "measured", "diff", "dataset", "hardware",
-    "torch", "ray", "mlflow", "commit", "mlflow_run_id", "date", "overrides",
+    "torch", "ray", "mlflow", "commit", "mlflow_run_id", "date", "overrides", "seed",
 )  # fmt: skip
-LEGACY_COLUMNS = COLUMNS[:-1]  # before 2026-12-03: no ``overrides`` column
+LEGACY_COLUMNS = (COLUMNS[:-2], COLUMNS[:-1])  # older files: no ``overrides``; no ``seed`` (both 2026-12-03)
+DEFAULT_SEED = 0  # pipeline.config.Config.seed's default: its figure keeps the plain file name
 OVERRIDE_SEP = "; "
 _FLOATS = ("paper", "measured", "diff")
 
@@ -38,9 +43,11 @@ class ResultsError(ValueError):
     """A results file that cannot be read; the message names the file and line."""
 
 
-def result_path(root: str | os.PathLike[str], row_id: str, profile: str) -> Path:
-    """``<root>/results/<row_id>-<profile>.csv``."""
-    return Path(root) / RESULTS_DIR / f"{row_id}-{profile}.csv"
+def result_path(root: str | os.PathLike[str], row_id: str, profile: str, seed: int | None = DEFAULT_SEED) -> Path:
+    """``<root>/results/<row_id>-<profile>.csv``, or ``...-<profile>-seed<S>.csv`` for a seed other than the
+    default (None: a file from before the seed was recorded, the plain name)."""
+    suffix = "" if seed in (None, DEFAULT_SEED) else f"-seed{seed}"
+    return Path(root) / RESULTS_DIR / f"{row_id}-{profile}{suffix}.csv"
 
 
 def _version(package: str) -> str:
@@ -69,14 +76,15 @@ def write_result(
     mlflow: str | None = None,
     date: str | None = None,
     overrides: Sequence[str] = (),
+    seed: int = DEFAULT_SEED,
 ) -> Path:
     """Write one measured figure of ``row`` atomically (temporary file, then ``os.replace``).
 
     ``measured`` is top-1 accuracy in percent, as the paper prints it. ``dataset`` names the data the
     run actually read (e.g. ``ucla`` or ``synthetic``). Versions default to the installed packages,
     ``date`` to now (UTC). ``overrides`` are the user's ``--set KEY=VALUE`` strings the run had on top of
-    the profile and the row (a figure measured with them is not the profile's). An earlier result of
-    the same row and profile is replaced.
+    the profile and the row (a figure measured with them is not the profile's). ``seed`` is the run's
+    ``Config.seed``. An earlier result of the same row, profile and seed is replaced; other seeds' stay.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
@@ -100,19 +108,20 @@ def write_result(
         "mlflow_run_id": mlflow_run_id,
         "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "overrides": OVERRIDE_SEP.join(overrides),
+        "seed": str(int(seed)),
     }
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerow(record)
-    path = result_path(root, row.row_id, profile)
+    path = result_path(root, row.row_id, profile, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(path, buf.getvalue())
     return path
 
 
 def _parse(path: Path, line: int, raw: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
-    record: dict[str, Any] = {"overrides": None}
+    record: dict[str, Any] = {"overrides": None, "seed": None}
     for key in columns:
         value = raw.get(key)
         if value is None:
@@ -124,24 +133,30 @@ def _parse(path: Path, line: int, raw: Mapping[str, Any], columns: Sequence[str]
                 raise ResultsError(f"{path}:{line}: column {key!r} is not a number: {value!r}") from None
         elif key == "overrides":
             record[key] = tuple(value.split(OVERRIDE_SEP)) if value else ()
+        elif key == "seed":
+            try:
+                record[key] = int(value)
+            except ValueError:
+                raise ResultsError(f"{path}:{line}: column 'seed' is not an integer: {value!r}") from None
         else:
             record[key] = value
     if record["measured"] is None:
         raise ResultsError(f"{path}:{line}: no measured figure")
-    if path.name != f"{record['row_id']}-{record['profile']}.csv":
-        raise ResultsError(f"{path}:{line}: row_id/profile do not match the file name")
+    if path.name != result_path(path.parent.parent, record["row_id"], record["profile"], record["seed"]).name:
+        raise ResultsError(f"{path}:{line}: row_id/profile/seed do not match the file name")
     return record
 
 
 def load_results(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Every record of ``<root>/results/*.csv``, sorted by file name; floats parsed, empty -> None;
-    ``overrides`` a tuple of ``KEY=VALUE`` strings, or None for a file written before the column existed."""
+    """Every record of ``<root>/results/*.csv``, sorted by file name without ``.csv`` (a row, then its other
+    seeds); floats parsed, empty -> None; ``overrides`` a tuple of ``KEY=VALUE`` strings and ``seed`` an int,
+    each None for a file written before its column existed."""
     records = []
-    for path in sorted((Path(root) / RESULTS_DIR).glob("*.csv")):
+    for path in sorted((Path(root) / RESULTS_DIR).glob("*.csv"), key=lambda p: p.stem):  # a row's seeds after it
         with path.open(encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f)
             columns = tuple(reader.fieldnames or ())
-            if columns not in (COLUMNS, LEGACY_COLUMNS):
+            if columns not in (COLUMNS, *LEGACY_COLUMNS):
                 raise ResultsError(f"{path}:1: header {reader.fieldnames} is not {list(COLUMNS)}")
             records += [_parse(path, reader.line_num, raw, columns) for raw in reader]
     return records

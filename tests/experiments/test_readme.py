@@ -41,6 +41,16 @@ def test_measured_figures_come_from_results_files(tmp_path):
     assert "| 61.2 (cpu, ucla, `pretrain.epochs=20`); 12.0 (smoke, synthetic) |" in render_tables(tmp_path)
 
 
+def test_runs_that_differ_only_in_their_seed_show_their_mean(tmp_path):
+    row = get_row("table5-crossmoco-ucla")
+    write_result(tmp_path, row, "cpu", 80.0, dataset="ucla", **ENV)
+    write_result(tmp_path, row, "cpu", 76.0, dataset="ucla", overrides=("seed=1",), seed=1, **ENV)
+    cells = "80.0 (cpu, ucla); 76.0 (cpu, ucla, `seed=1`); mean 78.0, sd 2.8 over 2 seeds (cpu, ucla)"
+    assert f"| {cells} | yes |" in render_tables(tmp_path)
+    write_result(tmp_path, row, "cpu", 70.0, dataset="ucla", overrides=("seed=2", "optim.lr=0.05"), seed=2, **ENV)
+    assert "over 3 seeds" not in render_tables(tmp_path)  # another setting is not averaged in
+
+
 def test_update_readme_replaces_only_the_block_and_is_idempotent(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nbefore\n{BEGIN}\nstale\n{END}\nafter\n")

@@ -97,6 +97,17 @@ def test_a_validation_figure_is_printed_without_a_diff_and_never_recorded(tmp_pa
     assert not (tmp_path / "results").exists()
 
 
+def test_another_seed_is_recorded_beside_the_default_seeds_figure(tmp_path):
+    row = get_row("table5-crossmoco-ucla")
+    common = dict(row=row, profile="cpu", dataset="ucla", parent_run_id="abc", tracking_uri="sqlite:///x",
+                  experiment_id="1", commit="0" * 40)
+    first = record(Outcome(**common, measured=80.0), root=tmp_path)
+    second = record(Outcome(**common, measured=76.0, overrides=("seed=1",), seed=1), root=tmp_path)
+    assert (first.name, second.name) == ("table5-crossmoco-ucla-cpu.csv", "table5-crossmoco-ucla-cpu-seed1.csv")
+    assert [(r["seed"], r["measured"], r["overrides"]) for r in load_results(tmp_path)] == [
+        (0, 80.0, ()), (1, 76.0, ("seed=1",))]
+
+
 def test_reproduce_cli_refuses_to_record_a_validation_run_before_running_it(tmp_path):
     res = CliRunner().invoke(app, ["reproduce", "table5-crossmoco-ucla", "--run-dir", str(tmp_path), "--record",
                                    "--set", "eval.split=val"])

@@ -22,7 +22,7 @@ def test_round_trip(tmp_path):
         "row_id": "table5-crossmoco-ucla", "profile": "cpu", "metric": "top1", "paper": 87.6, "measured": 61.23,
         "diff": -26.37, "dataset": "ucla", "hardware": "2x CPU", "torch": "2.13.0", "ray": "2.60.0",
         "mlflow": "3.17.2", "commit": "abc1234", "mlflow_run_id": "r1", "date": "2026-11-24T00:00:00Z",
-        "overrides": (),
+        "overrides": (), "seed": 0,
     }  # fmt: skip
 
 
@@ -36,13 +36,30 @@ def test_overrides_are_kept_with_the_figure(tmp_path):
                      overrides=("a=1; b=2",), **ENV)
 
 
-def test_a_file_from_before_the_overrides_column_loads_with_overrides_unknown(tmp_path):
+def test_files_from_before_the_overrides_and_seed_columns_load_with_them_unknown(tmp_path):
     path = write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 50.0, dataset="ucla", **ENV)
     header, line = path.read_text().splitlines()
-    assert header.endswith(",overrides") and line.endswith(",")
-    path.write_text(f"{header.removesuffix(',overrides')}\n{line.removesuffix(',')}\n")
+    assert header.endswith(",overrides,seed") and line.endswith(",,0")
+    path.write_text(f"{header.removesuffix(',seed')}\n{line.removesuffix(',0')}\n")
     (record,) = load_results(tmp_path)
-    assert record["overrides"] is None and record["measured"] == 50.0  # not recorded, which is not "none"
+    assert record["seed"] is None and record["overrides"] == () and record["measured"] == 50.0
+    path.write_text(f"{header.removesuffix(',overrides,seed')}\n{line.removesuffix(',,0')}\n")
+    (record,) = load_results(tmp_path)
+    assert record["overrides"] is None and record["seed"] is None  # not recorded, which is not "none"
+
+
+def test_another_seed_is_a_file_of_its_own_and_the_default_keeps_the_plain_name(tmp_path):
+    row = get_row("table5-crossmoco-ucla")
+    first = write_result(tmp_path, row, "cpu", 80.0, dataset="ucla", **ENV)
+    second = write_result(tmp_path, row, "cpu", 75.0, dataset="ucla", overrides=("seed=1",), seed=1, **ENV)
+    assert first.name == "table5-crossmoco-ucla-cpu.csv" and second.name == "table5-crossmoco-ucla-cpu-seed1.csv"
+    assert second == result_path(tmp_path, row.row_id, "cpu", 1)
+    assert [(r["seed"], r["measured"]) for r in load_results(tmp_path)] == [(0, 80.0), (1, 75.0)]
+    write_result(tmp_path, row, "cpu", 77.0, dataset="ucla", seed=1, **ENV)  # the same seed again replaces its own
+    assert [(r["seed"], r["measured"]) for r in load_results(tmp_path)] == [(0, 80.0), (1, 77.0)]
+    second.rename(tmp_path / "results" / "table5-crossmoco-ucla-cpu-seed2.csv")  # the line says seed 1
+    with pytest.raises(ResultsError, match=r"cpu-seed2.csv:2: row_id/profile/seed do not match the file name"):
+        load_results(tmp_path)
 
 
 def test_versions_and_date_default_to_the_running_environment(tmp_path):
@@ -99,7 +116,8 @@ def test_no_results_folder_is_no_results(tmp_path):
         (lambda text: text.replace("row_id,", "row,", 1), ":1: header"),
         (lambda text: text.replace(",50,", ",fifty,"), ":2: column 'measured' is not a number"),
         (lambda text: text.replace("table5-crossmoco-ucla,cpu", "table5-crossmoco-ucla,paper"), ":2: row_id/profile"),
-        (lambda text: text.rstrip("\n").rsplit(",", 2)[0] + "\n", ":2: missing value for column 'date'"),
+        (lambda text: text.rstrip("\n").rsplit(",", 3)[0] + "\n", ":2: missing value for column 'date'"),
+        (lambda text: text.replace(",,0\n", ",,zero\n"), ":2: column 'seed' is not an integer"),
     ],
 )
 def test_load_errors_name_file_and_line(tmp_path, edit, needle):
