@@ -342,7 +342,8 @@ def reproduce(
     set_: SetOpt = None,
     run_dir: RunDirOpt = Path("runs"),
     record: Annotated[bool, typer.Option("--record", help="Keep each figure measured on the row's own dataset: "
-                                         "results/<row>-<profile>.csv in this repository, README tables "
+                                         "results/<row>-<profile>.csv in this repository (-seed<S>.csv with "
+                                         "--set seed=S, beside the default seed's), README tables "
                                          "regenerated.")] = False,
 ) -> None:
     """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
