@@ -347,8 +347,8 @@ def reproduce(
                                          "regenerated.")] = False,
 ) -> None:
     """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
+    from experiments.reproduce import Outcome, control_line, reproduce_row
     from experiments.reproduce import record as record_outcome
-    from experiments.reproduce import reproduce_row
     from experiments.tables import get_row
     from pipeline import tracking
     from pipeline.chain import StageError
@@ -374,7 +374,8 @@ def reproduce(
         from pipeline.train_ray import ray_init_local
 
         ray_init_local()
-    for row in rows:
+    measured: dict[str, Outcome] = {}  # this command's figures: a control run beside its row is read from here
+    for row in sorted(rows, key=lambda r: not get_row(r).is_control):  # controls first, to print beside the rest
         try:
             outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [])
         except (KeyError, ValueError, DataError, ConfigError) as e:
@@ -384,6 +385,9 @@ def reproduce(
         except KeyboardInterrupt:
             interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
         typer.echo(outcome.line())
+        measured[outcome.row.row_id] = outcome
+        if (beside := control_line(outcome, measured)) is not None:
+            typer.echo(beside)
         if record and outcome.recordable:
             typer.echo(f"  recorded in {record_outcome(outcome)} (README tables regenerated)")
         elif outcome.recordable:

@@ -10,21 +10,25 @@
   The ``--set`` overrides of a recorded run are kept in its results file and shown beside the figure;
   ``--set seed=S`` repeats a row with another seed into a file of its own, and the README adds the mean.
 * Rows that differ only in evaluation settings share one pretraining (``pipeline.chain``).
+* Every self-supervised figure is printed beside its random-init control measured the same way
+  (``control_line``): the control row of the same table and column, profile and seed, measured in the same
+  command or kept in ``results/``; where neither exists the line says which command measures it.
 """
 
 from __future__ import annotations
 
 import logging
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from experiments.readme import update_readme
-from experiments.results import write_result
+from experiments.results import DEFAULT_SEED, load_results, result_path, write_result
 from experiments.rows import TableRow
-from experiments.tables import get_row
+from experiments.tables import control_of, get_row
 from pipeline import metrics as M
 from pipeline import tracking
 from pipeline.chain import run_chain
@@ -136,3 +140,45 @@ def record(outcome: Outcome, root: Path | None = None) -> Path:
         update_readme(readme, root=root)
     log.info("recorded %s in %s%s", outcome.row.row_id, path, " and README.md" if readme.is_file() else "")
     return path
+
+
+def _seed_free(overrides: tuple[str, ...] | None) -> tuple[str, ...]:
+    return tuple(o for o in overrides or () if not o.startswith("seed="))
+
+
+def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = None,
+                 root: Path | None = None) -> str | None:
+    """One line with ``outcome``'s random-init control beside it: the control row (``tables.control_of``) measured
+    with the same profile and seed, taken from this command's outcomes (``measured_now``, by row id) or else from
+    ``<root>/results/`` (root: this repository), with the gap in points. Where none is at hand, the line gives
+    the command that measures it. None for a figure that is not comparable (validation split, another dataset),
+    for a control itself, and for rows without a control (Tables I-IV, VII). A kept control run with other
+    ``--set`` overrides than ``outcome``'s (the seed aside) is shown with them, since it was not measured the
+    same way."""
+    control = control_of(outcome.row)
+    if control is None or not outcome.recordable:
+        return None
+    now = (measured_now or {}).get(control.row_id)
+    if now is not None and now.recordable and now.profile == outcome.profile and now.seed == outcome.seed:
+        figure, source, overrides = now.measured, f"this command, MLflow run {now.parent_run_id}", now.overrides
+    else:
+        root = Path(root) if root is not None else REPO_ROOT
+        kept = [r for r in load_results(root) if r["row_id"] == control.row_id and r["profile"] == outcome.profile
+                and (r["seed"] if r["seed"] is not None else DEFAULT_SEED) == outcome.seed]
+        if not kept:
+            seed = "" if outcome.seed == DEFAULT_SEED else f" --set seed={outcome.seed}"
+            return (f"  random-init control: none measured for profile {outcome.profile}, seed {outcome.seed}; "
+                    f"measure it the same way: python -m pipeline reproduce {control.row_id} --profile "
+                    f"{outcome.profile} --data <the same data>{seed}")
+        (rec,) = kept  # one file per row, profile and seed
+        path = result_path(Path("."), control.row_id, outcome.profile, rec["seed"])
+        figure, overrides = rec["measured"], rec["overrides"]
+        source = f"{path}, commit {rec['commit'][:7]}, MLflow run {rec['mlflow_run_id']}"
+    other, ours = _seed_free(overrides), _seed_free(outcome.overrides)
+    differs = ""
+    if overrides is None and ours:  # kept before overrides were recorded
+        differs = f"; the control's --set was not recorded, this row ran with {', '.join(ours)}"
+    elif overrides is not None and other != ours:
+        differs = f"; the control ran with {', '.join(other) or 'no --set'}, this row with {', '.join(ours) or 'none'}"
+    return (f"  random-init control {control.row_id} (profile {outcome.profile}, seed {outcome.seed}): "
+            f"{figure:.1f}, gap {outcome.measured - figure:+.1f} points ({source}{differs})")

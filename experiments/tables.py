@@ -278,6 +278,15 @@ def rows_of(table: str | int) -> tuple[TableRow, ...]:
     return tuple(row for row in ROWS if row.table == tid)
 
 
+def control_of(row: TableRow) -> TableRow | None:
+    """The random-init control measured the same way as ``row``: the row of the same table and column whose
+    method is ``random`` (CrossMoCo's encoders, never trained). None for a control itself and for tables that
+    have no control row (I-IV, VII)."""
+    if row.is_control:
+        return None
+    return next((r for r in rows_of(row.table) if r.column == row.column and "method=random" in r.overrides), None)
+
+
 def get_row(row_id: str) -> TableRow:
     """The row with this id; an unknown id is a ``KeyError`` listing the nearest ids."""
     if row_id in _BY_ID:

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmoco.cli import app
-from experiments.reproduce import Outcome, record, reproduce_row, row_config, row_metric
-from experiments.results import load_results
+from experiments.reproduce import Outcome, control_line, record, reproduce_row, row_config, row_metric
+from experiments.results import load_results, write_result
 from experiments.tables import get_row
 
 FAST = ["resources.num_workers=0", "pretrain.epochs=1", "eval.linear_epochs=2", "eval.semi_epochs=1"]
@@ -106,6 +106,62 @@ def test_another_seed_is_recorded_beside_the_default_seeds_figure(tmp_path):
     assert (first.name, second.name) == ("table5-crossmoco-ucla-cpu.csv", "table5-crossmoco-ucla-cpu-seed1.csv")
     assert [(r["seed"], r["measured"], r["overrides"]) for r in load_results(tmp_path)] == [
         (0, 80.0, ()), (1, 76.0, ("seed=1",))]
+
+
+def _outcome(row_id: str, measured: float, seed: int = 0, overrides: tuple[str, ...] = (), **kw) -> Outcome:
+    return Outcome(row=get_row(row_id), profile="cpu", dataset="ucla", measured=measured,
+                   parent_run_id=f"run{measured}", tracking_uri="sqlite:///x", experiment_id="1", commit="c" * 40,
+                   overrides=overrides, seed=seed, **kw)
+
+
+def test_a_figure_is_printed_beside_the_kept_control_of_its_profile_and_seed(tmp_path):
+    control = get_row("table5-random-ucla")
+    for seed, figure in ((0, 64.2), (1, 66.6)):
+        write_result(tmp_path, control, "cpu", figure, dataset="ucla", hardware="h", commit="ab12cd3" + "0" * 33,
+                     mlflow_run_id=f"ctl{seed}", overrides=(f"seed={seed}",) if seed else (), seed=seed)
+    line = control_line(_outcome("table5-crossmoco-ucla", 83.4), root=tmp_path)
+    assert "table5-random-ucla (profile cpu, seed 0): 64.2, gap +19.2 points" in line
+    assert "results/table5-random-ucla-cpu.csv, commit ab12cd3, MLflow run ctl0" in line
+    line = control_line(_outcome("table5-crossmoco-ucla", 89.2, 1, ("seed=1",)), root=tmp_path)
+    assert "seed 1): 66.6, gap +22.6" in line and "cpu-seed1.csv" in line and "ran with" not in line
+    line = control_line(_outcome("table5-crossmoco-ucla", 80.0, 0, ("contrastive.tau=0.1",)), root=tmp_path)
+    assert "gap +15.8" in line and "the control ran with no --set, this row with contrastive.tau=0.1" in line
+    missing = control_line(_outcome("table5-crossmoco-ucla", 80.0, 7, ("seed=7",)), root=tmp_path)
+    assert "none measured for profile cpu, seed 7" in missing
+    assert "reproduce table5-random-ucla --profile cpu --data <the same data> --set seed=7" in missing
+    assert control_line(_outcome("table5-crossmoco-ucla", 70.0, split="val"), root=tmp_path) is None
+    assert control_line(_outcome("table5-random-ucla", 64.2), root=tmp_path) is None
+
+
+def test_a_control_measured_in_the_same_command_is_preferred_to_the_kept_one(tmp_path):
+    control = get_row("table6-random-ucla-10pct")
+    write_result(tmp_path, control, "cpu", 53.6, dataset="ucla", hardware="h", commit="0" * 40, mlflow_run_id="old")
+    now = {"table6-random-ucla-10pct": _outcome("table6-random-ucla-10pct", 50.0)}
+    line = control_line(_outcome("table6-crossmoco-ucla-10pct", 70.8), now, root=tmp_path)
+    assert ": 50.0, gap +20.8 points (this command, MLflow run run50.0)" in line
+    other_seed = {"table6-random-ucla-10pct": _outcome("table6-random-ucla-10pct", 50.0, 3, ("seed=3",))}
+    line = control_line(_outcome("table6-crossmoco-ucla-10pct", 70.8), other_seed, root=tmp_path)
+    assert ": 53.6, gap +17.2" in line, "a control of another seed is not the same measurement"
+
+
+def test_reproduce_cli_measures_controls_first_and_prints_each_figure_beside_its_control(tmp_path, monkeypatch):
+    import experiments.reproduce as reproduce_module
+
+    figures = {"table5-crossmoco-ucla": 83.4, "table5-random-ucla": 64.2, "table5-supervised-ucla": 89.2}
+    order = []
+
+    def fake_row(row_id, *, profile, data_dir, run_dir, overrides):
+        order.append(row_id)
+        return _outcome(row_id, figures[row_id], overrides=tuple(overrides))
+
+    monkeypatch.setattr(reproduce_module, "reproduce_row", fake_row)
+    res = CliRunner().invoke(app, ["reproduce", "table5-crossmoco-ucla", "table5-supervised-ucla",
+                                   "table5-random-ucla", "--profile", "cpu", "--data", str(tmp_path),
+                                   "--set", "resources.num_workers=0", "--run-dir", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert order == ["table5-supervised-ucla", "table5-random-ucla", "table5-crossmoco-ucla"]
+    beside = [ln for ln in res.output.splitlines() if "random-init control" in ln]
+    assert len(beside) == 1 and ": 64.2, gap +19.2 points (this command, MLflow run run64.2)" in beside[0]
 
 
 def test_reproduce_cli_refuses_to_record_a_validation_run_before_running_it(tmp_path):

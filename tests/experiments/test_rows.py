@@ -8,7 +8,7 @@ import pytest
 
 from datasets.config import OcclusionConfig
 from experiments.rows import SPLITS, TABLE_IDS, TableRow
-from experiments.tables import ROWS, TABLE_NOTES, get_row, rows_of
+from experiments.tables import ROWS, TABLE_NOTES, control_of, get_row, rows_of
 from pipeline.config import PROFILES, Config, load_config
 
 PROFILE_NAMES = [None, *sorted(PROFILES)]
@@ -167,3 +167,18 @@ def test_a_row_validates_itself(changes, needle):
                   protocol="linear", paper_value=1.0, overrides=(), runnable=True)  # fmt: skip
     with pytest.raises(ValueError, match=re.escape(needle)):
         TableRow(**{**fields, **changes})
+
+
+def test_each_self_supervised_row_of_tables_v_and_vi_has_the_random_control_of_its_column():
+    assert control_of(get_row("table5-crossmoco-ucla")).row_id == "table5-random-ucla"
+    assert control_of(get_row("table5-3s-skeletonclr-ntu60-xsub")).row_id == "table5-random-ntu60-xsub"
+    assert control_of(get_row("table6-crossmoco-ucla-1pct")).row_id == "table6-random-ucla-1pct"
+    assert control_of(get_row("table6-crossmoco-pku-10pct")).row_id == "table6-random-pku-10pct"
+    for row_id in ("table5-random-ucla", "table5-supervised-ucla", "table1-t0.5-s0.6", "table7-crossmoco-pku"):
+        assert control_of(get_row(row_id)) is None, row_id  # a control itself; tables without a control row
+    for row in ROWS:
+        control = control_of(row)
+        if control is not None:
+            assert (control.table, control.column, control.protocol) == (row.table, row.column, row.protocol)
+            assert (control.dataset, control.split) == (row.dataset, row.split)
+            assert "method=random" in control.overrides
