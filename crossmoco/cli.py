@@ -386,12 +386,12 @@ def reproduce(
             interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
         typer.echo(outcome.line())
         measured[outcome.row.row_id] = outcome
-        if (beside := control_line(outcome, measured)) is not None:
-            typer.echo(beside)
         if record and outcome.recordable:
             typer.echo(f"  recorded in {record_outcome(outcome)} (README tables regenerated)")
         elif outcome.recordable:
             typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
+        if (beside := control_line(outcome, measured)) is not None:
+            typer.echo(beside)
     typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from experiments.readme import update_readme
-from experiments.results import DEFAULT_SEED, load_results, result_path, write_result
+from experiments.results import DEFAULT_SEED, ResultsError, load_results, result_path, write_result
 from experiments.rows import TableRow
 from experiments.tables import control_of, get_row
 from pipeline import metrics as M
@@ -163,7 +163,11 @@ def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = 
         figure, source, overrides = now.measured, f"this command, MLflow run {now.parent_run_id}", now.overrides
     else:
         root = Path(root) if root is not None else REPO_ROOT
-        kept = [r for r in load_results(root) if r["row_id"] == control.row_id and r["profile"] == outcome.profile
+        try:
+            records = load_results(root)
+        except ResultsError as e:  # the figure just measured is printed and kept whatever a results file holds
+            return f"  random-init control: not read, {e}"
+        kept = [r for r in records if r["row_id"] == control.row_id and r["profile"] == outcome.profile
                 and (r["seed"] if r["seed"] is not None else DEFAULT_SEED) == outcome.seed]
         if not kept:
             seed = "" if outcome.seed == DEFAULT_SEED else f" --set seed={outcome.seed}"

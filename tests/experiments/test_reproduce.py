@@ -130,6 +130,10 @@ def test_a_figure_is_printed_beside_the_kept_control_of_its_profile_and_seed(tmp
     assert "none measured for profile cpu, seed 7" in missing
     assert "reproduce table5-random-ucla --profile cpu --data <the same data> --set seed=7" in missing
     assert control_line(_outcome("table5-crossmoco-ucla", 70.0, split="val"), root=tmp_path) is None
+    broken = tmp_path / "results" / "table5-random-ucla-cpu-seed2.csv"
+    broken.write_text("row_id,profile\n")
+    line = control_line(_outcome("table5-crossmoco-ucla", 80.0, 2, ("seed=2",)), root=tmp_path)
+    assert line.startswith("  random-init control: not read, ") and f"{broken}:1: header" in line
     assert control_line(_outcome("table5-random-ucla", 64.2), root=tmp_path) is None
 
 
