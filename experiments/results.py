@@ -26,7 +26,7 @@ from typing import Any
 
 from datasets.atomic import write_text_atomic
 from experiments.rows import TableRow
-from pipeline.config import PROFILES
+from pipeline.config import PROFILES, Config
 
 RESULTS_DIR = "results"
 COLUMNS: tuple[str, ...] = (
@@ -34,7 +34,7 @@ COLUMNS: tuple[str, ...] = (
     "torch", "ray", "mlflow", "commit", "mlflow_run_id", "date", "overrides", "seed",
 )  # fmt: skip
 LEGACY_COLUMNS = (COLUMNS[:-2], COLUMNS[:-1])  # older files: no ``overrides``; no ``seed`` (both 2026-12-03)
-DEFAULT_SEED = 0  # pipeline.config.Config.seed's default: its figure keeps the plain file name
+DEFAULT_SEED: int = Config.seed  # the config's default seed (read, not mirrored): its figure keeps the plain name
 OVERRIDE_SEP = "; "
 _FLOATS = ("paper", "measured", "diff")
 
