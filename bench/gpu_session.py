@@ -1,31 +1,46 @@
-"""One prepared script for a lent GPU machine: the step benchmark on CUDA, then the `paper`-profile
-NW-UCLA Table V row, sized to the device tool's limits (a command runs at most 600 s, at most 8
-files come back from $OUT, the session has 15 minutes of device time in all).
+"""One prepared script for a lent GPU machine: the `paper`-profile NW-UCLA Table V row with its random-init
+control, then the step benchmark on CUDA, sized to the device tool's limits (a command runs at most 600 s, at
+most 8 files come back from $OUT, the session has 15 minutes of device time in all).
 
-On the device machine (the repository root; ``../shared`` does not travel, so the shards do):
+The device image has PyTorch but neither MLflow nor its SQL store, so they travel as cp312 wheels (``.whl``,
+ignored; the device README's recipe), installed into /tmp/site before the script runs. Ray does not: the row
+runs with ``resources.num_workers=0`` (``pipeline.local``, no Ray). ``../shared`` does not travel, so the shards do;
+nor does ``.git``, so ``CROSSMOCO_COMMIT`` names the commit sent (``pipeline.provenance.git_sha``):
 
-    # here, once: mkdir -p .device && cp -r <ucla shards dir> .device/ucla && echo /.device/ >> .git/info/exclude
-    # device run, carry [".device"], timeout_s 590:
-    python bench/gpu_session.py --data .device/ucla --out $OUT --budget 560
+    # here, once:
+    #   echo /.device/ >> .git/info/exclude; echo /.whl/ >> .git/info/exclude
+    #   cp -r <ucla shards dir> .device/ucla
+    #   python3 -m pip download --only-binary=:all: --python-version 3.12 --implementation cp \\
+    #     --platform manylinux_2_17_x86_64 --platform any -d .whl "mlflow-skinny==3.17.*" sqlalchemy alembic \\
+    #     jsonschema typer
+    # device run, carry [".device", ".whl"], timeout_s 590:
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \\
+      && PYTHONPATH=/tmp/site CROSSMOCO_COMMIT=<HEAD sha> python3 bench/gpu_session.py --data .device/ucla \\
+         --out $OUT --budget 540
     # a second call (same warm machine) resumes the row from its last checkpoint:
-    python bench/gpu_session.py --data .device/ucla --out $OUT --budget 560 --skip-bench
+    ... python3 bench/gpu_session.py --data .device/ucla --out $OUT --budget 540 --skip-bench
 
     python bench/gpu_session.py --tiny --out /tmp/gpu-dry-run       # the same steps on CPU, tiny
 
 Steps, each given what is left of ``--budget``:
-1. the device and the software (``nvidia-smi``, torch, CUDA);
-2. ``bench/bench_step.py --device cuda`` for NW-UCLA and NTU shapes (samples/s, achieved GFLOP/s,
-   fraction of the device's measured bf16 matmul peak, ratio to the reference step);
-3. ``reproduce table5-crossmoco-ucla --profile paper --record`` (300 epochs at batch 128, K = 16384,
-   m = 0.999, cross-training from epoch 150) in one process on the GPU. Its run directory is
-   ``runs/gpu-session`` in the repository (ignored, kept between calls on a warm machine), so a row cut
-   off by the budget resumes from its last checkpoint (every ``pretrain.checkpoint_every`` epochs) on
-   the next call instead of starting again.
+1. the device and the software (``nvidia-smi``, torch, CUDA), an import check of the row's modules (MLflow,
+   its SQL store), and the row's chain for 2 epochs with every stage on (kNN monitor, checkpoint,
+   cross-training, probe): a missing package or a fault on CUDA stops the call here, in seconds, instead of
+   after the machine's budget;
+2. ``reproduce table5-random-ucla table5-crossmoco-ucla --profile paper --record``: the control (the same
+   encoders never trained, measured the same way) and the row (300 epochs at batch 128, K = 16384, m = 0.999,
+   cross-training from epoch 150) in one process on the GPU; the command prints the row beside its control.
+   The run directory is ``runs/gpu-session`` in the repository (ignored, kept between calls on a warm
+   machine), so a row cut off by the budget resumes from its last checkpoint (every
+   ``pretrain.checkpoint_every`` epochs) on the next call instead of starting again;
+3. with what is left, ``bench/bench_step.py --device cuda`` for NW-UCLA and NTU shapes (samples/s, achieved
+   GFLOP/s, fraction of the device's measured bf16 matmul peak, ratio to the reference step). The row comes
+   first: it is the figure the issue asks for, and the benchmark fits in what the row leaves.
 
-What comes back in OUT (3 files, under the tool's 8): ``session.log`` (every step's output, in order,
-with its exit code and wall time), ``mlflow.db`` (the run directory's store: the chain, its curves),
-and ``results/<row>-paper.csv`` once the row finished. ``--tiny`` swaps in the synthetic dataset, the
-smoke profile's sizes and the CPU, so the script is tested where no GPU is lent
+What comes back in OUT (4 files, under the tool's 8): ``session.log`` (every step's output, in order,
+with its exit code and wall time), ``mlflow.db`` (the run directory's store: the chains, their curves),
+and ``results/<row>-paper.csv`` for the row and its control once they finished. ``--tiny`` swaps in the
+synthetic dataset, the smoke profile's sizes and the CPU, so the script is tested where no GPU is lent
 (tests/bench/test_gpu_session.py, marked slow). Nothing here fakes a GPU figure: on CPU the log says cpu.
 """
 
@@ -40,6 +55,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW = "table5-crossmoco-ucla"
+CONTROL = "table5-random-ucla"  # its random-init control (experiments.tables.control_of)
+PREFLIGHT = ("pretrain.epochs=2", "contrastive.cross_start_epoch=1", "pretrain.knn_every=1",
+             "pretrain.checkpoint_every=1", "eval.linear_epochs=2")
+IMPORTS = "import mlflow, sqlalchemy, alembic, pipeline.tracking, pipeline.local, experiments.reproduce"
 MARGIN_S = 20  # left at the end of the budget to copy the outputs into OUT
 
 
@@ -96,35 +115,45 @@ def main() -> int:
         s.run(["nvidia-smi"], 30)
     s.run([py, "-c", "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, "
                      "'available', torch.cuda.is_available())"], 60)  # fmt: skip
-    if not args.skip_bench:
-        bench = [py, "bench/bench_step.py", "--device", device, "--variants", "ours-bf16,ours-fp32,reference-fp32"]
-        sizes = (["--batch", "8", "--steps", "1", "--frames", "16"] if args.tiny
-                 else ["--batch", "128", "--steps", "10", "--warmup", "3"])  # fmt: skip
-        for dataset in ("ucla", "ntu"):
-            s.run([*bench, "--dataset", dataset, *sizes], 120)
+    if s.run([py, "-c", IMPORTS], 120) != 0:
+        print("the row's modules do not import (see session.log): carry the wheels (this file's docstring)", flush=True)
+        return 3
     if args.tiny:
         raw, shards = run_dir / "synthetic-raw", run_dir / "synthetic-shards"
         if not (shards.is_dir() and any(shards.glob("*/manifest.json"))):
             s.run([py, "-m", "pipeline", "synth", str(raw)], 300)
             s.run([py, "-m", "pipeline", "preprocess", "synthetic", str(raw), str(shards)], 300)
         data = shards
-        row = [ROW, "--profile", "smoke", "--set", "data.dataset=synthetic", "--set", "data.split=xsub"]
+        row = [CONTROL, ROW, "--profile", "smoke", "--set", "data.dataset=synthetic", "--set", "data.split=xsub"]
     else:
         if args.data is None and args.ucla is None:
             p.error("give --data SHARDS (or --ucla RAW_DIR) on the GPU machine")
         data = args.data.resolve() if args.data else run_dir / "ucla-shards"
         if args.data is None and not any(data.glob("*/manifest.json")):
             s.run([py, "-m", "pipeline", "preprocess", "ucla", str(args.ucla), str(data)], 180)
-        row = [ROW, "--profile", "paper"]
-    cmd = [py, "-m", "pipeline", "reproduce", *row, "--data", str(data), "--run-dir", str(run_dir), "--record",
-           "--set", "resources.num_workers=0", "--set", f"resources.use_gpu={str(not args.tiny).lower()}"]
+        row = [CONTROL, ROW, "--profile", "paper"]
+    where = ["--set", "resources.num_workers=0", "--set", f"resources.use_gpu={str(not args.tiny).lower()}"]
+    # every stage of the chain for 2 epochs (kNN, checkpoint, cross-training, probe) before the long row, so a
+    # fault that would show only at cross-training's start or in the probe costs seconds, not the budget
+    preflight = [py, "-m", "pipeline", "reproduce", *row[1:], "--data", str(data),
+                 "--run-dir", str(run_dir / "preflight"), *where, *(a for kv in PREFLIGHT for a in ("--set", kv))]
+    if s.run(preflight, 180) != 0:
+        print("the 2-epoch preflight of the row failed (see session.log); the row was not started", flush=True)
+        return 4
+    cmd = [py, "-m", "pipeline", "reproduce", *row, "--data", str(data), "--run-dir", str(run_dir), "--record", *where]
     rc = s.run(cmd, 10**6)
     if (run_dir / "mlflow.db").is_file():
         shutil.copy2(run_dir / "mlflow.db", out / "mlflow.db")
-    for csv in (ROOT / "results").glob(f"{ROW}-paper.csv"):
-        if rc == 0 and not args.tiny:  # the row recorded in this call
+    for csv in [p for r in (CONTROL, ROW) for p in (ROOT / "results").glob(f"{r}-paper.csv")]:
+        if rc == 0 and not args.tiny:  # recorded in this call
             (out / "results").mkdir(exist_ok=True)
             shutil.copy2(csv, out / "results" / csv.name)
+    if not args.skip_bench:
+        bench = [py, "bench/bench_step.py", "--device", device, "--variants", "ours-bf16,ours-fp32,reference-fp32"]
+        sizes = (["--batch", "8", "--steps", "1", "--frames", "16"] if args.tiny
+                 else ["--batch", "128", "--steps", "10", "--warmup", "3"])  # fmt: skip
+        for dataset in ("ucla", "ntu"):
+            s.run([*bench, "--dataset", dataset, *sizes], 120)
     if rc == 124:
         print("the row was cut off by the budget: call again to resume it from its last checkpoint", flush=True)
     return rc

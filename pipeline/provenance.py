@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,15 +23,20 @@ def git_sha() -> str:
     """The commit this process runs, read once (at its first chain): a long-lived driver keeps the
     code it imported, whatever the checkout moves to later. ``-dirty`` marks uncommitted changes,
     except to what ``reproduce --record`` itself writes (``results/``, the README's tables): a second
-    row recorded from the same clean checkout ran the same code as the first."""
+    row recorded from the same clean checkout ran the same code as the first.
+
+    A copy of the working tree without its ``.git`` (what the device tool sends to a GPU machine) cannot
+    say its commit: there ``CROSSMOCO_COMMIT`` names it (the sender's clean ``HEAD``), and is used only
+    where git answers nothing, so it never overrides what a real checkout says."""
     here = Path(__file__).resolve().parent
+    given = os.environ.get("CROSSMOCO_COMMIT", "").strip()
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=here)
         diff = ["git", "diff", "--quiet", "HEAD", "--", ".", *NOT_CODE]
         dirty = subprocess.run(diff, capture_output=True, timeout=10, cwd=here.parent).returncode == 1
-        return (sha.stdout.strip() or "unknown") + ("-dirty" if dirty else "")
+        return (sha.stdout.strip() or given or "unknown") + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return given or "unknown"
 
 
 def device_name(cfg: Config) -> str:
