@@ -5,7 +5,9 @@ most 8 files come back from $OUT, the session has 15 minutes of device time in a
 The device image has PyTorch but neither MLflow nor its SQL store, so they travel as cp312 wheels (``.whl``,
 ignored; the device README's recipe), installed into /tmp/site before the script runs. Ray does not: the row
 runs with ``resources.num_workers=0`` (``pipeline.local``, no Ray). ``../shared`` does not travel, so the shards do;
-nor does ``.git``, so ``CROSSMOCO_COMMIT`` names the commit sent (``pipeline.provenance.git_sha``):
+and the ``.git`` that travels is the session's starting snapshot, not the sender's ``HEAD`` (2026-12-04: it read
+6c1ffe4 while the tree sent was 59c9a43, so the results said ``6c1ffe4-dirty``): the command moves it aside and
+``CROSSMOCO_COMMIT`` names the clean ``HEAD`` sent (``pipeline.provenance.git_sha``):
 
     # here, once:
     #   echo /.device/ >> .git/info/exclude; echo /.whl/ >> .git/info/exclude
@@ -14,9 +16,9 @@ nor does ``.git``, so ``CROSSMOCO_COMMIT`` names the commit sent (``pipeline.pro
     #     --platform manylinux_2_17_x86_64 --platform any -d .whl "mlflow-skinny==3.17.*" sqlalchemy alembic \\
     #     jsonschema typer
     # device run, carry [".device", ".whl"], timeout_s 590:
-    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl \\
+    python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && mv .git /tmp/ \\
       && PYTHONPATH=/tmp/site CROSSMOCO_COMMIT=<HEAD sha> python3 bench/gpu_session.py --data .device/ucla \\
-         --out $OUT --budget 540
+         --out $OUT --budget 540 [--seeds 0,1,2]
     # a second call (same warm machine) resumes the row from its last checkpoint:
     ... python3 bench/gpu_session.py --data .device/ucla --out $OUT --budget 540 --skip-bench
 
@@ -37,11 +39,12 @@ Steps, each given what is left of ``--budget``:
    GFLOP/s, fraction of the device's measured bf16 matmul peak, ratio to the reference step). The row comes
    first: it is the figure the issue asks for, and the benchmark fits in what the row leaves.
 
-What comes back in OUT (4 files, under the tool's 8): ``session.log`` (every step's output, in order,
-with its exit code and wall time), ``mlflow.db`` (the run directory's store: the chains, their curves),
-and ``results/<row>-paper.csv`` for the row and its control once they finished. ``--tiny`` swaps in the
-synthetic dataset, the smoke profile's sizes and the CPU, so the script is tested where no GPU is lent
-(tests/bench/test_gpu_session.py, marked slow). Nothing here fakes a GPU figure: on CPU the log says cpu.
+What comes back in OUT (4 files for one seed, 8 for three: the tool's limit): ``session.log`` (every step's
+output, in order, with its exit code and wall time), ``mlflow.db`` (the run directory's store: the chains,
+their curves), and ``results/<row>-paper[-seed<S>].csv`` for the row and its control once each seed
+finished. ``--tiny`` swaps in the synthetic dataset, the smoke profile's sizes and the CPU, so the script is
+tested where no GPU is lent (tests/bench/test_gpu_session.py, marked slow). Nothing here fakes a GPU
+figure: on CPU the log says cpu.
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, as ``python -m`` sees it
+from experiments.results import result_path
 
 ROOT = Path(__file__).resolve().parents[1]
 ROW = "table5-crossmoco-ucla"
@@ -102,6 +108,8 @@ def main() -> int:
     p.add_argument("--budget", type=float, default=560, help="seconds this call may take in all")
     p.add_argument("--run-dir", type=Path, default=ROOT / "runs" / "gpu-session",
                    help="the row's run directory, kept between calls so a cut-off row resumes")
+    p.add_argument("--seeds", type=lambda v: [int(x) for x in v.split(",")], default=[0],
+                   help="comma-separated seeds, one row-and-control pair each, in order (default 0)")
     p.add_argument("--skip-bench", action="store_true", help="only the row (e.g. a second call resuming it)")
     p.add_argument("--tiny", action="store_true", help="CPU, synthetic data, smoke sizes: test the script")
     args = p.parse_args()
@@ -140,14 +148,19 @@ def main() -> int:
     if s.run(preflight, 180) != 0:
         print("the 2-epoch preflight of the row failed (see session.log); the row was not started", flush=True)
         return 4
-    cmd = [py, "-m", "pipeline", "reproduce", *row, "--data", str(data), "--run-dir", str(run_dir), "--record", *where]
-    rc = s.run(cmd, 10**6)
-    if (run_dir / "mlflow.db").is_file():
-        shutil.copy2(run_dir / "mlflow.db", out / "mlflow.db")
-    for csv in [p for r in (CONTROL, ROW) for p in (ROOT / "results").glob(f"{r}-paper.csv")]:
-        if rc == 0 and not args.tiny:  # recorded in this call
-            (out / "results").mkdir(exist_ok=True)
-            shutil.copy2(csv, out / "results" / csv.name)
+    rc = 0
+    for seed in args.seeds:  # one chain pair a seed; each seed's files come back as soon as it finished
+        cmd = [py, "-m", "pipeline", "reproduce", *row, "--data", str(data), "--run-dir", str(run_dir), "--record",
+               *where, "--set", f"seed={seed}"]  # fmt: skip
+        rc = s.run(cmd, 10**6)
+        if (run_dir / "mlflow.db").is_file():
+            shutil.copy2(run_dir / "mlflow.db", out / "mlflow.db")
+        if rc != 0:
+            break
+        for r in (CONTROL, ROW):  # recorded in this call (a dry run on synthetic data records nothing)
+            if (csv := result_path(ROOT, r, "paper", seed)).is_file() and not args.tiny:
+                (out / "results").mkdir(exist_ok=True)
+                shutil.copy2(csv, out / "results" / csv.name)
     if not args.skip_bench:
         bench = [py, "bench/bench_step.py", "--device", device, "--variants", "ours-bf16,ours-fp32,reference-fp32"]
         sizes = (["--batch", "8", "--steps", "1", "--frames", "16"] if args.tiny

@@ -38,9 +38,11 @@ def _session(out: Path, run_dir: Path, *extra: str) -> str:
 def test_gpu_session_dry_run_on_cpu(tmp_path):
     before = _digest()
     out, run_dir = tmp_path / "out", tmp_path / "run"
-    stdout = _session(out, run_dir)
+    stdout = _session(out, run_dir, "--seeds", "0,1")
     codes = re.findall(r"-> rc (\d+) after", stdout)
-    assert len(codes) >= 6 and set(codes) == {"0"}, stdout  # torch, 2 benchmarks, synth, preprocess, reproduce
+    # torch, imports, synth, preprocess, preflight, a reproduce a seed, 2 benchmarks
+    assert len(codes) >= 9 and set(codes) == {"0"}, stdout
+    assert "--set seed=0" in stdout and "--set seed=1" in stdout, stdout
     log = (out / "session.log").read_text()
     assert "available False" in log, "the CPU dry run says it had no GPU"
     assert log.count("ours-bf16") >= 2 and "reference-fp32" in log and "samples/s" in log
