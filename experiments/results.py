@@ -50,11 +50,15 @@ def result_path(root: str | os.PathLike[str], row_id: str, profile: str, seed: i
     return Path(root) / RESULTS_DIR / f"{row_id}-{profile}{suffix}.csv"
 
 
-def _version(package: str) -> str:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return ""
+def _version(*distributions: str) -> str:
+    """The installed version of the first distribution found, "" for none (Ray is not installed where a chain
+    runs in one process, e.g. on the GPU machine; MLflow may be the ``mlflow-skinny`` distribution there)."""
+    for name in distributions:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return ""
 
 
 def _fmt(value: float | None) -> str:
@@ -103,7 +107,7 @@ def write_result(
         "hardware": hardware,
         "torch": torch if torch is not None else _version("torch"),
         "ray": ray if ray is not None else _version("ray"),
-        "mlflow": mlflow if mlflow is not None else _version("mlflow"),
+        "mlflow": mlflow if mlflow is not None else _version("mlflow", "mlflow-skinny"),
         "commit": commit,
         "mlflow_run_id": mlflow_run_id,
         "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+import experiments.results as results_mod
 from experiments.results import COLUMNS, ResultsError, load_results, result_path, write_result
 from experiments.tables import get_row
 
@@ -67,6 +68,21 @@ def test_versions_and_date_default_to_the_running_environment(tmp_path):
     write_result(tmp_path, get_row("table6-crossmoco-ucla-1pct"), "smoke", 10.0, dataset="synthetic", **env)
     (record,) = load_results(tmp_path)
     assert record["ray"].startswith("2.60") and record["date"].endswith("Z")
+
+
+def test_mlflow_skinny_alone_still_records_its_version(tmp_path, monkeypatch):
+    real = results_mod.metadata.version
+
+    def without_full_mlflow(name):  # what the GPU machine has: mlflow-skinny, no mlflow, no ray
+        if name in ("mlflow", "ray"):
+            raise results_mod.metadata.PackageNotFoundError(name)
+        return "3.17.2" if name == "mlflow-skinny" else real(name)
+
+    monkeypatch.setattr(results_mod.metadata, "version", without_full_mlflow)
+    env = {k: v for k, v in ENV.items() if k not in ("ray", "mlflow")}
+    write_result(tmp_path, get_row("table5-crossmoco-ucla"), "paper", 80.0, dataset="ucla", **env)
+    (record,) = load_results(tmp_path)
+    assert record["mlflow"] == "3.17.2" and record["ray"] == ""
 
 
 def test_a_row_without_a_paper_figure_has_no_diff(tmp_path):
