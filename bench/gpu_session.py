@@ -5,7 +5,7 @@ most 8 files come back from $OUT, the session has 15 minutes of device time in a
 The device image has PyTorch but neither MLflow nor its SQL store, so they travel as cp312 wheels (``.whl``,
 ignored; the device README's recipe), installed into /tmp/site before the script runs. Ray does not: the row
 runs with ``resources.num_workers=0`` (``pipeline.local``, no Ray). ``../shared`` does not travel, so the shards do;
-and the ``.git`` that travels is the session's starting snapshot, not the sender's ``HEAD`` (2026-12-04: it read
+and the ``.git`` that travels is an earlier snapshot, not the sender's ``HEAD`` (2026-12-04: it read
 6c1ffe4 while the tree sent was 59c9a43, so the results said ``6c1ffe4-dirty``): the command moves it aside and
 ``CROSSMOCO_COMMIT`` names the clean ``HEAD`` sent (``pipeline.provenance.git_sha``):
 
@@ -56,10 +56,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, as ``python -m`` sees it
-from experiments.results import result_path
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the repository root, as ``python -m`` sees it
+from experiments.results import result_path  # noqa: E402
+
 ROW = "table5-crossmoco-ucla"
 CONTROL = "table5-random-ucla"  # its random-init control (experiments.tables.control_of)
 PREFLIGHT = ("pretrain.epochs=2", "contrastive.cross_start_epoch=1", "pretrain.knn_every=1",
