@@ -345,10 +345,14 @@ def reproduce(
                                          "results/<row>-<profile>.csv in this repository (-seed<S>.csv with "
                                          "--set seed=S, beside the default seed's), README tables "
                                          "regenerated.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="With --record: replace a kept figure of the same "
+                                          "row, profile and seed measured with other --set overrides (refused "
+                                          "without it, before anything runs).")] = False,
 ) -> None:
     """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
-    from experiments.reproduce import Outcome, control_line, reproduce_row
+    from experiments.reproduce import Outcome, control_line, record_refusal, reproduce_row
     from experiments.reproduce import record as record_outcome
+    from experiments.results import ResultsError
     from experiments.tables import get_row
     from pipeline import tracking
     from pipeline.chain import StageError
@@ -365,6 +369,11 @@ def reproduce(
                 fail(f"{row} is a figure the paper cites for another method; it does not run here")
         except KeyError as e:
             fail(str(e).strip('"'))
+        try:  # a kept figure measured another way is not replaced by accident, and not after an hour's run
+            if record and not replace and (why := record_refusal(row, profile, cfg.seed, set_ or [])):
+                fail(why)
+        except ResultsError as e:
+            fail(str(e))
     try:
         writable_dir(run_dir)
     except OSError as e:
@@ -387,7 +396,7 @@ def reproduce(
         typer.echo(outcome.line())
         measured[outcome.row.row_id] = outcome
         if record and outcome.recordable:
-            typer.echo(f"  recorded in {record_outcome(outcome)} (README tables regenerated)")
+            typer.echo(f"  recorded in {record_outcome(outcome, replace=replace)} (README tables regenerated)")
         elif outcome.recordable:
             typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
         if (beside := control_line(outcome, measured)) is not None:

@@ -26,7 +26,14 @@ from pathlib import Path
 import torch
 
 from experiments.readme import update_readme
-from experiments.results import DEFAULT_SEED, ResultsError, load_results, result_path, write_result
+from experiments.results import (
+    DEFAULT_SEED,
+    ResultsError,
+    kept_otherwise,
+    load_results,
+    result_path,
+    write_result,
+)
 from experiments.rows import TableRow
 from experiments.tables import control_of, get_row
 from pipeline import metrics as M
@@ -121,10 +128,12 @@ def reproduce_row(
                    result.experiment_id, commit, cfg.eval.split, tuple(overrides), cfg.seed)
 
 
-def record(outcome: Outcome, root: Path | None = None) -> Path:
+def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False) -> Path:
     """Keep a measured figure: ``<root>/results/<row>-<profile>.csv`` (``...-seed<S>.csv`` for a seed other than
     the default; root: this repository), then
-    regenerate the tables of ``<root>/README.md`` from the results files. Returns the results file."""
+    regenerate the tables of ``<root>/README.md`` from the results files. Returns the results file. A kept figure
+    of the same row, profile and seed measured with other ``--set`` overrides is only replaced with ``replace``
+    (``results.kept_otherwise``; the CLI checks before it runs anything)."""
     if outcome.dataset != outcome.row.dataset:
         raise ValueError(f"{outcome.row.row_id}: the run read {outcome.dataset}, not the row's {outcome.row.dataset}; "
                          "only a run on the row's own dataset is recorded")
@@ -134,12 +143,18 @@ def record(outcome: Outcome, root: Path | None = None) -> Path:
     root = Path(root) if root is not None else REPO_ROOT
     path = write_result(root, outcome.row, outcome.profile, outcome.measured, dataset=outcome.dataset,
                         hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id,
-                        overrides=outcome.overrides, seed=outcome.seed)
+                        overrides=outcome.overrides, seed=outcome.seed, replace=replace)
     readme = root / "README.md"
     if readme.is_file():
         update_readme(readme, root=root)
     log.info("recorded %s in %s%s", outcome.row.row_id, path, " and README.md" if readme.is_file() else "")
     return path
+
+
+def record_refusal(row_id: str, profile: str, seed: int, overrides: list[str], root: Path | None = None) -> str | None:
+    """Why ``record`` would refuse a figure of ``row_id`` measured with ``overrides`` (None: it would keep it),
+    asked before a chain runs for an hour; root: this repository."""
+    return kept_otherwise(Path(root) if root is not None else REPO_ROOT, row_id, profile, seed, overrides)
 
 
 def _seed_free(overrides: tuple[str, ...] | None) -> tuple[str, ...]:

@@ -81,6 +81,7 @@ def write_result(
     date: str | None = None,
     overrides: Sequence[str] = (),
     seed: int = DEFAULT_SEED,
+    replace: bool = False,
 ) -> Path:
     """Write one measured figure of ``row`` atomically (temporary file, then ``os.replace``).
 
@@ -88,7 +89,9 @@ def write_result(
     run actually read (e.g. ``ucla`` or ``synthetic``). Versions default to the installed packages,
     ``date`` to now (UTC). ``overrides`` are the user's ``--set KEY=VALUE`` strings the run had on top of
     the profile and the row (a figure measured with them is not the profile's). ``seed`` is the run's
-    ``Config.seed``. An earlier result of the same row, profile and seed is replaced; other seeds' stay.
+    ``Config.seed``. An earlier result of the same row, profile and seed is replaced when it was measured with
+    the same overrides (the seed aside): a rerun. One measured with other overrides is kept, and this raises
+    ``ResultsError`` (``kept_otherwise``), unless ``replace``: a variant does not silently take the row's place.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
@@ -96,6 +99,8 @@ def write_result(
         raise ValueError(f"{row.row_id}: measured {measured} is not a percentage (top-1 accuracy in %)")
     if any(OVERRIDE_SEP.strip() in o or "=" not in o for o in overrides):
         raise ValueError(f"{row.row_id}: overrides must be KEY=VALUE strings without ';': {list(overrides)}")
+    if not replace and (why := kept_otherwise(root, row.row_id, profile, seed, overrides)):
+        raise ResultsError(why)
     record = {
         "row_id": row.row_id,
         "profile": profile,
@@ -151,16 +156,47 @@ def _parse(path: Path, line: int, raw: Mapping[str, Any], columns: Sequence[str]
     return record
 
 
+def _seed_free(overrides: Sequence[str]) -> tuple[str, ...]:
+    return tuple(o for o in overrides if not o.startswith("seed="))
+
+
+def kept_otherwise(
+    root: str | os.PathLike[str], row_id: str, profile: str, seed: int, overrides: Sequence[str]
+) -> str | None:
+    """Why a figure measured with ``overrides`` may not replace the file kept for ``row_id``, ``profile`` and
+    ``seed``: one line naming the file, the figure it keeps and both runs' ``--set`` (the seed aside), or None
+    when there is no such file or it was measured the same way (a rerun replaces it). A file from before the
+    overrides were recorded counts as measured with none. An unreadable file raises ``ResultsError``."""
+    path = result_path(root, row_id, profile, seed)
+    if not path.is_file():
+        return None
+    (kept,) = _load_file(path)
+    theirs, ours = _seed_free(kept["overrides"] or ()), _seed_free(overrides)
+    if theirs == ours:
+        return None
+    return (f"{path}: keeps {kept['measured']:g} measured with {', '.join(theirs) or 'no --set'} (commit "
+            f"{kept['commit'][:7]}, MLflow run {kept['mlflow_run_id']}); this run has {', '.join(ours) or 'no --set'}. "
+            "A figure measured another way does not replace it: --replace if it should, else keep the variant in "
+            "MLflow (a grid) or as a row of its own")
+
+
+def _load_file(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        columns = tuple(reader.fieldnames or ())
+        if columns not in (COLUMNS, *LEGACY_COLUMNS):
+            raise ResultsError(f"{path}:1: header {reader.fieldnames} is not {list(COLUMNS)}")
+        records = [_parse(path, reader.line_num, raw, columns) for raw in reader]
+    if len(records) != 1:
+        raise ResultsError(f"{path}:{1 + len(records)}: {len(records)} figures; a results file holds one")
+    return records
+
+
 def load_results(root: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Every record of ``<root>/results/*.csv``, sorted by file name without ``.csv`` (a row, then its other
     seeds); floats parsed, empty -> None; ``overrides`` a tuple of ``KEY=VALUE`` strings and ``seed`` an int,
     each None for a file written before its column existed."""
     records = []
     for path in sorted((Path(root) / RESULTS_DIR).glob("*.csv"), key=lambda p: p.stem):  # a row's seeds after it
-        with path.open(encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f)
-            columns = tuple(reader.fieldnames or ())
-            if columns not in (COLUMNS, *LEGACY_COLUMNS):
-                raise ResultsError(f"{path}:1: header {reader.fieldnames} is not {list(COLUMNS)}")
-            records += [_parse(path, reader.line_num, raw, columns) for raw in reader]
+        records += _load_file(path)
     return records

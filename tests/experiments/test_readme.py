@@ -37,7 +37,7 @@ def test_measured_figures_come_from_results_files(tmp_path):
     measured = "61.2 (cpu, ucla); 12.0 (smoke, synthetic)"
     assert f"| `table5-crossmoco-ucla` | CrossMoCo (ours) | NW-UCLA | 87.6 | {measured} | yes |" in text
     write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 61.25, dataset="ucla",
-                 overrides=("pretrain.epochs=20",), **ENV)
+                 overrides=("pretrain.epochs=20",), replace=True, **ENV)
     assert "| 61.2 (cpu, ucla, `pretrain.epochs=20`); 12.0 (smoke, synthetic) |" in render_tables(tmp_path)
 
 

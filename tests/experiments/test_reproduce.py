@@ -175,6 +175,21 @@ def test_reproduce_cli_refuses_to_record_a_validation_run_before_running_it(tmp_
     assert not (tmp_path / "mlflow.db").exists(), "nothing may run before the refusal"
 
 
+def test_reproduce_cli_refuses_before_running_to_record_over_a_figure_measured_another_way(tmp_path, monkeypatch):
+    repo = tmp_path / "repo"
+    row = get_row("table5-crossmoco-ucla")
+    kept = write_result(repo, row, "cpu", 83.4, dataset="ucla", hardware="cpu", commit="abc1234", mlflow_run_id="r1")
+    monkeypatch.setattr("experiments.reproduce.REPO_ROOT", repo)
+    argv = ["reproduce", row.row_id, "--profile", "cpu", "--data", str(tmp_path), "--run-dir", str(tmp_path / "runs"),
+            "--record", "--set", "contrastive.queue_size=512"]
+    res = CliRunner().invoke(app, argv)
+    assert res.exit_code == 2 and f"{kept}: keeps 83.4 measured with no --set" in res.output, res.output
+    assert "this run has contrastive.queue_size=512" in res.output and "--replace" in res.output
+    assert not (tmp_path / "runs").exists(), "nothing may run before the refusal"
+    res = CliRunner().invoke(app, [*argv, "--set", "seed=1"])  # another seed is a file of its own: no refusal
+    assert "keeps 83.4" not in res.output
+
+
 def test_reproduce_cli_refuses_unrunnable_rows_and_real_rows_without_data(tmp_path):
     runner = CliRunner()
     res = runner.invoke(app, ["reproduce", "table5-p-c-ucla", "--run-dir", str(tmp_path)])

@@ -7,7 +7,7 @@ import os
 import pytest
 
 import experiments.results as results_mod
-from experiments.results import COLUMNS, ResultsError, load_results, result_path, write_result
+from experiments.results import COLUMNS, ResultsError, kept_otherwise, load_results, result_path, write_result
 from experiments.tables import get_row
 
 ENV = dict(hardware="2x CPU", commit="abc1234", mlflow_run_id="r1", torch="2.13.0", ray="2.60.0", mlflow="3.17.2")
@@ -60,6 +60,39 @@ def test_another_seed_is_a_file_of_its_own_and_the_default_keeps_the_plain_name(
     assert [(r["seed"], r["measured"]) for r in load_results(tmp_path)] == [(0, 80.0), (1, 77.0)]
     second.rename(tmp_path / "results" / "table5-crossmoco-ucla-cpu-seed2.csv")  # the line says seed 1
     with pytest.raises(ResultsError, match=r"cpu-seed2.csv:2: row_id/profile/seed do not match the file name"):
+        load_results(tmp_path)
+
+
+def test_a_figure_measured_another_way_does_not_replace_the_kept_one_unless_asked(tmp_path):
+    row = get_row("table5-crossmoco-ucla")
+    path = write_result(tmp_path, row, "cpu", 80.0, dataset="ucla", **ENV)
+    before = path.read_bytes()
+    with pytest.raises(ResultsError, match=r"table5-crossmoco-ucla-cpu.csv: keeps 80 measured with no --set \(commit "
+                       r"abc1234, MLflow run r1\); this run has contrastive.queue_size=512"):
+        write_result(tmp_path, row, "cpu", 90.0, dataset="ucla", overrides=("contrastive.queue_size=512",), **ENV)
+    assert path.read_bytes() == before, "the refusal left the kept figure as it was"
+    assert kept_otherwise(tmp_path, row.row_id, "cpu", 0, ["seed=0"]) is None, "the seed aside, the same settings"
+    assert kept_otherwise(tmp_path, row.row_id, "cpu", 1, ["x=1"]) is None, "another seed has no file yet"
+    write_result(tmp_path, row, "cpu", 90.0, dataset="ucla", overrides=("contrastive.queue_size=512",), replace=True,
+                 **ENV)
+    (kept,) = load_results(tmp_path)
+    assert kept["measured"] == 90.0 and kept["overrides"] == ("contrastive.queue_size=512",)
+    write_result(tmp_path, row, "cpu", 91.0, dataset="ucla", overrides=("contrastive.queue_size=512",), **ENV)
+    assert load_results(tmp_path)[0]["measured"] == 91.0, "a rerun measured the same way replaces its own file"
+    header, line = path.read_text().splitlines()  # a file from before the overrides column: measured with none
+    path.write_text(f"{header.removesuffix(',overrides,seed')}\n{line.rsplit(',', 2)[0]}\n")
+    assert kept_otherwise(tmp_path, row.row_id, "cpu", 0, []) is None
+    assert "this run has x=1" in kept_otherwise(tmp_path, row.row_id, "cpu", 0, ["x=1"])
+
+
+def test_a_results_file_holds_one_figure(tmp_path):
+    path = write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 50.0, dataset="ucla", **ENV)
+    header, line = path.read_text().splitlines()
+    path.write_text(f"{header}\n{line}\n{line}\n")
+    with pytest.raises(ResultsError, match=r"cpu.csv:3: 2 figures; a results file holds one"):
+        load_results(tmp_path)
+    path.write_text(f"{header}\n")
+    with pytest.raises(ResultsError, match=r"cpu.csv:1: 0 figures"):
         load_results(tmp_path)
 
 
