@@ -160,6 +160,12 @@ def _seed_free(overrides: Sequence[str]) -> tuple[str, ...]:
     return tuple(o for o in overrides if not o.startswith("seed="))
 
 
+def _settings(overrides: Sequence[str]) -> dict[str, str]:
+    """What ``overrides`` set, as the config applies them (in order, a later value of a key wins): two runs with
+    the same settings given in another order were measured the same way."""
+    return dict(o.split("=", 1) for o in _seed_free(overrides))
+
+
 def kept_otherwise(
     root: str | os.PathLike[str], row_id: str, profile: str, seed: int, overrides: Sequence[str]
 ) -> str | None:
@@ -172,7 +178,7 @@ def kept_otherwise(
         return None
     (kept,) = _load_file(path)
     theirs, ours = _seed_free(kept["overrides"] or ()), _seed_free(overrides)
-    if theirs == ours:
+    if _settings(theirs) == _settings(ours):
         return None
     return (f"{path}: keeps {kept['measured']:g} measured with {', '.join(theirs) or 'no --set'} (commit "
             f"{kept['commit'][:7]}, MLflow run {kept['mlflow_run_id']}); this run has {', '.join(ours) or 'no --set'}. "

@@ -79,6 +79,10 @@ def test_a_figure_measured_another_way_does_not_replace_the_kept_one_unless_aske
     assert kept["measured"] == 90.0 and kept["overrides"] == ("contrastive.queue_size=512",)
     write_result(tmp_path, row, "cpu", 91.0, dataset="ucla", overrides=("contrastive.queue_size=512",), **ENV)
     assert load_results(tmp_path)[0]["measured"] == 91.0, "a rerun measured the same way replaces its own file"
+    write_result(tmp_path, row, "cpu", 92.0, dataset="ucla", replace=True, **ENV,
+                 overrides=("contrastive.queue_size=256", "optim.lr=0.05", "contrastive.queue_size=512"))
+    assert kept_otherwise(tmp_path, row.row_id, "cpu", 0, ["optim.lr=0.05", "contrastive.queue_size=512"]) is None
+    assert kept_otherwise(tmp_path, row.row_id, "cpu", 0, ["contrastive.queue_size=512", "optim.lr=0.1"])
     header, line = path.read_text().splitlines()  # a file from before the overrides column: measured with none
     path.write_text(f"{header.removesuffix(',overrides,seed')}\n{line.rsplit(',', 2)[0]}\n")
     assert kept_otherwise(tmp_path, row.row_id, "cpu", 0, []) is None
