@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets.atomic import write_text_atomic
-from experiments.results import load_results
+from experiments.results import load_results, seed_free
 from experiments.rows import TABLE_IDS, TableRow
 from experiments.tables import TABLE_NOTES, TABLE_TITLES, rows_of
 
@@ -34,11 +34,6 @@ def _figure(row: TableRow) -> str:
     return "not reported" if row.paper_value is None else f"{row.paper_value:.1f}"
 
 
-def _seed_free(record: dict[str, Any]) -> tuple[str, ...]:
-    """A record's overrides without its ``seed=`` (a file from before the column existed: none)."""
-    return tuple(o for o in record.get("overrides") or () if not o.startswith("seed="))
-
-
 def _measured(records: Sequence[dict[str, Any]]) -> str:
     """Each results file as ``value (profile, data, overrides)``; where runs differ only in their seed (same
     profile, data and other overrides), their mean and sample sd follow as ``mean M, sd S over n seeds``."""
@@ -50,7 +45,7 @@ def _measured(records: Sequence[dict[str, Any]]) -> str:
         on = f", {r['dataset']}" if r["dataset"] else ""
         with_ = "".join(f", `{o}`" for o in r.get("overrides") or ())  # a figure run off the profile says so
         cells.append(f"{r['measured']:.1f} ({r['profile']}{on}{with_})")
-        groups.setdefault((r["profile"], r["dataset"], _seed_free(r)), []).append(r["measured"])
+        groups.setdefault((r["profile"], r["dataset"], seed_free(r.get("overrides"))), []).append(r["measured"])
     for (profile, dataset, _), values in groups.items():
         if len(values) > 1:
             on = f", {dataset}" if dataset else ""

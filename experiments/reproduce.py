@@ -32,6 +32,7 @@ from experiments.results import (
     kept_otherwise,
     load_results,
     result_path,
+    seed_free,
     write_result,
 )
 from experiments.rows import TableRow
@@ -157,10 +158,6 @@ def record_refusal(row_id: str, profile: str, seed: int, overrides: list[str], r
     return kept_otherwise(Path(root) if root is not None else REPO_ROOT, row_id, profile, seed, overrides)
 
 
-def _seed_free(overrides: tuple[str, ...] | None) -> tuple[str, ...]:
-    return tuple(o for o in overrides or () if not o.startswith("seed="))
-
-
 def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = None,
                  root: Path | None = None) -> str | None:
     """One line with ``outcome``'s random-init control beside it: the control row (``tables.control_of``) measured
@@ -193,7 +190,7 @@ def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = 
         path = result_path(Path("."), control.row_id, outcome.profile, rec["seed"])
         figure, overrides = rec["measured"], rec["overrides"]
         source = f"{path}, commit {rec['commit'][:7]}, MLflow run {rec['mlflow_run_id']}"
-    other, ours = _seed_free(overrides), _seed_free(outcome.overrides)
+    other, ours = seed_free(overrides), seed_free(outcome.overrides)
     differs = ""
     if overrides is None and ours:  # kept before overrides were recorded
         differs = f"; the control's --set was not recorded, this row ran with {', '.join(ours)}"

@@ -156,14 +156,15 @@ def _parse(path: Path, line: int, raw: Mapping[str, Any], columns: Sequence[str]
     return record
 
 
-def _seed_free(overrides: Sequence[str]) -> tuple[str, ...]:
-    return tuple(o for o in overrides if not o.startswith("seed="))
+def seed_free(overrides: Sequence[str] | None) -> tuple[str, ...]:
+    """``overrides`` without the ``seed=`` one (None, a file from before the column existed: none)."""
+    return tuple(o for o in overrides or () if not o.startswith("seed="))
 
 
 def _settings(overrides: Sequence[str]) -> dict[str, str]:
     """What ``overrides`` set, as the config applies them (in order, a later value of a key wins): two runs with
     the same settings given in another order were measured the same way."""
-    return dict(o.split("=", 1) for o in _seed_free(overrides))
+    return dict(o.split("=", 1) for o in seed_free(overrides))
 
 
 def kept_otherwise(
@@ -177,7 +178,7 @@ def kept_otherwise(
     if not path.is_file():
         return None
     (kept,) = _load_file(path)
-    theirs, ours = _seed_free(kept["overrides"] or ()), _seed_free(overrides)
+    theirs, ours = seed_free(kept["overrides"]), seed_free(overrides)
     if _settings(theirs) == _settings(ours):
         return None
     return (f"{path}: keeps {kept['measured']:g} measured with {', '.join(theirs) or 'no --set'} (commit "
