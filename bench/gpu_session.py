@@ -12,9 +12,10 @@ and the ``.git`` that travels is an earlier snapshot, not the sender's ``HEAD`` 
     # here, once:
     #   echo /.device/ >> .git/info/exclude; echo /.whl/ >> .git/info/exclude
     #   cp -r <ucla shards dir> .device/ucla
-    #   python3 -m pip download --only-binary=:all: --python-version 3.12 --implementation cp \\
-    #     --platform manylinux_2_17_x86_64 --platform any -d .whl "mlflow-skinny==3.17.*" sqlalchemy alembic \\
-    #     jsonschema typer
+    #   o="--only-binary=:all: --python-version 3.12 --implementation cp --platform manylinux_2_28_x86_64 \\
+    #      --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any -d .whl"
+    #   python3 -m pip download $o "mlflow-skinny==3.17.*" sqlalchemy alembic jsonschema
+    #   python3 -m pip download $o --no-deps typer==0.29.2 rich==15.0.0 shellingham  # ~23 MB in all
     # device run, carry [".device", ".whl"], timeout_s 590:
     python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && mv .git /tmp/ \\
       && PYTHONPATH=/tmp/site CROSSMOCO_COMMIT=<HEAD sha> python3 bench/gpu_session.py --data .device/ucla \\
