@@ -123,7 +123,7 @@ def main() -> None:
     cfg = OcclusionConfig()
     shape = "x".join(map(str, batch.shape))
     ours_rate = samples_per_s(lambda: ours(x, g, cfg), args.batch, args.repeats)
-    ours_sc = samples_per_s(lambda: ours_shear_crop(x, g, AugmentConfig(method="shear_crop")), args.batch,
+    ours_sc = samples_per_s(lambda: ours_shear_crop(x, g, AugmentConfig(steps=("shear", "crop"))), args.batch,
                             args.repeats)  # fmt: skip
     ref_sc = samples_per_s(lambda: reference_shear_crop(batch), args.batch, args.repeats)
     ref_occ = samples_per_s(lambda: reference_occlusion(batch), args.batch, args.repeats)

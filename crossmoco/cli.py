@@ -164,6 +164,41 @@ def figure_occlusion(
     typer.echo(f"wrote {out_png}")
 
 
+@app.command("occlusion-stats")
+def occlusion_stats(
+    profile: ProfileOpt = None,
+    set_: SetOpt = None,
+    dataset: Annotated[str, typer.Option(help="Whose skeleton layout: ucla (20 joints), ntu60 (25), pku ...")] = "ucla",
+    all_readings: Annotated[bool, typer.Option("--all-readings", help="One line per reading of Eq. (14) at the "
+                                               "configured rates, instead of the configured reading only.")] = False,
+    samples: Annotated[int, typer.Option(help="Sequences drawn (two views each).")] = 512,
+    seed: Annotated[int, typer.Option(help="Seed of the draws.")] = 0,
+) -> None:
+    """Print what an occlusion setting zeroes: joint-frames, clean and blank frames, what two views share."""
+    import dataclasses
+    import typing
+
+    from datasets.config import OcclusionConfig
+    from datasets.occlusion import setting_statistics
+    from datasets.registry import DATASETS, layout_for
+
+    if dataset not in DATASETS:
+        fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
+    cfg = resolve_config(profile, set_)
+    occ = cfg.augment.occlusion
+    readings = typing.get_args(typing.get_type_hints(OcclusionConfig)["reading"]) if all_readings else (occ.reading,)
+    layout = layout_for(dataset)
+    typer.echo(f"occlusion at r = {occ.spatial_rate:g}, beta = {occ.temporal_rate:g} ({occ.spatial_sampling}, "
+               f"rate {occ.rate_mode}, count {occ.count}, partner {occ.partner}) on {dataset}'s "
+               f"{layout.num_joints} joints, {cfg.preprocess.num_frames} frames, {samples} sequences x 2 views")
+    typer.echo(f"{'reading':32s} {'zeroed':>7s} {'clean frames':>13s} {'blank frames':>13s} {'visible in both':>16s}")
+    for reading in readings:
+        stats = setting_statistics(layout.parents0, dataclasses.replace(occ, reading=reading), samples=samples,
+                                   frames=cfg.preprocess.num_frames, seed=seed)
+        typer.echo(f"{reading:32s} {stats['zeroed']:7.1%} {stats['clean_frames']:13.1%} "
+                   f"{stats['blank_frames']:13.1%} {stats['visible_in_both']:16.1%}")
+
+
 @app.command()
 def preprocess(
     dataset: str, raw_dir: Path,

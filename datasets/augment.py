@@ -1,20 +1,20 @@
-"""One augmentation of a whole batch, chosen by ``AugmentConfig.method`` (§III-D, Table I, Fig. 5).
+"""One augmentation of a whole batch: the named steps of ``AugmentConfig.steps``, in order (§III-D, Table I, Fig. 5).
 
-* ``"occlusion"``: the paper's spatiotemporal occlusion mask (datasets/occlusion.py, Eqs. 11-14).
-* ``"shear_crop"``: the CrosSCLR / SkeletonCLR pair the paper compares with, batched here:
-  ``shear`` multiplies the coordinates by ``I + S`` whose six off-diagonal entries are uniform in
-  ``[-a, a]`` (CrosSCLR ``feeder/tools.py::shear``, ``a = shear_amplitude``); ``temporal_crop``
-  reflects ``T // crop_padding`` frames at both ends and takes a random window of T frames
-  (``tools.py::temperal_crop``, where ``crop_padding`` is CrosSCLR's ``temperal_padding_ratio = 6``,
-  i.e. 8 padding frames at T = 50; 0 disables the crop).
-* ``"occlusion_shear_crop"``: shear, crop, then the occlusion mask, so occluded joints stay zero.
-* With ``rotate_degrees`` or ``scale_amplitude`` above 0, the shear_crop methods first apply
-  ``view_change`` (a random rotation about x and y and a random scale, CTR-GCN's NW-UCLA feeder);
-  at 0 (the default) no random number is drawn for it, so the lineage's draws are unchanged.
-* ``"none"``: the input unchanged.
+* ``"view"``: a random rotation about x and y and a random scale (``view_change``, CTR-GCN's NW-UCLA
+  feeder; ``rotate_degrees``, ``scale_amplitude``); neither the paper nor CrosSCLR has it.
+* ``"shear"``: multiplies the coordinates by ``I + S`` whose six off-diagonal entries are uniform in
+  ``[-a, a]`` (CrosSCLR ``feeder/tools.py::shear``, ``a = shear_amplitude``).
+* ``"crop"``: ``temporal_crop`` reflects ``T // crop_padding`` frames at both ends and takes a random
+  window of T frames (``tools.py::temperal_crop``, where ``crop_padding`` is CrosSCLR's
+  ``temperal_padding_ratio = 6``, i.e. 8 padding frames at T = 50; 0 disables the crop).
+* ``"occlusion"``: the paper's spatiotemporal occlusion mask (datasets/occlusion.py, Eqs. 11-14), in the
+  reading ``augment.occlusion.reading``; listed last, occluded joints stay zero.
+* ``()``: the input unchanged.
 
-CrosSCLR draws these with Python's ``random`` per sample in DataLoader workers; here each sample
-still gets its own draw, but from one explicit ``torch.Generator`` for the whole batch, on-device.
+``("shear", "crop")`` draws exactly what the lineage's pair drew, so figures measured before the steps
+existed (as ``augment.method=shear_crop``) repeat to the digit. CrosSCLR draws these with Python's
+``random`` per sample in DataLoader workers; here each sample still gets its own draw, but from one
+explicit ``torch.Generator`` for the whole batch, on-device.
 """
 
 from __future__ import annotations
@@ -86,20 +86,20 @@ def temporal_crop(x: Tensor, padding_ratio: int, generator: torch.Generator) -> 
 
 
 def augment(x: Tensor, parents0: Sequence[int], cfg: AugmentConfig, generator: torch.Generator) -> Tensor:
-    """One augmented view of a batch, by ``cfg.method``; call it twice for the two views x1, x2.
+    """One augmented view of a batch: ``cfg.steps`` applied in order; call it twice for the two views x1, x2.
 
     Shape:
         x: (N, C, T, V, M) -> (N, C, T, V, M)
     """
-    if cfg.method == "none":
-        return x
-    if cfg.method == "occlusion":
-        return occlusion_mask(x, parents0, cfg.occlusion, generator)[0]
-    if cfg.method not in ("shear_crop", "occlusion_shear_crop"):
-        raise ValueError(f"unknown augment.method {cfg.method!r}")
-    if cfg.rotate_degrees > 0 or cfg.scale_amplitude > 0:
-        x = view_change(x, cfg.rotate_degrees, cfg.scale_amplitude, generator)
-    y = temporal_crop(shear(x, cfg.shear_amplitude, generator), cfg.crop_padding, generator)
-    if cfg.method == "occlusion_shear_crop":
-        y = occlusion_mask(y, parents0, cfg.occlusion, generator)[0]
-    return y
+    for step in cfg.steps:
+        if step == "view":
+            x = view_change(x, cfg.rotate_degrees, cfg.scale_amplitude, generator)
+        elif step == "shear":
+            x = shear(x, cfg.shear_amplitude, generator)
+        elif step == "crop":
+            x = temporal_crop(x, cfg.crop_padding, generator)
+        elif step == "occlusion":
+            x = occlusion_mask(x, parents0, cfg.occlusion, generator)[0]
+        else:
+            raise ValueError(f"unknown augment step {step!r}; expected view, shear, crop or occlusion")
+    return x

@@ -7,7 +7,10 @@ from typing import Literal
 
 from datasets.skeleton import HandConvention
 
-AugmentMethod = Literal["occlusion", "shear_crop", "occlusion_shear_crop", "none"]
+AugmentStep = Literal["view", "shear", "crop", "occlusion"]  # datasets/augment.py, applied in the listed order
+OcclusionReading = Literal[
+    "every_frame_and_blank", "in_selected_frames", "random_rate_in_selected_frames", "random_rate_every_frame"
+]
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,21 @@ class PreprocessConfig:
 class OcclusionConfig:
     """The spatiotemporal occlusion mask, Eqs. (11)-(14). Ambiguities of the paper are options.
 
+    * ``reading`` (Eq. 14): how the spatial and the temporal draw compose (datasets/occlusion.py).
+      Eq. (14) as printed, D_Temporal(D_Spatial(X)), read literally, is "every_frame_and_blank":
+      bones occluded in every frame, then beta x T frames blanked; at (0.5, 0.6) it zeroes 80% of
+      the joint-frames, blanks half the frames and leaves none clean. Fig. 4's description
+      contradicts that: "There is no occlusion in t2 frames", t4 / t5 lose only "the left calves
+      and right feet" / "the right calves and right feet", no panel is described as blank, and
+      "the occlusion mask's body part and occlusion rate are different and random between 50
+      frames" (§III-D: "randomly mask position of skeleton joints with random different occlusion
+      mask rates"). Readings that fit the text: "in_selected_frames" (the temporal draw picks the
+      beta x T frames in which bones are occluded; the others stay clean, none is blank: ~31%
+      zeroed), "random_rate_in_selected_frames" (as that, each selected frame with its own rate
+      uniform in [0, r]: ~16%), "random_rate_every_frame" (every frame its own rate in [0, r],
+      beta unused: ~33%). Fig. 5's single masks under the selected-frames readings: spatial only
+      is beta = 1, temporal only r = 1 (a selected frame loses every joint). Chosen on NW-UCLA's
+      view-held-out validation (docs/claims.md): the default is the reading the measurement chose.
     * ``spatial_sampling`` (Eq. 11): "per_frame" draws new joints in every frame (Fig. 4 shows a
       different occluded body part in each frame); "per_sequence" draws once per sample.
     * ``rate_mode`` (Eqs. 11, 13): "fixed" uses r and beta as printed; "uniform" draws each
@@ -51,10 +69,14 @@ class OcclusionConfig:
       neighbour.
     * ``count`` (Eq. 11): r x N_j counts the sampled joints ("seeds", before each grows into a
       bone) or the occluded joints ("joints", seeds are drawn until r x N_j joints are covered).
+
+    ``python -m pipeline occlusion-stats --set augment.occlusion.reading=...`` prints what a setting
+    zeroes; ``figure-occlusion`` draws it (Fig. 4).
     """
 
     spatial_rate: float = 0.6  # r, §IV-B ("0.6")
     temporal_rate: float = 0.5  # beta, §IV-B ("0.5"); Table I's best cell is (0.6, 0.6), see experiments/
+    reading: OcclusionReading = "every_frame_and_blank"  # Eq. (14) read literally; see above
     spatial_sampling: Literal["per_frame", "per_sequence"] = "per_frame"  # Fig. 4
     rate_mode: Literal["fixed", "uniform"] = "fixed"  # Eq. (11) as printed
     partner: Literal["parent", "random"] = "parent"  # the bone along the layout's edge tuple
@@ -69,13 +91,14 @@ class OcclusionConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Which augmentation makes the two views x1, x2 (§III-D, Table I, Fig. 5)."""
+    """Which augmentation makes the two views x1, x2 (§III-D, Table I, Fig. 5): a list of named steps."""
 
-    method: AugmentMethod = "shear_crop"  # §IV-B: the occlusion mask "instead of" shear and crop. Measured on
-    # validation, the mask alone (and on top of shear and crop) left the features below random-init ones in the
-    # schedules this project can run (NW-UCLA probe, 5-20 epochs: kNN 24-38 vs 47 random; synthetic probe: kNN
-    # 58-68 vs 81 random), while shear + crop (CrosSCLR's, which the paper says it follows) rose above them.
-    # "occlusion" is the paper's setting, kept for Table I and any run that asks for it
+    # The named steps that make one view, applied in this order (pyskl's / solo-learn's pipelines of named
+    # transforms): "view" (a random rotation and scale, datasets/augment.py::view_change), "shear" and "crop"
+    # (CrosSCLR's pair), "occlusion" (the paper's mask, Eqs. 11-14); () = the input unchanged. §IV-B: the
+    # occlusion mask "instead of traditional data augmentation such as shear and crop". The default is chosen on
+    # NW-UCLA's view-held-out validation (docs/claims.md, "Augmentation")
+    steps: tuple[AugmentStep, ...] = ("shear", "crop")
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
     shear_amplitude: float = 0.5  # CrosSCLR/SkeletonCLR shear amplitude. NW-UCLA view-held-out 50-epoch proxy
     # (2026-12-03, commit 9e4995a): 1.0 read linear 62.5 vs 67.9 (kNN monitor 68.5 vs 67.5): 0.5 stays (README)
@@ -89,6 +112,8 @@ class AugmentConfig:
     scale_amplitude: float = 0.0  # s uniform in [1 - a, 1 + a]; 0 = no scaling (the lineage)
 
     def __post_init__(self) -> None:
+        if len(set(self.steps)) != len(self.steps):
+            raise ValueError(f"augment.steps names a step twice: {','.join(self.steps)}")
         if self.shear_amplitude < 0 or self.crop_padding < 0:
             raise ValueError("augment.shear_amplitude and augment.crop_padding must be >= 0")
         if not 0 <= self.rotate_degrees <= 180 or not 0 <= self.scale_amplitude < 1:

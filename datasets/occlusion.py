@@ -20,8 +20,23 @@ once the seeds, taken in order of ``u``, reach either ``w`` itself or a joint wh
   when the seed order passes ``sort(cover)[k-1]``, so ``occluded = cover <= sort(cover)[k-1]``
   (the last bone can add one joint beyond k).
 
+How Eq. (14) composes the two draws is ``OcclusionConfig.reading`` (the paper's text supports
+several readings; ``composed_mask`` below, and the table in ``datasets/config.py``):
+
+* ``"every_frame_and_blank"``: the spatial draw in every frame, then ``round(beta x T)`` frames
+  blanked: D_Temporal(D_Spatial(X)) read literally. At (0.5, 0.6) 80% of joint-frames are zeroed,
+  half the frames are blank and none is clean.
+* ``"in_selected_frames"``: the temporal draw selects the ``round(beta x T)`` frames in which the
+  spatial draw occludes bones; the other frames stay clean, none is blank (~31% zeroed).
+* ``"random_rate_in_selected_frames"``: as above, each selected frame with its own spatial rate
+  drawn uniformly in [0, r] (~16% zeroed).
+* ``"random_rate_every_frame"``: every frame with its own spatial rate uniform in [0, r], no
+  temporal selection (beta unused; ~33% zeroed at r = 0.6).
+
 Masks are boolean, ``True`` = occluded. All random numbers come from the explicit ``generator``,
-which must live on ``x.device``; spatial draws happen before temporal draws.
+which must live on ``x.device``; spatial draws happen before temporal draws (the per-frame rates
+of the random-rate readings are drawn after the joints' uniforms, so the first reading draws
+exactly what it drew before the others existed).
 """
 
 from __future__ import annotations
@@ -74,22 +89,34 @@ def _draw_partners(shape: tuple[int, ...], parents0: Sequence[int], partner: str
     return padded.flatten()[torch.arange(len(table), device=device) * width + choice]
 
 
+def _rates(rate: float, n: int, mode: str, generator) -> Tensor:
+    """Each of ``n`` samples' rate (Eqs. 11, 13): ``mode="fixed"`` the rate as printed; ``"uniform"`` a
+    rate drawn in [0, rate] per sample.
+
+    Shape:
+        -> (n,) float
+    """
+    device = generator.device
+    if mode == "fixed":
+        return torch.full((n,), rate, device=device)
+    if mode == "uniform":
+        return rate * torch.rand(n, generator=generator, device=device)
+    raise ValueError(f"unknown occlusion rate_mode {mode!r}; expected 'fixed' or 'uniform'")
+
+
+def _count(rates: Tensor, size: int) -> Tensor:
+    """round(rate x size): how many of ``size`` items a rate draws (Eqs. 11, 13), half up, so 0.5 x 25 -> 13
+    (not banker's 12)."""
+    return torch.floor(rates * size + 0.5).long()
+
+
 def _num_drawn(rate: float, size: int, n: int, mode: str, generator) -> Tensor:
     """How many of ``size`` items each of ``n`` samples draws: round(rate x size) (Eqs. 11, 13).
-
-    ``mode="fixed"`` uses the rate as printed; ``"uniform"`` draws each sample's rate in [0, rate].
 
     Shape:
         -> (n,) long
     """
-    device = generator.device
-    if mode == "fixed":
-        rates = torch.full((n,), rate, device=device)
-    elif mode == "uniform":
-        rates = rate * torch.rand(n, generator=generator, device=device)
-    else:
-        raise ValueError(f"unknown occlusion rate_mode {mode!r}; expected 'fixed' or 'uniform'")
-    return torch.floor(rates * size + 0.5).long()  # round half up, so 0.5 x 25 -> 13 (not banker's 12)
+    return _count(_rates(rate, n, mode, generator), size)
 
 
 def _uniform(shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
@@ -109,11 +136,15 @@ def _kth_smallest(values: Tensor, k: Tensor) -> Tensor:
     return torch.where(k > 0, kth, torch.full_like(kth, -torch.inf))
 
 
+RANDOM_RATE_READINGS = ("random_rate_in_selected_frames", "random_rate_every_frame")
+
+
 def spatial_mask(x: Tensor, parents0: Sequence[int], cfg: OcclusionConfig, generator: torch.Generator) -> Tensor:
     """The joints that Eqs. (11)-(12) occlude, bone by bone, in every body (``True`` = occluded).
 
     Each body of each sample is occluded independently; with ``per_sequence`` sampling the same
-    joints are occluded in every frame.
+    joints are occluded in every frame. With a random-rate reading (``cfg.reading``) every frame
+    draws its own rate in [0, r] (per-sequence sampling: one rate for the sequence).
 
     Shape:
         x: (N, C, T, V, M) -> (N, T, V, M) bool
@@ -124,10 +155,14 @@ def spatial_mask(x: Tensor, parents0: Sequence[int], cfg: OcclusionConfig, gener
     if cfg.spatial_sampling not in ("per_frame", "per_sequence"):
         raise ValueError(f"unknown spatial_sampling {cfg.spatial_sampling!r}")
     frames = t if cfg.spatial_sampling == "per_frame" else 1
-    k = _num_drawn(cfg.spatial_rate, v, n, cfg.rate_mode, generator).view(n, 1, 1, 1)  # (N, 1, 1, 1)
+    rates = _rates(cfg.spatial_rate, n, cfg.rate_mode, generator)  # (N,)
+    k = _count(rates, v).view(n, 1, 1, 1)  # (N, 1, 1, 1)
     u = _uniform((n, frames, m, v), generator)
     partner = _draw_partners((n, frames, m, v), parents0, cfg.partner, generator)  # (N, T', M, V)
     cover = u.scatter_reduce(-1, partner, u, reduce="amin", include_self=True)  # (N, T', M, V)
+    if cfg.reading in RANDOM_RATE_READINGS:  # each frame its own rate, uniform in [0, the sample's rate]
+        frame_rates = rates.view(n, 1) * torch.rand((n, frames), generator=generator, device=generator.device)
+        k = _count(frame_rates, v).view(n, frames, 1, 1)  # (N, T', 1, 1)
     if cfg.count == "seeds":
         occluded = cover <= _kth_smallest(u, k)
     elif cfg.count == "joints":
@@ -167,19 +202,71 @@ def apply_temporal(x: Tensor, occluded_frames: Tensor) -> Tensor:
     return x.masked_fill(occluded_frames[:, None, :, None, None], 0.0)
 
 
+def composed_mask(spatial: Tensor, frames: Tensor | None, reading: str) -> Tensor:
+    """Eq. (14)'s composition of the spatial and the temporal draw, by ``reading``.
+
+    ``every_frame_and_blank``: ``spatial | frames`` (bones everywhere, selected frames blank);
+    ``in_selected_frames`` and ``random_rate_in_selected_frames``: ``spatial & frames`` (bones only
+    inside the selected frames); ``random_rate_every_frame``: ``spatial`` (no temporal draw).
+
+    Shape:
+        spatial: (N, T, V, M) bool, frames: (N, T) bool or None -> (N, T, V, M) bool
+    """
+    if reading == "random_rate_every_frame":
+        return spatial
+    if frames is None:
+        raise ValueError(f"occlusion reading {reading!r} needs the temporal draw")
+    selected = frames[:, :, None, None]  # (N, T, 1, 1)
+    if reading == "every_frame_and_blank":
+        return spatial | selected
+    if reading in ("in_selected_frames", "random_rate_in_selected_frames"):
+        return spatial & selected
+    raise ValueError(f"unknown occlusion reading {reading!r}")
+
+
 def occlusion_mask(
     x: Tensor, parents0: Sequence[int], cfg: OcclusionConfig, generator: torch.Generator
 ) -> tuple[Tensor, Tensor]:
-    """The spatiotemporal occlusion mask, D = D_Temporal(D_Spatial(X)) (Eq. 14).
+    """The spatiotemporal occlusion mask, D = D_Temporal(D_Spatial(X)) (Eq. 14), as ``cfg.reading`` reads it.
 
-    Returns the masked batch and the combined boolean mask (``True`` = occluded, either a joint of
-    an occluded bone or a joint of an occluded frame).
+    Returns the masked batch and the combined boolean mask (``True`` = occluded, a joint of an
+    occluded bone or of a blanked frame).
 
     Shape:
         x: (N, C, T, V, M) -> ((N, C, T, V, M), (N, T, V, M) bool)
     """
     spatial = spatial_mask(x, parents0, cfg, generator)  # (N, T, V, M)
-    frames = temporal_mask(x, cfg, generator)  # (N, T)
-    occluded = spatial | frames[:, :, None, None]  # (N, T, V, M)
-    # = apply_temporal(apply_spatial(x, spatial), frames), Eq. 14, in one pass over x (zeroing commutes)
+    frames = None if cfg.reading == "random_rate_every_frame" else temporal_mask(x, cfg, generator)  # (N, T)
+    occluded = composed_mask(spatial, frames, cfg.reading)  # (N, T, V, M)
+    # every_frame_and_blank: = apply_temporal(apply_spatial(x, spatial), frames), one pass (zeroing commutes)
     return apply_spatial(x, occluded), occluded
+
+
+def mask_statistics(occluded: Tensor, second: Tensor | None = None) -> dict[str, float]:
+    """What a mask leaves: the fractions of joint-frames zeroed, of clean frames (nothing occluded) and of
+    blank frames (every joint occluded); with a second view's mask of the same samples, the fraction of
+    joint-frames visible in both views.
+
+    Shape:
+        occluded, second: (N, T, V, M) bool -> {name: fraction in [0, 1]}
+    """
+    per_frame = occluded.flatten(2)  # (N, T, V*M)
+    stats = {"zeroed": occluded.float().mean().item(),
+             "clean_frames": (~per_frame.any(dim=2)).float().mean().item(),
+             "blank_frames": per_frame.all(dim=2).float().mean().item()}
+    if second is not None:
+        stats["visible_in_both"] = (~occluded & ~second).float().mean().item()
+    return stats
+
+
+def setting_statistics(
+    parents0: Sequence[int], cfg: OcclusionConfig, *, samples: int = 512, frames: int = 50, bodies: int = 1,
+    seed: int = 0,
+) -> dict[str, float]:
+    """``mask_statistics`` of a setting, measured on two independent views of ``samples`` sequences (what a
+    pretraining pair sees): zeroed joint-frames, clean and blank frames, joint-frames visible in both views."""
+    x = torch.ones(samples, 1, frames, len(parents0), bodies)
+    g = torch.Generator().manual_seed(seed)
+    first = occlusion_mask(x, parents0, cfg, g)[1]
+    second = occlusion_mask(x, parents0, cfg, g)[1]
+    return mask_statistics(first, second)

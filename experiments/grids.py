@@ -19,8 +19,6 @@ from pipeline.config import Config, apply_overrides, parse_override
 from pipeline.grid import TrialOutcome, TrialSpec
 from pipeline.provenance import pretrain_key
 
-_EVAL_LISTS = ("eval.protocols", "eval.semi_fractions")
-
 
 def _merge_eval(a: Config, b: Config) -> Config:
     """``a`` with ``b``'s protocols and semi-supervised fractions added (order kept, no repeats)."""
@@ -50,12 +48,11 @@ def table_trials(table: str, profile: str, overrides: list[str], synthetic: bool
 
 
 def over_trials(base: Config, over: list[str]) -> list[TrialSpec]:
-    """The cartesian product of ``KEY=V1,V2,...`` lists over ``base`` (each value validated)."""
+    """The cartesian product of ``KEY=V1,V2,...`` lists over ``base`` (each value validated); the items of one
+    point of a list-valued key are joined by "+" (``augment.steps=shear+crop,occlusion``)."""
     axes = []
-    for text in over:
+    for text in over:  # a list-valued key's points are "+"-joined: augment.steps=shear+crop,occlusion,none
         key, values = parse_override(text)
-        if key in _EVAL_LISTS or key.endswith(("channels", "strides", "milestones")):
-            raise ValueError(f"--over {key}: list-valued keys cannot be gridded with commas; use --set")
         axes.append([f"{key}={v.strip()}" for v in values.split(",") if v.strip()])
     trials = []
     for combo in itertools.product(*axes):

@@ -198,7 +198,9 @@ def _type_name(tp: Any) -> str:
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin is tuple:
-        return f"a comma-separated list of {_type_name(typing.get_args(tp)[0])}"
+        item = typing.get_args(tp)[0]
+        joined = "comma-separated" if item in (int, float) else "comma- (or +) separated"
+        return f"a {joined} list of {_type_name(item)}" + ("" if item in (int, float) else ", or none")
     return getattr(tp, "__name__", str(tp))
 
 
@@ -226,8 +228,9 @@ def _parse_scalar(value: Any, tp: Any, key: str) -> Any:
         raise bad
     if origin is tuple:
         (item,) = (a for a in typing.get_args(tp) if a is not Ellipsis)
-        if isinstance(value, str):
+        if isinstance(value, str):  # "a,b" or "a+b" (the form a grid's --over takes); "none" or "" is empty
             text = value.strip().strip("[]()")
+            text = "" if text.lower() == "none" else text if item in (int, float) else text.replace("+", ",")
             parts = [p.strip().strip("'\"") for p in text.split(",") if p.strip()] if text else []
         elif isinstance(value, list | tuple):
             parts = list(value)

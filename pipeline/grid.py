@@ -2,9 +2,11 @@
 
 * Each trial is a function trainable holding 0.01 CPU (Tune counts only the trial driver); the
   chain inside it starts a TorchTrainer whose workers hold ``resources.num_workers x
-  cpus_per_worker``. Before anything starts, the grid checks that driver + workers fit the cluster
-  and caps ``max_concurrent_trials`` so trials never oversubscribe it (on 2 CPUs the notes
-  measured a silent, endless wait otherwise).
+  cpus_per_worker``. With ``resources.num_workers=0`` the chain trains in the trial's own process,
+  which holds ``cpus_per_worker`` CPUs (and ``gpus_per_worker`` of a GPU with ``use_gpu``:
+  fractional GPUs let several trials share one). Before anything starts, the grid checks that
+  driver + workers fit the cluster and caps ``max_concurrent_trials`` so trials never oversubscribe
+  it (on 2 CPUs the notes measured a silent, endless wait otherwise).
 * Trials and MLflow are linked both ways: the trial reports the chain's parent run id, and the
   parent run carries the trial's id as a tag.
 * ``resume=True`` restores the Tune run from its directory: finished trials are not run again,
@@ -62,6 +64,10 @@ def _trial(params: dict[str, Any]) -> None:
     spec = params["trial"]
     console.quiet_worker(spec.get("log_dir"))  # the chain's lines go to <run_dir>/logs/workers.log
     cfg = from_flat_dict(spec["config"])
+    if not cfg.resources.num_workers:  # the chain trains here: as many torch threads as the trial holds CPUs
+        import torch
+
+        torch.set_num_threads(max(1, int(cfg.resources.cpus_per_worker)))
     trial_id = tune.get_context().get_trial_id()
     result = run_chain(spec["data_dir"], cfg, run_dir=Path(spec["run_dir"]), experiment=spec["experiment"],
                        row_id=spec["row_id"], tags={M.TUNE_TRIAL: trial_id, M.GRID: spec["grid"]},
@@ -111,15 +117,40 @@ class TrialLines(tune.Callback):
         log.warning("%s: FAILED (details in the run directory's logs/)%s", head, tail)
 
 
-def concurrency(cfg: Config, cluster_cpus: float) -> int:
+def trial_resources(cfg: Config) -> dict[str, float]:
+    """What a trial's own process holds. With Ray Train workers (``resources.num_workers`` >= 1) only the trial
+    driver's sliver (the workers hold their CPUs and GPUs themselves); with ``num_workers=0`` the chain trains in
+    the trial's process, which then holds ``cpus_per_worker`` CPUs (its torch threads) and, with ``use_gpu``,
+    ``gpus_per_worker`` of a GPU: 0.25 lets four trials share one GPU."""
+    res = cfg.resources
+    if res.num_workers:
+        return {"CPU": TRIAL_DRIVER_CPU}
+    return {"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.use_gpu else {})}
+
+
+def concurrency(cfg: Config, cluster_cpus: float, cluster_gpus: float = 0.0) -> int:
     """How many trials fit side by side; raises if even one does not fit."""
-    per_trial = TRIAL_DRIVER_CPU + cfg.resources.num_workers * cfg.resources.cpus_per_worker
+    res = cfg.resources
+    own = trial_resources(cfg)
+    per_trial = own["CPU"] + res.num_workers * res.cpus_per_worker
     if per_trial > cluster_cpus + 1e-9:
+        held = (f"driver {TRIAL_DRIVER_CPU} + {res.num_workers} workers x {res.cpus_per_worker:g}" if res.num_workers
+                else f"the chain in the trial's process, resources.cpus_per_worker={res.cpus_per_worker:g}")
         raise ValueError(
-            f"a trial needs {per_trial:g} CPUs (driver {TRIAL_DRIVER_CPU} + {cfg.resources.num_workers} workers x "
-            f"{cfg.resources.cpus_per_worker:g}) but the cluster has {cluster_cpus:g}; lower "
+            f"a trial needs {per_trial:g} CPUs ({held}) but the cluster has {cluster_cpus:g}; lower "
             f"resources.cpus_per_worker (e.g. --set resources.cpus_per_worker=0.99) or resources.num_workers")
-    return max(1, math.floor((cluster_cpus + 1e-9) / per_trial))
+    fits = math.floor((cluster_cpus + 1e-9) / per_trial)
+    gpus = own.get("GPU", 0.0) + (res.num_workers * res.gpus_per_worker if res.use_gpu else 0.0)
+    if gpus > 0:
+        if gpus > cluster_gpus + 1e-9:
+            raise ValueError(f"a trial needs {gpus:g} GPUs but the cluster has {cluster_gpus:g}")
+        fits = min(fits, math.floor((cluster_gpus + 1e-9) / gpus))
+    return max(1, fits)
+
+
+def _resources_of(params: dict[str, Any]) -> dict[str, float]:
+    """Tune's per-trial resource request, read from the trial's own config."""
+    return trial_resources(from_flat_dict(params["trial"]["config"]))
 
 
 def run_grid(
@@ -146,10 +177,11 @@ def run_grid(
     # On a cluster whose head declares TRAIN_DRIVER (cluster.yaml), trial drivers are pinned there: a
     # spot worker's preemption never takes a trial's bookkeeping (its chain, its MLflow runs) with it.
     pin = {DRIVER_RESOURCE: TRIAL_DRIVER_CPU} if ray.cluster_resources().get(DRIVER_RESOURCE) else {}
-    trainable = tune.with_resources(_trial, {"CPU": TRIAL_DRIVER_CPU, **pin})
+    trainable = tune.with_resources(_trial, lambda params: tune.PlacementGroupFactory([{**_resources_of(params),
+                                                                                         **pin}]))
     path = shared.join(tune_root, name)
-    cpus = float(ray.cluster_resources().get("CPU", 0))
-    limit = min(concurrency(t.config, cpus) for t in trials)
+    cpus, gpus = (float(ray.cluster_resources().get(k, 0)) for k in ("CPU", "GPU"))
+    limit = min(concurrency(t.config, cpus, gpus) for t in trials)
     lines = TrialLines(len(trials), limit)
     if resume and tune.Tuner.can_restore(path):
         log.info("grid %s: resuming from %s", name, path)

@@ -3,8 +3,10 @@
 The sequence is resized to 50 frames (§IV-B) and masked by datasets/occlusion.py (Eqs. 11-14) with
 an explicit seed; panels t1..t5 show frames 10, 20, 30, 40 and 50 as the paper's caption says.
 Each panel draws the skeleton on the layout's edges, seen from the camera: visible joints and
-bones in blue, occluded joints as red crosses with their bones dashed red; a frame removed by the
-temporal mask (Eq. 13) is drawn entirely in light red and labelled so.
+bones in blue, occluded joints as red crosses with their bones dashed red; a frame with every joint
+occluded (blanked by the temporal mask, Eq. 13, in the ``every_frame_and_blank`` reading) is drawn
+entirely in light red and labelled so. The title names the reading of Eq. (14) and the fraction of
+joint-frames it zeroed in the whole sequence.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from datasets.atomic import atomic_path
 from datasets.config import OcclusionConfig
 from datasets.locations import data_root
 from datasets.ntu import read_ntu_skeleton
-from datasets.occlusion import spatial_mask, temporal_mask
+from datasets.occlusion import occlusion_mask
 from datasets.preprocess import resize_frames
 from datasets.skeleton import SkeletonLayout, ntu_layout
 
@@ -93,8 +95,8 @@ def plot_occlusion(
     data, name = _load(sample, num_frames)
     x = torch.from_numpy(data)[None]  # (1, C, T, V, M)
     g = torch.Generator().manual_seed(seed)
-    spatial = spatial_mask(x, layout.parents0, cfg, g)[0].numpy()  # (T, V, M), drawn before the temporal part
-    gone = temporal_mask(x, cfg, g)[0].numpy()  # (T,)
+    spatial = occlusion_mask(x, layout.parents0, cfg, g)[1][0].numpy()  # (T, V, M), Eq. 14 in cfg.reading
+    gone = spatial.all(axis=(1, 2))  # (T,): frames with every joint occluded (blanked by the temporal draw)
     present = np.abs(data).sum(axis=(0, 2)) > 0  # (T, M)
     xy = np.stack([-data[0], data[1]], axis=-1)  # (T, V, M, 2): Kinect x points to the camera's left
     points = xy.transpose(0, 2, 1, 3)[present].reshape(-1, 2)  # every present body's joints
@@ -110,8 +112,9 @@ def plot_occlusion(
         ax.set_ylim(lo[1], hi[1])
         ax.set_aspect("equal")
         ax.axis("off")
-    fig.suptitle(f"Spatiotemporal occlusion mask (Eqs. 11-14, r = {cfg.spatial_rate}, beta = {cfg.temporal_rate}):"
-                 f" {name}", fontsize=10)  # fmt: skip
+    zeroed = spatial.mean()
+    fig.suptitle(f"Spatiotemporal occlusion mask (Eqs. 11-14, r = {cfg.spatial_rate}, beta = {cfg.temporal_rate}, "
+                 f"reading {cfg.reading}): {name}, {zeroed:.0%} of joint-frames zeroed", fontsize=10)  # fmt: skip
     fig.legend(handles=_legend(), loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     out = Path(out_png)

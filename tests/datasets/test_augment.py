@@ -1,4 +1,4 @@
-"""Batched CrosSCLR-style shear and temporal crop, and the method dispatch of augment()."""
+"""Batched CrosSCLR-style shear and temporal crop, and augment()'s named steps."""
 
 from __future__ import annotations
 
@@ -59,27 +59,42 @@ def test_temporal_crop_ratio_zero_is_identity() -> None:
     assert torch.equal(temporal_crop(x, 0, gen(3)), x)
 
 
-@pytest.mark.parametrize("method", ["occlusion", "shear_crop", "occlusion_shear_crop", "none"])
-def test_augment_dispatch_shapes_and_determinism(method: str) -> None:
+STEP_LISTS = [("occlusion",), ("shear", "crop"), ("shear", "crop", "occlusion"), ()]
+
+
+@pytest.mark.parametrize("steps", STEP_LISTS)
+def test_augment_steps_shapes_and_determinism(steps: tuple[str, ...]) -> None:
     x = torch.randn(4, 3, 50, 25, 2)
-    cfg = AugmentConfig(method=method)
+    cfg = AugmentConfig(steps=steps)
     a, b = augment(x, PARENTS0, cfg, gen(4)), augment(x, PARENTS0, cfg, gen(4))
     assert a.shape == x.shape and torch.equal(a, b)
-    assert torch.equal(a, x) == (method == "none")
+    assert torch.equal(a, x) == (steps == ())
 
 
-def test_occlusion_shear_crop_zeroes_whole_frames() -> None:
-    cfg = AugmentConfig(method="occlusion_shear_crop", occlusion=OcclusionConfig(spatial_rate=0.0))
+def test_steps_apply_in_order_with_the_lineage_draws() -> None:
+    """("shear", "crop") is shear then crop from one generator: what augment.method=shear_crop drew."""
+    x = torch.randn(4, 3, 50, 25, 2)
+    g = gen(12)
+    want = temporal_crop(shear(x, 0.5, g), 6, g)
+    assert torch.equal(augment(x, PARENTS0, AugmentConfig(steps=("shear", "crop")), gen(12)), want)
+    swapped = augment(x, PARENTS0, AugmentConfig(steps=("crop", "shear")), gen(12))
+    assert not torch.allclose(swapped, want)
+
+
+def test_occlusion_after_shear_crop_zeroes_whole_frames() -> None:
+    cfg = AugmentConfig(steps=("shear", "crop", "occlusion"), occlusion=OcclusionConfig(spatial_rate=0.0))
     out = augment(torch.randn(8, 3, 50, 25, 2) + 3.0, PARENTS0, cfg, gen(5))
     zero_frames = (out == 0).all(dim=1).all(dim=2).all(dim=2)  # (N, T)
     assert (zero_frames.sum(dim=1) == 25).all()
 
 
-def test_unknown_method_raises() -> None:
-    cfg = AugmentConfig(method="occlusion")
-    object.__setattr__(cfg, "method", "cutout")
+def test_unknown_step_raises_and_a_repeated_step_is_refused() -> None:
+    cfg = AugmentConfig(steps=("occlusion",))
+    object.__setattr__(cfg, "steps", ("cutout",))
     with pytest.raises(ValueError, match="cutout"):
         augment(torch.zeros(1, 3, 4, 25, 1), PARENTS0, cfg, gen(6))
+    with pytest.raises(ValueError, match="twice"):
+        AugmentConfig(steps=("shear", "shear"))
 
 
 def test_view_change_by_hand_on_one_point() -> None:
@@ -120,11 +135,11 @@ def test_view_change_is_a_rotation_times_a_scale_within_bounds() -> None:
     assert torch.equal(view_change(x, 0.0, 0.0, gen(8)), x)
 
 
-def test_view_change_off_draws_nothing_and_on_changes_the_view() -> None:
+def test_view_step_changes_the_view_and_is_absent_by_default() -> None:
     x = torch.randn(4, 3, 50, 25, 2)
-    plain = augment(x, PARENTS0, AugmentConfig(method="shear_crop"), gen(9))
-    assert torch.equal(plain, augment(x, PARENTS0, AugmentConfig(method="shear_crop", rotate_degrees=0.0), gen(9)))
-    turned = augment(x, PARENTS0, AugmentConfig(method="shear_crop", rotate_degrees=60.0), gen(9))
+    plain = augment(x, PARENTS0, AugmentConfig(steps=("shear", "crop")), gen(9))
+    assert torch.equal(plain, augment(x, PARENTS0, AugmentConfig(rotate_degrees=60.0), gen(9))), "no view step"
+    turned = augment(x, PARENTS0, AugmentConfig(steps=("view", "shear", "crop"), rotate_degrees=60.0), gen(9))
     assert turned.shape == x.shape and not torch.allclose(turned, plain)
     with pytest.raises(ValueError, match="rotate_degrees"):
         AugmentConfig(rotate_degrees=-1.0)

@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datasets.config import OcclusionConfig
-from datasets.occlusion import apply_spatial, apply_temporal, occlusion_mask, spatial_mask, temporal_mask
+from datasets.occlusion import (
+    apply_spatial,
+    apply_temporal,
+    composed_mask,
+    mask_statistics,
+    occlusion_mask,
+    spatial_mask,
+    temporal_mask,
+)
 from datasets.skeleton import ntu_layout
 
 LAYOUT = ntu_layout()
@@ -158,7 +166,8 @@ def test_runs_on_cuda_with_a_cuda_generator() -> None:
        t=st.integers(1, 8))
 def test_property_bones_and_rates(seed: int, r: float, beta: float, option: tuple, t: int) -> None:
     sampling, rate_mode, partner, count = option
-    cfg = OcclusionConfig(r, beta, sampling, rate_mode, partner, count)
+    cfg = OcclusionConfig(spatial_rate=r, temporal_rate=beta, spatial_sampling=sampling, rate_mode=rate_mode,
+                          partner=partner, count=count)
     x = torch.ones(3, 3, t, V, 2)
     g = gen(seed)
     spatial = spatial_mask(x, LAYOUT.parents0, cfg, g)
@@ -169,3 +178,94 @@ def test_property_bones_and_rates(seed: int, r: float, beta: float, option: tupl
     if rate_mode == "fixed":
         assert counts.min() >= k_max
         assert (frames.sum(dim=1) == int(np.floor(beta * t + 0.5))).all()
+
+
+# ------------------------------------------------------------------ readings of Eq. (14) (datasets/config.py)
+
+CHAIN3 = (0, 0, 1)  # joints 2 -> 1 -> 0; bones (0, 1) and (1, 2)
+BONES3 = {(1, 1, 0), (0, 1, 1)}
+
+
+def test_readings_by_hand_on_a_three_joint_chain_of_two_frames() -> None:
+    """r = 1/3 of 3 joints is one seed, grown to one bone (2 joints); beta = 0.5 of 2 frames is one frame.
+
+    every_frame_and_blank: the bone in each frame, the selected frame blank: 2 + 3 = 5 of 6 joint-frames.
+    in_selected_frames: the bone only in the selected frame, the other clean: 2 of 6.
+    """
+    x = torch.ones(200, 3, 2, 3, 1)
+    for reading, zeroed in (("every_frame_and_blank", 5), ("in_selected_frames", 2)):
+        cfg = OcclusionConfig(spatial_rate=1 / 3, temporal_rate=0.5, reading=reading)
+        occluded = occlusion_mask(x, CHAIN3, cfg, gen(20))[1][..., 0]  # (N, T, V)
+        assert (occluded.sum(dim=(1, 2)) == zeroed).all(), reading
+        per_frame = occluded.int().sum(dim=2)  # (N, T)
+        if reading == "every_frame_and_blank":
+            assert sorted(set(map(tuple, per_frame.tolist()))) == [(2, 3), (3, 2)]
+        else:
+            assert sorted(set(map(tuple, per_frame.tolist()))) == [(0, 2), (2, 0)]
+            hit = occluded[per_frame > 0]  # the selected frames' joints
+            assert {tuple(r) for r in hit.int().tolist()} == BONES3
+
+
+@pytest.mark.parametrize("reading", ["in_selected_frames", "random_rate_in_selected_frames"])
+def test_selected_frame_readings_are_spatial_inside_the_temporal_draw(reading: str) -> None:
+    x = torch.randn(8, 3, 20, V, 2)
+    cfg = OcclusionConfig(reading=reading)
+    masked, occluded = occlusion_mask(x, LAYOUT.parents0, cfg, gen(21))
+    g = gen(21)  # the same draws in the same order: spatial (with its frame rates), then temporal
+    spatial, frames = spatial_mask(x, LAYOUT.parents0, cfg, g), temporal_mask(x, cfg, g)
+    assert torch.equal(occluded, spatial & frames[:, :, None, None])
+    assert torch.equal(occluded, composed_mask(spatial, frames, reading))
+    assert torch.equal(masked, x * ~occluded.unsqueeze(1))
+    assert not occluded[~frames].any(), "frames the temporal draw did not select stay clean"
+    assert not occluded.all(dim=3).all(dim=2).any(), "no frame is blank at r = 0.6"
+
+
+def test_random_rate_every_frame_has_no_temporal_draw() -> None:
+    x = torch.randn(6, 3, 20, V, 1)
+    cfg = OcclusionConfig(reading="random_rate_every_frame", temporal_rate=0.9)
+    _, occluded = occlusion_mask(x, LAYOUT.parents0, cfg, gen(22))
+    assert torch.equal(occluded, spatial_mask(x, LAYOUT.parents0, cfg, gen(22)))
+    assert torch.equal(composed_mask(occluded, None, "random_rate_every_frame"), occluded)
+    with pytest.raises(ValueError, match="temporal draw"):
+        composed_mask(occluded, None, "in_selected_frames")
+
+
+def test_random_rate_per_frame_closed_form_on_the_chain() -> None:
+    """r = 1 on the 3-joint chain: a frame's count k = round(3u), u uniform: P(k) = 1/6, 1/3, 1/3, 1/6 for
+    k = 0..3; ``count="joints"`` covers 0, 2 (one bone), 2, 3 joints: E = (0 + 2/3 + 2/3 + 1/2) / 3 = 11/18."""
+    cfg = OcclusionConfig(spatial_rate=1.0, reading="random_rate_every_frame")
+    occluded = spatial_mask(torch.ones(4000, 3, 10, 3, 1), CHAIN3, cfg, gen(23))
+    assert occluded.float().mean().item() == pytest.approx(11 / 18, abs=0.01)
+    counts = occluded.sum(dim=2)[..., 0]  # (N, T)
+    assert set(counts.unique().tolist()) == {0, 2, 3}
+    assert (counts != counts[:, :1]).any(dim=1).float().mean() > 0.9, "each frame draws its own rate"
+
+
+def test_random_rate_in_selected_frames_mean_is_half_the_fixed_one() -> None:
+    x = torch.ones(2000, 3, 20, V, 1)
+    fixed = occlusion_mask(x, LAYOUT.parents0, OcclusionConfig(reading="in_selected_frames"), gen(24))[1]
+    drawn = occlusion_mask(x, LAYOUT.parents0, OcclusionConfig(reading="random_rate_in_selected_frames"), gen(24))[1]
+    per_frame = drawn.sum(dim=2)[..., 0]  # (N, T)
+    assert per_frame.max() <= 16  # round(0.6 x 25) + one joint of the last bone
+    # E[round(15 u)] / 25 = 7.5 / 25 of a selected frame's joints (joints mode adds at most one per frame)
+    assert drawn.float().mean().item() == pytest.approx(0.5 * 7.5 / 25, abs=0.02)
+    assert fixed.float().mean().item() == pytest.approx(0.5 * 15.4 / 25, abs=0.02)
+
+
+@pytest.mark.parametrize("reading", ["every_frame_and_blank", "in_selected_frames", "random_rate_in_selected_frames",
+                                     "random_rate_every_frame"])
+def test_every_reading_occludes_whole_bones(reading: str) -> None:
+    cfg = OcclusionConfig(reading=reading)
+    _, occluded = occlusion_mask(torch.ones(6, 3, 12, V, 2), LAYOUT.parents0, cfg, gen(25))
+    blank = occluded.all(dim=3).all(dim=2)[:, :, None, None]  # blanked frames are whole, not bones
+    assert_union_of_bones(occluded & ~blank)
+
+
+def test_mask_statistics_by_hand() -> None:
+    """One sample, 2 frames of 2 joints, 1 body: frame 0 blank, frame 1 clean -> half zeroed, one blank and
+    one clean frame; a second view occluding joint 0 of frame 1 leaves 1 of 4 joint-frames visible in both."""
+    a = torch.tensor([[[[True], [True]], [[False], [False]]]])  # (1, 2, 2, 1)
+    b = torch.tensor([[[[False], [False]], [[True], [False]]]])
+    stats = mask_statistics(a, b)
+    assert stats == {"zeroed": 0.5, "clean_frames": 0.5, "blank_frames": 0.5, "visible_in_both": 0.25}
+    assert "visible_in_both" not in mask_statistics(a)

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from experiments.grids import SummaryRow, fe_below_le, markdown, over_trials, summarize, table_trials
 from pipeline.config import load_config
-from pipeline.grid import concurrency, run_grid
+from pipeline.grid import concurrency, run_grid, trial_resources
 from pipeline.tracking import CHAIN_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,11 @@ def test_over_trials_are_a_validated_cartesian_product():
         over_trials(load_config("smoke"), ["contrastive.num_banks=1,7"])
 
 
+def test_over_trials_grid_a_list_valued_key_with_plus_joined_points():
+    trials = over_trials(load_config("smoke"), ["augment.steps=shear+crop,occlusion,none"])
+    assert [t.config.augment.steps for t in trials] == [("shear", "crop"), ("occlusion",), ()]
+
+
 def test_an_fe_figure_below_its_le_figure_comes_with_a_reason():
     rows = [SummaryRow(f"table3-banks{b}-{p}", "", None, v, "run") for b, p, v in
             [(1, "le", 77.3), (1, "fe", 80.9), (2, "le", 80.4), (2, "fe", 78.7), (3, "le", 76.0), (3, "fe", None)]]
@@ -50,6 +55,13 @@ def test_an_fe_figure_below_its_le_figure_comes_with_a_reason():
 
 def test_concurrency_refuses_trials_that_cannot_fit():
     assert concurrency(load_config("smoke"), 2.0) == 1
+    in_process = load_config("cpu")  # resources.num_workers=0: the chain trains in the trial, 1 CPU each
+    assert trial_resources(in_process) == {"CPU": 1.0} and concurrency(in_process, 2.0) == 2
+    shared_gpu = load_config("cpu", ["resources.use_gpu=true", "resources.gpus_per_worker=0.25"])
+    assert trial_resources(shared_gpu) == {"CPU": 1.0, "GPU": 0.25}
+    assert concurrency(shared_gpu, 16.0, 1.0) == 4, "four trials share one GPU"
+    with pytest.raises(ValueError, match="GPUs"):
+        concurrency(shared_gpu, 16.0, 0.0)
     assert concurrency(load_config("smoke"), 8.0) == 4
     with pytest.raises(ValueError, match="cpus_per_worker"):
         concurrency(load_config("smoke", ["resources.cpus_per_worker=1"]), 2.0)

@@ -99,7 +99,7 @@ def test_runnable_rows_are_exactly_the_methods_the_project_implements():
 def test_stream_choices_follow_the_3s_prefix():
     single = get_row("table7-skeletonclr-ntu60-xview").config()
     assert single.contrastive.stream_weights == {"joint": 1.0} and single.eval.streams == "joint"
-    assert single.augment.method == "shear_crop"
+    assert single.augment.steps == ("shear", "crop")
     three = get_row("table5-3s-skeletonclr-ntu60-xview").config()
     assert set(three.contrastive.stream_weights) == {"joint", "motion", "bone"}
 
@@ -109,7 +109,7 @@ def test_table_i_rates_and_its_contradiction_are_recorded():
         t, s = (float(x) for x in re.fullmatch(r"t([\d.]+)-s([\d.]+)", row.key).groups())
         occ = row.config().augment.occlusion
         assert (occ.temporal_rate, occ.spatial_rate) == (t, s)
-        assert row.config().augment.method == "occlusion", "Table I varies the paper's mask"
+        assert row.config().augment.steps == ("occlusion",), "Table I varies the paper's mask"
         assert row.protocol == "linear" and row.dataset == "pku"
     best = max(rows_of("I"), key=lambda r: r.paper_value)
     assert best.row_id == "table1-t0.6-s0.6"

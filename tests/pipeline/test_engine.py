@@ -119,7 +119,7 @@ def test_augmentation_orders_both_train(order):
     row = summary.history[0]
     for stream in ("joint", "motion", "bone"):
         assert 0.5 * row[M.LOSS_CHANCE] < row[M.LOSS_PART_PREFIX + stream] < 1.5 * row[M.LOSS_CHANCE], stream
-    plain = [run_pretraining(_cfg("pretrain.epochs=1", "augment.method=none", f"pretrain.augment_streams={o}"),
+    plain = [run_pretraining(_cfg("pretrain.epochs=1", "augment.steps=none", f"pretrain.augment_streams={o}"),
                              _data(), INFO, WorkerContext()).final_loss for o in ("per_stream", "joint_first")]
     assert plain[0] == pytest.approx(plain[1], rel=1e-6)
 
