@@ -323,9 +323,24 @@ def chain(
     _start_chain(data_dir, cfg, run_dir, experiment, row_id=row)
 
 
+def _seeds(text: str | None) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` -> (0, 1, 2); one line naming the option on a bad value."""
+    if not text:
+        return ()
+    try:
+        seeds = tuple(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        fail(f"--seeds: expected comma-separated non-negative integers, got {text!r}")
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        fail(f"--seeds: expected distinct non-negative integers, got {text!r}")
+    return seeds
+
+
 @app.command()
 def grid(
-    table: Annotated[str | None, typer.Argument(help="A paper table (I-VII) whose runnable rows to run.")] = None,
+    table: Annotated[str | None, typer.Argument(help="A paper table (I-VII) whose runnable rows to run; `claims` "
+                                                "(every row the paper's claims measure on the profile); or row "
+                                                "ids joined by commas.")] = None,
     over: Annotated[list[str] | None, typer.Option(help="Grid a config key: KEY=V1,V2,... (repeatable).")] = None,
     profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
     data: Annotated[str | None, typer.Option(help="Shards to run on, a folder or a URI (smoke: synthetic by "
@@ -333,13 +348,21 @@ def grid(
     set_: SetOpt = None,
     name: Annotated[str | None, typer.Option(help="Grid name prefix (a hash of the trial configs is added).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted grid; finished trials are kept.")] = False,
+    seeds: Annotated[str | None, typer.Option(help="Repeat every trial with each seed, e.g. 0,1,2 (paired "
+                                              "comparisons: experiments/claims.py).")] = None,
+    record: Annotated[bool, typer.Option("--record", help="Keep each finished row's figure in results/ (with "
+                                         "its per-clip predictions), as `reproduce --record` does.")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="With --record: replace kept figures measured with "
+                                          "other --set overrides (refused without it, before anything runs).")] = False,
     run_dir: RunDirOpt = Path("runs"),
 ) -> None:
-    """Run a table's rows, or any config grid (--over KEY=V1,V2), as Ray Tune trials of whole chains."""
+    """Run a table's rows, the claims' rows, or any config grid (--over KEY=V1,V2), as Ray Tune trials of whole
+    chains."""
     from experiments.grid_runner import run_table_or_over
 
     if (table is None) == (not over):
-        fail("give either a TABLE (I-VII) or one or more --over KEY=V1,V2,...")
+        fail("give either a TABLE (I-VII, claims, or row ids) or one or more --over KEY=V1,V2,...")
+    seed_list = _seeds(seeds)
     if profile not in PROFILES:
         fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
     resolve_config(profile, set_)
@@ -347,7 +370,8 @@ def grid(
     try:
         writable_dir(run_dir)
         summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
-                                    name=name, resume=resume, run_dir=run_dir)
+                                    name=name, resume=resume, run_dir=run_dir, seeds=seed_list, record=record,
+                                    replace=replace)
     except (KeyError, ValueError, FileExistsError, ConfigError) as e:
         fail(str(e).strip('"'))
     except KeyboardInterrupt:  # a second Ctrl-C, past Tune's own handler
@@ -437,6 +461,34 @@ def reproduce(
         if (beside := control_line(outcome, measured)) is not None:
             typer.echo(beside)
     typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
+
+
+@app.command()
+def claims(
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Also log the report to MLflow (experiment "
+                                                 "`claims`) in this run directory.")] = None,
+    write: Annotated[bool, typer.Option("--write", help="Regenerate the claims block of README.md and "
+                                        "docs/claims.md in this repository from results/.")] = False,
+) -> None:
+    """The paper's claims with their verdicts, from the figures in results/: per claim the paper's difference,
+    the measured paired difference (mean, sd, 95% interval over seeds and test clips) and holds / reversed /
+    not resolved."""
+    from experiments.claims import judge_all, summary_counts, verdict_table
+    from experiments.claims_report import REPO_ROOT, log_claims, write_claims
+    from experiments.results import ResultsError
+
+    try:
+        verdicts = judge_all(REPO_ROOT)
+    except ResultsError as e:
+        fail(str(e))
+    typer.echo(verdict_table(verdicts))
+    counts = summary_counts(verdicts)
+    typer.echo(", ".join(f"{n} {k}" for k, n in counts.items()))
+    if write:
+        for path in write_claims(REPO_ROOT, verdicts):
+            typer.echo(f"wrote {path}")
+    if run_dir is not None:
+        typer.echo(f"logged to MLflow run {log_claims(run_dir, verdicts)}")
 
 
 @app.command()

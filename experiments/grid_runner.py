@@ -7,13 +7,25 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.grids import fe_below_le, log_summary, markdown, over_trials, summarize, table_trials
-from experiments.tables import rows_of
+from experiments.grids import (
+    fe_below_le,
+    log_summary,
+    markdown,
+    over_trials,
+    summarize,
+    table_trials,
+    target_rows,
+)
+from experiments.reproduce import Outcome, record, record_refusal, row_config, row_metric
+from experiments.results import DEFAULT_SEED, describe_augment
+from experiments.tables import get_row
+from pipeline import metrics as M
 from pipeline import tracking
+from pipeline.artifacts import PREDICTIONS
 from pipeline.config import config_hash, load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
-from pipeline.grid import TrialOutcome, run_grid
+from pipeline.grid import TrialOutcome, TrialSpec, run_grid
 from pipeline.train_ray import ray_init_local
 
 log = logging.getLogger(__name__)
@@ -32,22 +44,30 @@ class GridSummary:
 
 def run_table_or_over(
     table: str | None, over: list[str], *, profile: str, data_dir: str | Path | None, overrides: list[str],
-    name: str | None, resume: bool, run_dir: Path,
+    name: str | None, resume: bool, run_dir: Path, seeds: tuple[int, ...] = (), record: bool = False,
+    replace: bool = False,
 ) -> GridSummary:
     """Run the grid; returns the printed summary (Markdown), the MLflow UI command and the outcomes.
-    The summary run ends FINISHED only if every trial finished (FAILED if one failed, else KILLED)."""
+    The summary run ends FINISHED only if every trial finished (FAILED if one failed, else KILLED).
+    ``table`` is a table, ``claims`` or row ids (``grids.target_rows``); ``seeds`` repeats every trial per seed;
+    ``record`` keeps each finished row's figure in ``results/`` as ``reproduce --record`` does (refused before
+    anything runs where a kept figure was measured another way, unless ``replace``)."""
     run_dir = Path(run_dir).resolve()
     synthetic = data_dir is None
     if synthetic and profile != "smoke":
         raise ValueError("give the dataset's shards with --data; only the smoke profile falls back to synthetic data")
+    if record and (table is None or synthetic):
+        raise ValueError("--record keeps figures of table rows measured on their own dataset: give a TABLE, "
+                         "claims or row ids, and --data")
     if table is not None:
-        table_rows = rows_of(table)
-        trials = table_trials(table, profile, overrides, synthetic)
-        experiment = f"table{table_rows[0].table_number}"
+        _, experiment = target_rows(table, profile)
+        trials = table_trials(table, profile, overrides, synthetic, seeds)
+        if record and not replace:
+            refuse_kept_otherwise(trials, profile, overrides)
         grid_name = name or f"{experiment}-{profile}"
     else:
         base = load_config(profile, [*(SYNTHETIC_OVERRIDES if synthetic else ()), *overrides])
-        trials = over_trials(base, over)
+        trials = over_trials(base, [*over, *([f"seed={','.join(map(str, seeds))}"] if seeds else [])])
         experiment = grid_name = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
     digest = hashlib.sha256("|".join(config_hash(t.config) for t in trials).encode()).hexdigest()[:8]
     grid_name = f"{grid_name}-{digest}"  # a changed config is a new grid; --resume continues the same one
@@ -68,6 +88,53 @@ def run_table_or_over(
     for o in outcomes:
         if o.status != "finished":
             text += f"{o.status.upper()} trial {o.name}" + (f": {o.error}" if o.error else "") + "\n"
+    if record:
+        kept = record_trials(trials, outcomes, profile=profile, overrides=overrides, replace=replace,
+                             uri=store.uri, experiment_id=store.experiment_id)
+        text += f"\nrecorded {len(kept)} figures in results/ (README tables regenerated)\n" if kept else ""
     return GridSummary(text, outcomes)
+
+
+def _user_overrides(overrides: list[str], cfg_seed: int) -> tuple[str, ...]:
+    """The ``--set`` a figure was measured with, as ``reproduce`` keeps them (another seed as ``seed=S``)."""
+    seeded = [o for o in overrides if not o.startswith("seed=")]
+    return (*seeded, *([f"seed={cfg_seed}"] if cfg_seed != DEFAULT_SEED else []))
+
+
+def refuse_kept_otherwise(trials: list[TrialSpec], profile: str, overrides: list[str]) -> None:
+    """Before a recording grid runs: a kept figure of one of its rows measured another way is an error."""
+    for t in trials:
+        for row_id in filter(None, t.row_id.split(",")):
+            if why := record_refusal(row_id, profile, t.config.seed, list(_user_overrides(overrides, t.config.seed))):
+                raise FileExistsError(why)
+
+
+def record_trials(
+    trials: list[TrialSpec], outcomes: list[TrialOutcome], *, profile: str, overrides: list[str], replace: bool,
+    uri: str, experiment_id: str,
+) -> list[Path]:
+    """Keep the figure of every row of every finished trial (``reproduce.record``), with its per-clip predictions
+    read back from the protocol stage's MLflow run."""
+    store = tracking.Store(uri, experiment_id)
+    by_name = {o.name: o for o in outcomes}
+    kept = []
+    for t in trials:
+        o = by_name.get(t.name)
+        if o is None or o.status != "finished":
+            continue
+        parent = tracking.get_run(store, o.parent_run_id)
+        for row_id in filter(None, t.row_id.split(",")):
+            row = get_row(row_id)
+            cfg = row_config(row, profile, [*overrides, f"seed={t.config.seed}"], synthetic=False)
+            metric = row_metric(row, cfg)
+            stage = metric.removesuffix("_" + M.TOP1)
+            found = tracking.find_stage(store, o.parent_run_id, stage)
+            predictions = (tracking.read_text(store, found[0], PREDICTIONS) or "") if found else ""
+            outcome = Outcome(row, profile, cfg.data.dataset, o.metrics[metric], o.parent_run_id, uri, experiment_id,
+                              parent.tags.get(M.GIT_SHA, ""), cfg.eval.split, _user_overrides(overrides, cfg.seed),
+                              cfg.seed, predictions, describe_augment(cfg))
+            if outcome.recordable:
+                kept.append(record(outcome, replace=replace))
+    return kept
 
 

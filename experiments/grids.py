@@ -28,23 +28,52 @@ def _merge_eval(a: Config, b: Config) -> Config:
                                f"eval.semi_fractions={','.join(map(str, fractions))}"])
 
 
-def table_trials(table: str, profile: str, overrides: list[str], synthetic: bool) -> list[TrialSpec]:
-    """One trial per distinct pretraining among the runnable rows of ``table``."""
-    groups: dict[str, tuple[Config, list[TableRow]]] = {}
-    for row in rows_of(table):
-        if not row.runnable:
-            continue
-        cfg = row_config(row, profile, overrides, synthetic)
-        key = pretrain_key(cfg, "")
-        if key in groups:
-            merged, rows = groups[key]
-            groups[key] = (_merge_eval(merged, cfg), [*rows, row])
-        else:
-            groups[key] = (cfg, [row])
-    if not groups:
-        raise ValueError(f"table {table} has no runnable rows")
-    return [TrialSpec(rows[0].key.removesuffix("-le").removesuffix("-fe"), cfg, ",".join(r.row_id for r in rows))
-            for cfg, rows in groups.values()]
+def target_rows(target: str, profile: str) -> tuple[tuple[TableRow, ...], str]:
+    """The runnable rows a grid target names, and its MLflow experiment: a table (``III``, ``3``), ``claims``
+    (every row the paper's claims measure on ``profile``, experiments/claims.py), or row ids joined by commas."""
+    from experiments.claims import claim_rows
+
+    if target.strip().lower() == "claims":
+        ids = claim_rows(profile)
+        if not ids:
+            raise ValueError(f"no claim is measured on the {profile} profile; the claims' profiles: proxy, cpu")
+        return tuple(get_row(i) for i in ids), "claims"
+    if "," in target or target.startswith("table"):
+        rows = tuple(get_row(i.strip()) for i in target.split(",") if i.strip())
+        cited = [r.row_id for r in rows if not r.runnable]
+        if cited:
+            raise ValueError(f"{', '.join(cited)}: figures the paper cites for other methods; they do not run here")
+        return rows, f"table{rows[0].table_number}" if len({r.table for r in rows}) == 1 else "rows"
+    rows = rows_of(target)
+    return rows, f"table{rows[0].table_number}"
+
+
+def table_trials(
+    target: str, profile: str, overrides: list[str], synthetic: bool, seeds: tuple[int, ...] = (),
+) -> list[TrialSpec]:
+    """One trial per distinct pretraining among the runnable rows of ``target`` (``target_rows``), for each of
+    ``seeds`` (none: the config's seed, trial names without a seed suffix)."""
+    rows, _ = target_rows(target, profile)
+    trials = []
+    for seed in seeds or (None,):
+        extra = [] if seed is None else [f"seed={seed}"]
+        groups: dict[str, tuple[Config, list[TableRow]]] = {}
+        for row in rows:
+            if not row.runnable:
+                continue
+            cfg = row_config(row, profile, [*overrides, *extra], synthetic)
+            key = pretrain_key(cfg, "")
+            if key in groups:
+                merged, grouped = groups[key]
+                groups[key] = (_merge_eval(merged, cfg), [*grouped, row])
+            else:
+                groups[key] = (cfg, [row])
+        if not groups:
+            raise ValueError(f"{target} has no runnable rows")
+        suffix = "" if seed is None else f"-s{seed}"
+        trials += [TrialSpec(grouped[0].key.removesuffix("-le").removesuffix("-fe") + suffix, cfg,
+                             ",".join(r.row_id for r in grouped)) for cfg, grouped in groups.values()]
+    return trials
 
 
 def over_trials(base: Config, over: list[str]) -> list[TrialSpec]:

@@ -29,10 +29,12 @@ from experiments.readme import update_readme
 from experiments.results import (
     DEFAULT_SEED,
     ResultsError,
+    describe_augment,
     kept_otherwise,
     load_results,
     result_path,
     seed_free,
+    write_predictions,
     write_result,
 )
 from experiments.rows import TableRow
@@ -62,6 +64,8 @@ class Outcome:
     split: str = "test"  # eval.split: "val" figures read the training side's held-out performers
     overrides: tuple[str, ...] = ()  # the user's --set on top of the profile and the row; kept with the figure
     seed: int = 0  # Config.seed of the chain: another seed's figure is kept beside the default's, not over it
+    predictions: str = ""  # the row's protocol stage's per-clip predictions (CSV), kept beside the figure
+    augment: str = ""  # how the run made its two views (results.describe_augment), kept beside the figure
 
     @property
     def recordable(self) -> bool:
@@ -122,11 +126,14 @@ def reproduce_row(
     # a mismatched dataset fails before anything runs; a URI's is copied into run_dir/data once
     opened = load_dataset(data, cfg, cache=Path(run_dir).resolve() / "data")
     result = run_chain(opened, cfg, run_dir=run_dir, experiment=f"table{row.table_number}", row_id=row.row_id)
-    measured = result.metrics[row_metric(row, cfg)]
+    metric = row_metric(row, cfg)
+    measured = result.metrics[metric]
     store = tracking.Store(result.tracking_uri, result.experiment_id)
     commit = tracking.get_run(store, result.parent_run_id).tags.get(M.GIT_SHA, git_sha())
+    predictions = result.predictions.get(metric.removesuffix("_" + M.TOP1), "")
     return Outcome(row, profile, cfg.data.dataset, measured, result.parent_run_id, result.tracking_uri,
-                   result.experiment_id, commit, cfg.eval.split, tuple(overrides), cfg.seed)
+                   result.experiment_id, commit, cfg.eval.split, tuple(overrides), cfg.seed, predictions,
+                   describe_augment(cfg))
 
 
 def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False) -> Path:
@@ -144,7 +151,9 @@ def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False)
     root = Path(root) if root is not None else REPO_ROOT
     path = write_result(root, outcome.row, outcome.profile, outcome.measured, dataset=outcome.dataset,
                         hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id,
-                        overrides=outcome.overrides, seed=outcome.seed, replace=replace)
+                        overrides=outcome.overrides, seed=outcome.seed, augment=outcome.augment, replace=replace)
+    if outcome.predictions:
+        write_predictions(root, outcome.row.row_id, outcome.profile, outcome.seed, outcome.predictions)
     readme = root / "README.md"
     if readme.is_file():
         update_readme(readme, root=root)

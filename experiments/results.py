@@ -3,7 +3,8 @@
 Each file holds a header and one line (``COLUMNS``): the row, the profile, the paper's figure, the
 measured one and their difference, the data it ran on, and what it ran with (hardware, torch / ray /
 mlflow versions, commit, MLflow run id, date, the ``--set`` overrides given on top of the profile
-and the row, "; "-separated, empty for none, and the run's ``seed``). The config's default seed (0)
+and the row, "; "-separated, empty for none, the run's ``seed``, and ``augment``: how it made its two views,
+``describe_augment``). The config's default seed (0)
 keeps the plain name; another seed's run of the same row and profile is a file of its own,
 ``<row_id>-<profile>-seed<S>.csv``, so repeating a row with other seeds adds figures (the README shows
 each and their mean) instead of replacing the first. Files written before a column existed
@@ -24,6 +25,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from datasets.atomic import write_text_atomic
 from experiments.rows import TableRow
 from pipeline.config import PROFILES, Config
@@ -31,9 +34,11 @@ from pipeline.config import PROFILES, Config
 RESULTS_DIR = "results"
 COLUMNS: tuple[str, ...] = (
     "row_id", "profile", "metric", "paper", "measured", "diff", "dataset", "hardware",
-    "torch", "ray", "mlflow", "commit", "mlflow_run_id", "date", "overrides", "seed",
+    "torch", "ray", "mlflow", "commit", "mlflow_run_id", "date", "overrides", "seed", "augment",
 )  # fmt: skip
-LEGACY_COLUMNS = (COLUMNS[:-2], COLUMNS[:-1])  # older files: no ``overrides``; no ``seed`` (both 2026-12-03)
+# older files: no ``overrides``, no ``seed`` (both 2026-12-03), no ``augment`` (2026-12-07; every figure kept before
+# it trained with shear + crop, the default then, except rows that set their own: the supervised control, none)
+LEGACY_COLUMNS = (COLUMNS[:-3], COLUMNS[:-2], COLUMNS[:-1])
 DEFAULT_SEED: int = Config.seed  # the config's default seed (read, not mirrored): its figure keeps the plain name
 OVERRIDE_SEP = "; "
 _FLOATS = ("paper", "measured", "diff")
@@ -50,6 +55,40 @@ def result_path(root: str | os.PathLike[str], row_id: str, profile: str, seed: i
     return Path(root) / RESULTS_DIR / f"{row_id}-{profile}{suffix}.csv"
 
 
+PREDICTIONS_DIR = "predictions"  # results/predictions/<results file stem>.csv: the figure's per-clip predictions
+
+
+def predictions_path(root: str | os.PathLike[str], row_id: str, profile: str, seed: int | None = DEFAULT_SEED) -> Path:
+    """``<root>/results/predictions/<the results file's name>``: the per-clip predictions behind a kept figure
+    (``clip,label,predicted``; ``predicted_<i>`` per label subset), written by ``write_predictions``."""
+    path = result_path(root, row_id, profile, seed)
+    return path.parent / PREDICTIONS_DIR / path.name
+
+
+def write_predictions(root: str | os.PathLike[str], row_id: str, profile: str, seed: int, text: str) -> Path:
+    """Keep a figure's per-clip predictions (the CSV a protocol stage logged to MLflow) beside its results file,
+    atomically; the claims report resamples clips from them."""
+    path = predictions_path(root, row_id, profile, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, text)
+    return path
+
+
+def load_predictions(root: str | os.PathLike[str], row_id: str, profile: str, seed: int | None) -> np.ndarray | None:
+    """Per-clip correctness (1 = the predicted class is the label) of a kept figure, shape (subsets, clips), or
+    None where no predictions were kept (figures recorded before they were)."""
+    path = predictions_path(root, row_id, profile, seed)
+    if not path.is_file():
+        return None
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
+    except ValueError as e:
+        raise ResultsError(f"{path}: not a clip,label,predicted table: {e}") from None
+    if table.shape[1] < 3:
+        raise ResultsError(f"{path}:1: expected the columns clip,label,predicted")
+    return (table[:, 2:] == table[:, 1:2]).T.astype(np.int8)  # (subsets, clips)
+
+
 def _version(*distributions: str) -> str:
     """The installed version of the first distribution found, "" for none (Ray is not installed where a chain
     runs in one process, e.g. on the GPU machine; MLflow may be the ``mlflow-skinny`` distribution there)."""
@@ -59,6 +98,20 @@ def _version(*distributions: str) -> str:
         except metadata.PackageNotFoundError:
             continue
     return ""
+
+
+def describe_augment(cfg: Config) -> str:
+    """How a run made its two views, for a results file's ``augment`` column: the named steps, the occlusion
+    mask with its reading and rates, e.g. ``occlusion(in_selected_frames, temporal 0.5, spatial 0.6)``,
+    ``shear+crop``; ``none`` for no step and for encoders that were never trained (``method=random``)."""
+    aug = cfg.augment
+    if cfg.method == "random" or not aug.steps:
+        return "none"
+    occ = aug.occlusion
+    parts = [f"occlusion({occ.reading}, temporal {occ.temporal_rate:g}, spatial {occ.spatial_rate:g}"
+             + ("" if occ.rate_mode == "fixed" else f", rate {occ.rate_mode}") + ")" if step == "occlusion" else step
+             for step in aug.steps]
+    return "+".join(parts)
 
 
 def _fmt(value: float | None) -> str:
@@ -81,6 +134,7 @@ def write_result(
     date: str | None = None,
     overrides: Sequence[str] = (),
     seed: int = DEFAULT_SEED,
+    augment: str = "",
     replace: bool = False,
 ) -> Path:
     """Write one measured figure of ``row`` atomically (temporary file, then ``os.replace``).
@@ -118,6 +172,7 @@ def write_result(
         "date": date or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "overrides": OVERRIDE_SEP.join(overrides),
         "seed": str(int(seed)),
+        "augment": augment,
     }
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
@@ -130,7 +185,7 @@ def write_result(
 
 
 def _parse(path: Path, line: int, raw: Mapping[str, Any], columns: Sequence[str]) -> dict[str, Any]:
-    record: dict[str, Any] = {"overrides": None, "seed": None}
+    record: dict[str, Any] = {"overrides": None, "seed": None, "augment": None}
     for key in columns:
         value = raw.get(key)
         if value is None:

@@ -18,6 +18,17 @@ from pipeline.evaluation import ProtocolResult
 from pipeline.figures import plot_confusion, plot_curves, plot_tsne
 
 PRETRAIN_CURVES = [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR]
+PREDICTIONS = "predictions.csv"  # a protocol run's per-clip predictions (artifact)
+
+
+def predictions_csv(labels: np.ndarray, predictions: np.ndarray) -> str:
+    """``clip,label,predicted`` (one ``predicted_<i>`` column per label subset where there are several), one
+    line per evaluated clip in the evaluated side's order."""
+    rows = np.atleast_2d(predictions)  # (subsets, clips)
+    heads = ["predicted"] if len(rows) == 1 else [f"predicted_{i}" for i in range(len(rows))]
+    lines = [",".join(["clip", "label", *heads])]
+    lines += [",".join(map(str, [i, int(labels[i]), *(int(r[i]) for r in rows)])) for i in range(len(labels))]
+    return "\n".join(lines) + "\n"
 
 
 def log_protocol(store: tracking.Store, run_id: str, res: ProtocolResult, cfg: Config, data: LoadedDataset) -> None:
@@ -30,6 +41,8 @@ def log_protocol(store: tracking.Store, run_id: str, res: ProtocolResult, cfg: C
              "per_class": dict(zip(data.class_names, res.per_class, strict=True)),
              "confusion": res.confusion.tolist()}
     tracking.log_json(store, run_id, table, "metrics.json")
+    if res.predictions is not None and res.test_labels is not None:
+        tracking.log_text(store, run_id, predictions_csv(res.test_labels, res.predictions), PREDICTIONS)
     title = f"{res.protocol} on {cfg.data.dataset}/{cfg.data.split}: top-1 {res.top1:.1f}%"
     with tempfile.TemporaryDirectory() as tmp:
         pngs = [plot_confusion(res.confusion, data.class_names, Path(tmp) / "confusion.png", title)]

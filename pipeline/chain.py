@@ -25,7 +25,7 @@ from pathlib import Path
 from pipeline import metrics as M
 from pipeline import storage as shared
 from pipeline import tracking
-from pipeline.artifacts import learning_health, log_pretraining, log_protocol
+from pipeline.artifacts import PREDICTIONS, learning_health, log_pretraining, log_protocol, predictions_csv
 from pipeline.config import Config, config_hash, to_flat_dict
 from pipeline.data import LoadedDataset, load_dataset
 from pipeline.progress import EpochLines, duration
@@ -65,6 +65,7 @@ class ChainResult:
     stage_runs: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
     health: dict[str, float] = field(default_factory=dict)  # the pretraining's learning-health summary
+    predictions: dict[str, str] = field(default_factory=dict)  # each protocol stage's per-clip predictions (CSV)
 
 
 @dataclass(frozen=True)
@@ -217,12 +218,16 @@ def _eval_stage(chain: _Chain, stage: str, result: ChainResult) -> None:
     if done:
         result.metrics.update({k: v for k, v in tracking.get_run(store, run_id).metrics.items()
                                if k.startswith(stage + "_")})
+        if (kept := tracking.read_text(store, run_id, PREDICTIONS)) is not None:
+            result.predictions[stage] = kept
         log.info("%s: finished before (run %s)", stage, run_id)
         return
     with tracking.ending(store, run_id):
         start = time.monotonic()
         res = run_protocol(stage, chain.cfg, chain.data, result.checkpoint)
         log_protocol(store, run_id, res, chain.cfg, chain.data)
+        if res.predictions is not None and res.test_labels is not None:
+            result.predictions[stage] = predictions_csv(res.test_labels, res.predictions)
         log.info("%s: top-1 %.1f%%, top-5 %.1f%% (%s)", stage, res.top1, res.top5, duration(time.monotonic() - start))
         result.metrics.update(res.metrics())
 

@@ -58,6 +58,9 @@ class ProtocolResult:
     test_features: np.ndarray | None = None
     test_labels: np.ndarray | None = None
     extra: dict[str, float] = field(default_factory=dict)  # e.g. each label subset's top-1 (semi)
+    # each evaluated clip's predicted class, in the evaluated side's order (semi with several label subsets:
+    # one row per subset): kept beside a figure so paired comparisons can resample clips (experiments/claims.py)
+    predictions: np.ndarray | None = None
 
     def metrics(self) -> dict[str, float]:
         name = self.protocol
@@ -361,10 +364,12 @@ def mean_of_subsets(name: str, results: list[ProtocolResult]) -> ProtocolResult:
               for e in range(min(len(r.curves) for r in results))]  # fmt: skip
     extra = {f"{name}_subset{i}_top1": float(r.top1) for i, r in enumerate(results)}
     extra[f"{name}_subset_std_top1"] = float(top1.std(ddof=1))
+    predictions = (np.stack([r.predictions for r in results])  # (subsets, clips)
+                   if all(r.predictions is not None for r in results) else None)
     return ProtocolResult(
         name, float(top1.mean()), float(np.mean([r.top5 for r in results])),
         np.mean([r.per_class for r in results], axis=0).tolist(), np.sum([r.confusion for r in results], axis=0),
-        curves, None, results[0].test_labels, extra,
+        curves, None, results[0].test_labels, extra, predictions,
     )  # fmt: skip
 
 
@@ -392,4 +397,5 @@ def _result(name, logits, labels, info: DataInfo, curves, feats) -> ProtocolResu
     top1, top5, per_class, confusion = scores(logits, labels, info.num_classes)
     if not math.isfinite(top1):
         raise RuntimeError(f"{name}: evaluation produced no finite accuracy")
-    return ProtocolResult(name, top1, top5, per_class, confusion, curves, feats, labels)
+    predicted = np.argsort(-logits, axis=1)[:, 0]  # the class top-1 counts (scores' order, ties alike)
+    return ProtocolResult(name, top1, top5, per_class, confusion, curves, feats, labels, predictions=predicted)

@@ -293,6 +293,16 @@ def log_text(store: Store, run_id: str, text: str, name: str, artifact_path: str
         log_artifact(store, run_id, path, artifact_path)
 
 
+def read_text(store: Store, run_id: str, name: str) -> str | None:
+    """The text of a run's artifact file ``name``, or None when the run has none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = store.client.download_artifacts(run_id, name, tmp)
+        except Exception:  # MLflow raises its own or OSError types for a missing artifact
+            return None
+        return Path(path).read_text()
+
+
 def search_chains(store: Store, row_prefix: str = "") -> list[RunRecord]:
     """FINISHED chain parent runs of the experiment (optionally of rows starting with a prefix)."""
     runs = store.client.search_runs([store.experiment_id], filter_string=f"tags.`{CHAIN_KEY}` != ''",

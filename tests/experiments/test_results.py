@@ -23,7 +23,7 @@ def test_round_trip(tmp_path):
         "row_id": "table5-crossmoco-ucla", "profile": "cpu", "metric": "top1", "paper": 87.6, "measured": 61.23,
         "diff": -26.37, "dataset": "ucla", "hardware": "2x CPU", "torch": "2.13.0", "ray": "2.60.0",
         "mlflow": "3.17.2", "commit": "abc1234", "mlflow_run_id": "r1", "date": "2026-11-24T00:00:00Z",
-        "overrides": (), "seed": 0,
+        "overrides": (), "seed": 0, "augment": "",
     }  # fmt: skip
 
 
@@ -37,10 +37,16 @@ def test_overrides_are_kept_with_the_figure(tmp_path):
                      overrides=("a=1; b=2",), **ENV)
 
 
-def test_files_from_before_the_overrides_and_seed_columns_load_with_them_unknown(tmp_path):
-    path = write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 50.0, dataset="ucla", **ENV)
+def test_files_from_before_the_overrides_seed_and_augment_columns_load_with_them_unknown(tmp_path):
+    path = write_result(tmp_path, get_row("table5-crossmoco-ucla"), "cpu", 50.0, dataset="ucla",
+                        augment="shear+crop", **ENV)
     header, line = path.read_text().splitlines()
-    assert header.endswith(",overrides,seed") and line.endswith(",,0")
+    assert header.endswith(",overrides,seed,augment") and line.endswith(",,0,shear+crop")
+    assert load_results(tmp_path)[0]["augment"] == "shear+crop"
+    header, line = header.removesuffix(",augment"), line.removesuffix(",shear+crop")
+    path.write_text(f"{header}\n{line}\n")
+    (record,) = load_results(tmp_path)
+    assert record["augment"] is None and record["seed"] == 0
     path.write_text(f"{header.removesuffix(',seed')}\n{line.removesuffix(',0')}\n")
     (record,) = load_results(tmp_path)
     assert record["seed"] is None and record["overrides"] == () and record["measured"] == 50.0
@@ -84,7 +90,7 @@ def test_a_figure_measured_another_way_does_not_replace_the_kept_one_unless_aske
     assert kept_otherwise(tmp_path, row.row_id, "cpu", 0, ["optim.lr=0.05", "contrastive.queue_size=512"]) is None
     assert kept_otherwise(tmp_path, row.row_id, "cpu", 0, ["contrastive.queue_size=512", "optim.lr=0.1"])
     header, line = path.read_text().splitlines()  # a file from before the overrides column: measured with none
-    path.write_text(f"{header.removesuffix(',overrides,seed')}\n{line.rsplit(',', 2)[0]}\n")
+    path.write_text(f"{header.removesuffix(',overrides,seed,augment')}\n{line.rsplit(',', 3)[0]}\n")
     assert kept_otherwise(tmp_path, row.row_id, "cpu", 0, []) is None
     assert "this run has x=1" in kept_otherwise(tmp_path, row.row_id, "cpu", 0, ["x=1"])
 
@@ -169,8 +175,8 @@ def test_no_results_folder_is_no_results(tmp_path):
         (lambda text: text.replace("row_id,", "row,", 1), ":1: header"),
         (lambda text: text.replace(",50,", ",fifty,"), ":2: column 'measured' is not a number"),
         (lambda text: text.replace("table5-crossmoco-ucla,cpu", "table5-crossmoco-ucla,paper"), ":2: row_id/profile"),
-        (lambda text: text.rstrip("\n").rsplit(",", 3)[0] + "\n", ":2: missing value for column 'date'"),
-        (lambda text: text.replace(",,0\n", ",,zero\n"), ":2: column 'seed' is not an integer"),
+        (lambda text: text.rstrip("\n").rsplit(",", 4)[0] + "\n", ":2: missing value for column 'date'"),
+        (lambda text: text.replace(",,0,\n", ",,zero,\n"), ":2: column 'seed' is not an integer"),
     ],
 )
 def test_load_errors_name_file_and_line(tmp_path, edit, needle):

@@ -38,9 +38,10 @@ def test_row_ids_are_unique_stable_and_well_formed():
 
 def test_every_table_is_present_with_all_its_printed_cells():
     counts = {t: len(rows_of(t)) for t in TABLE_IDS}
-    # I: 5 rate pairs; II-IV: 4/3/3 settings x (LE, FE); V: 10 methods x 3 + 2 controls x 3;
-    # VI: 5 methods x 2 fractions x 3 + 1 control x 2 x 3; VII: 6 x 3
-    assert counts == {"I": 5, "II": 8, "III": 6, "IV": 6, "V": 36, "VI": 36, "VII": 18}
+    # I: 5 rate pairs on PKU-MMD II, the same 5 and Fig. 5's two single masks on NW-UCLA (the claims); II-IV: 4/3/3
+    # settings x (LE, FE) x (PKU-MMD II, NW-UCLA); V: 10 methods x 3 + CrossMoCo with shear + crop x 3 + 2 controls
+    # x 3; VI: (5 methods + CrossMoCo with shear + crop) x 2 fractions x 3 + 1 control x 2 x 3; VII: 6 x 3
+    assert counts == {"I": 12, "II": 16, "III": 12, "IV": 12, "V": 39, "VI": 42, "VII": 18}
     assert len(ROWS) == sum(counts.values())
 
 
@@ -84,7 +85,7 @@ def test_dashes_are_not_reported_figures():
 def test_runnable_rows_are_exactly_the_methods_the_project_implements():
     runnable = {row.method_name for row in ROWS if row.runnable}
     assert runnable == {"CrossMoCo", "3s-SkeletonCLR", "SkeletonCLR", "3s-ST-GCN", "Random-init encoders (control)",
-                        "Supervised ST-GCN (control)"}
+                        "Supervised ST-GCN (control)", "CrossMoCo, shear + crop instead of the mask"}
     for row in ROWS:
         method = row.config().method
         assert row.is_control == ("(control)" in row.method_name)
@@ -106,12 +107,14 @@ def test_stream_choices_follow_the_3s_prefix():
 
 def test_table_i_rates_and_its_contradiction_are_recorded():
     for row in rows_of("I"):
+        if row.dataset != "pku":
+            continue
         t, s = (float(x) for x in re.fullmatch(r"t([\d.]+)-s([\d.]+)", row.key).groups())
         occ = row.config().augment.occlusion
         assert (occ.temporal_rate, occ.spatial_rate) == (t, s)
         assert row.config().augment.steps == ("occlusion",), "Table I varies the paper's mask"
         assert row.protocol == "linear" and row.dataset == "pku"
-    best = max(rows_of("I"), key=lambda r: r.paper_value)
+    best = max((r for r in rows_of("I") if r.paper_value is not None), key=lambda r: r.paper_value)
     assert best.row_id == "table1-t0.6-s0.6"
     default = OcclusionConfig()
     assert (default.temporal_rate, default.spatial_rate) == (0.5, 0.6), "the defaults follow the text"
@@ -124,8 +127,10 @@ def test_ablation_rows_set_their_variable_and_protocol():
     assert {r.config().contrastive.num_banks for r in rows_of("III")} == {1, 2, 3}
     assert {r.config().encoder.mlp_layers for r in rows_of("IV")} == {1, 2, 3}
     for row in rows_of("II") + rows_of("III") + rows_of("IV"):
-        assert (row.column, row.protocol) in {("LE", "linear"), ("FE", "finetune")}
-        assert row.dataset == "pku" and row.split == "xsub"
+        assert (row.column.removeprefix("NW-UCLA "), row.protocol) in {("LE", "linear"), ("FE", "finetune")}
+        assert (row.dataset, row.split) == (("ucla", "xview") if row.key.endswith(("-ucla-le", "-ucla-fe"))
+                                            else ("pku", "xsub"))
+        assert (row.paper_value is None) == (row.dataset == "ucla"), "the paper printed PKU-MMD II's figures only"
 
 
 def test_semi_rows_carry_their_label_fraction():
@@ -182,3 +187,25 @@ def test_each_self_supervised_row_of_tables_v_and_vi_has_the_random_control_of_i
             assert (control.table, control.column, control.protocol) == (row.table, row.column, row.protocol)
             assert (control.dataset, control.split) == (row.dataset, row.split)
             assert "method=random" in control.overrides
+
+
+def test_crossmoco_rows_run_the_papers_mask_and_the_shear_crop_rows_say_they_do_not():
+    assert get_row("table5-crossmoco-ucla").config().augment.steps == ("occlusion",)
+    assert get_row("table6-crossmoco-ucla-1pct").config().augment.steps == ("occlusion",)
+    assert get_row("table2-gcn-le").config().augment.steps == ("occlusion",)
+    other = get_row("table5-crossmoco-shear-crop-ucla")
+    assert other.config().augment.steps == ("shear", "crop") and other.paper_value is None
+    assert other.config().method == "crossmoco" and "not a row of the paper" in other.note
+
+
+def test_fig5_single_masks_on_ucla_follow_the_reading():
+    from experiments.tables import single_mask
+
+    spatial = get_row("table1-spatial-only-ucla").config().augment.occlusion
+    temporal = get_row("table1-temporal-only-ucla").config().augment.occlusion
+    assert (temporal.reading, temporal.spatial_rate, temporal.temporal_rate) == ("every_frame_and_blank", 0.0, 0.5)
+    assert spatial.temporal_rate == 0.0 or spatial.reading == "random_rate_every_frame"
+    assert single_mask("spatial", "random_rate_in_selected_frames") == (
+        "augment.occlusion.reading=random_rate_every_frame",)
+    with pytest.raises(ValueError, match="single mask"):
+        single_mask("both", "in_selected_frames")
