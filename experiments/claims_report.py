@@ -30,27 +30,34 @@ def render_block(verdicts: Sequence[Verdict]) -> str:
     return f"{BEGIN}\n{_NOTE}\n\n{verdict_table(verdicts)}\nIn all: {counts}.\n{END}"
 
 
-def replace_block(text: str, block: str, path: Path) -> str:
-    """``text`` with its claims block replaced; a file without both markers is an error naming it."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{path}: no {BEGIN} ... {END} block to regenerate")
-    return text[:start] + block + text[end + len(END):]
+def replace_block(text: str, block: str, path: Path, begin: str = BEGIN, end: str = END) -> str:
+    """``text`` with its generated block (``begin`` ... ``end``) replaced; a file without both markers is an error
+    naming it."""
+    start, stop = text.find(begin), text.find(end)
+    if start < 0 or stop < start:
+        raise ValueError(f"{path}: no {begin} ... {end} block to regenerate")
+    return text[:start] + block + text[stop + len(end):]
 
 
 def write_claims(root: Path, verdicts: Sequence[Verdict]) -> list[Path]:
-    """Regenerate the block in each of ``CLAIMS_FILES`` under ``root`` that exists and has the markers."""
-    block = render_block(verdicts)
+    """Regenerate the claims block (and the `paper` profile's departures table, experiments/departures.py) in each
+    of ``CLAIMS_FILES`` under ``root`` that exists and has the markers."""
+    from experiments import departures
+
+    blocks = ((BEGIN, END, render_block(verdicts)), (departures.BEGIN, departures.END, departures.render()))
     written = []
     for name in CLAIMS_FILES:
         path = Path(root) / name
-        if not path.is_file() or BEGIN not in path.read_text():
+        if not path.is_file():
             continue
-        text = path.read_text()
-        new = replace_block(text, block, path)
+        text = new = path.read_text()
+        for begin, end, block in blocks:
+            if begin in new:
+                new = replace_block(new, block, path, begin, end)
         if new != text:
             write_text_atomic(path, new)
-        written.append(path)
+        if any(begin in text for begin, _, _ in blocks):
+            written.append(path)
     return written
 
 
