@@ -113,8 +113,8 @@ def plot_occlusion(
         ax.set_aspect("equal")
         ax.axis("off")
     zeroed = spatial.mean()
-    fig.suptitle(f"Spatiotemporal occlusion mask (Eqs. 11-14, r = {cfg.spatial_rate}, beta = {cfg.temporal_rate}, "
-                 f"reading {cfg.reading}): {name}, {zeroed:.0%} of joint-frames zeroed", fontsize=10)  # fmt: skip
+    fig.suptitle(f"Spatiotemporal occlusion mask (Eqs. 11-14, r = {cfg.spatial_rate}, beta = {cfg.temporal_rate}), "
+                 f"reading {cfg.reading}\n{name}: {zeroed:.0%} of joint-frames zeroed", fontsize=10)  # fmt: skip
     fig.legend(handles=_legend(), loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     out = Path(out_png)

@@ -82,7 +82,8 @@ def test_steps_apply_in_order_with_the_lineage_draws() -> None:
 
 
 def test_occlusion_after_shear_crop_zeroes_whole_frames() -> None:
-    cfg = AugmentConfig(steps=("shear", "crop", "occlusion"), occlusion=OcclusionConfig(spatial_rate=0.0))
+    cfg = AugmentConfig(steps=("shear", "crop", "occlusion"),
+                        occlusion=OcclusionConfig(spatial_rate=0.0, reading="every_frame_and_blank"))
     out = augment(torch.randn(8, 3, 50, 25, 2) + 3.0, PARENTS0, cfg, gen(5))
     zero_frames = (out == 0).all(dim=1).all(dim=2).all(dim=2)  # (N, T)
     assert (zero_frames.sum(dim=1) == 25).all()

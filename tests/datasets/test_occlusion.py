@@ -115,7 +115,9 @@ def test_unit_is_always_a_whole_bone(sampling: str, rate_mode: str, partner: str
 
 def test_temporal_part_occludes_whole_frames() -> None:
     x = torch.randn(16, 3, 20, V, 2) + 5.0  # no coordinate is zero by chance
-    masked, occluded = occlusion_mask(x, LAYOUT.parents0, OcclusionConfig(spatial_rate=0.0), gen(7))
+    cfg = OcclusionConfig(spatial_rate=0.0, reading="every_frame_and_blank")
+    masked, occluded = occlusion_mask(x, LAYOUT.parents0, cfg, gen(7))
+    assert occluded.any(), "beta = 0.5 blanks frames"
     frame_hit = occluded.any(dim=3).any(dim=2)  # (N, T)
     assert (occluded.all(dim=3).all(dim=2) == frame_hit).all(), "a frame is occluded entirely or not at all"
     assert (masked == 0).all(dim=1).equal(occluded)
@@ -125,7 +127,7 @@ def test_temporal_part_occludes_whole_frames() -> None:
 
 def test_composition_is_temporal_of_spatial_eq14() -> None:
     x = torch.randn(8, 3, 20, V, 2)
-    cfg = OcclusionConfig()
+    cfg = OcclusionConfig(reading="every_frame_and_blank")  # Eq. (14) read literally
     masked, occluded = occlusion_mask(x, LAYOUT.parents0, cfg, gen(8))
     g = gen(8)  # the same draws in the same order: spatial first, then temporal
     spatial = spatial_mask(x, LAYOUT.parents0, cfg, g)
