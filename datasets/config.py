@@ -60,7 +60,7 @@ class OcclusionConfig:
       beta unused: ~33%). Fig. 5's single masks: experiments/tables.py::single_mask. The default
       is the one measured best of the three on NW-UCLA's view-held-out validation (2026-12-07,
       joint stream, 40 epochs, cosine probe, seeds 0-2; docs/claims.md "Augmentation"): linear
-      55.5 (sd 0.4) for "in_selected_frames", 50.5 (3.9) and 51.3 (2.9) for the random-rate
+      55.5 (sd 0.4) for "in_selected_frames", 50.5 (3.7) and 51.3 (2.8) for the random-rate
       readings, 48.4 (4.5) for the literal one, 58.4 (2.4) for shear + crop, 55.4 (0.7) for none.
     * ``spatial_sampling`` (Eq. 11): "per_frame" draws new joints in every frame (Fig. 4 shows a
       different occluded body part in each frame); "per_sequence" draws once per sample.
