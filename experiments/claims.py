@@ -186,11 +186,17 @@ def bootstrap_interval(
             per_seed.append(np.asarray(b.figure - (other.figure if other is not None else printed_other)))
     seeds = rng.integers(0, n, size=(resamples, n))  # (B, n)
     c = clips.pop() if clips else 0
-    picks = rng.integers(0, c, size=(resamples, c)) if c else None  # (B, C)
-    means = np.empty(resamples)
-    for b in range(resamples):
-        values = [per_seed[s][picks[b]].mean() if per_seed[s].ndim else float(per_seed[s]) for s in seeds[b]]
-        means[b] = np.mean(values)
+    per_clip = [i for i, d in enumerate(per_seed) if d.ndim]
+    means_by_seed = np.zeros((resamples, n))  # (B, n): each seed's difference under resample b's clips
+    if c:
+        picks = rng.integers(0, c, size=(resamples, c))  # (B, C)
+        weights = np.zeros((resamples, c))
+        np.add.at(weights, (np.arange(resamples)[:, None], picks), 1.0 / c)  # (B, C): clip multiplicities / C
+        means_by_seed[:, per_clip] = weights @ np.stack([per_seed[i] for i in per_clip]).T  # (B, C) @ (C, n')
+    for i, d in enumerate(per_seed):
+        if not d.ndim:
+            means_by_seed[:, i] = float(d)
+    means = np.take_along_axis(means_by_seed, seeds, axis=1).mean(axis=1)  # (B,)
     lo, hi = np.quantile(means, [(1 - CONFIDENCE) / 2, (1 + CONFIDENCE) / 2])
     return float(lo), float(hi)
 

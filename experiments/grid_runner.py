@@ -16,7 +16,7 @@ from experiments.grids import (
     table_trials,
     target_rows,
 )
-from experiments.reproduce import Outcome, record, record_refusal, row_config, row_metric
+from experiments.reproduce import REPO_ROOT, Outcome, record, record_refusal, regenerate, row_config, row_metric
 from experiments.results import DEFAULT_SEED, describe_augment
 from experiments.tables import get_row
 from pipeline import metrics as M
@@ -134,7 +134,9 @@ def record_trials(
                               parent.tags.get(M.GIT_SHA, ""), cfg.eval.split, _user_overrides(overrides, cfg.seed),
                               cfg.seed, predictions, describe_augment(cfg))
             if outcome.recordable:
-                kept.append(record(outcome, replace=replace))
+                kept.append(record(outcome, replace=replace, regenerate_docs=False))
+    if kept:
+        regenerate(REPO_ROOT)
     return kept
 
 

@@ -136,12 +136,23 @@ def reproduce_row(
                    describe_augment(cfg))
 
 
-def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False) -> Path:
+def regenerate(root: Path) -> None:
+    """The README's tables and the claims' generated blocks (README.md, docs/claims.md) from ``<root>/results``."""
+    from experiments.claims import judge_all
+    from experiments.claims_report import write_claims
+
+    readme = root / "README.md"
+    if readme.is_file():
+        update_readme(readme, root=root)
+    write_claims(root, judge_all(root))
+
+
+def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False, regenerate_docs: bool = True) -> Path:
     """Keep a measured figure: ``<root>/results/<row>-<profile>.csv`` (``...-seed<S>.csv`` for a seed other than
-    the default; root: this repository), then
-    regenerate the tables of ``<root>/README.md`` from the results files. Returns the results file. A kept figure
-    of the same row, profile and seed measured with other ``--set`` overrides is only replaced with ``replace``
-    (``results.kept_otherwise``; the CLI checks before it runs anything)."""
+    the default; root: this repository) with its per-clip predictions, then regenerate the tables of
+    ``<root>/README.md`` and the claims' blocks from the results files (``regenerate``). Returns the results
+    file. A kept figure of the same row, profile and seed measured with other ``--set`` overrides is only replaced
+    with ``replace`` (``results.kept_otherwise``; the CLI checks before it runs anything)."""
     if outcome.dataset != outcome.row.dataset:
         raise ValueError(f"{outcome.row.row_id}: the run read {outcome.dataset}, not the row's {outcome.row.dataset}; "
                          "only a run on the row's own dataset is recorded")
@@ -154,10 +165,9 @@ def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False)
                         overrides=outcome.overrides, seed=outcome.seed, augment=outcome.augment, replace=replace)
     if outcome.predictions:
         write_predictions(root, outcome.row.row_id, outcome.profile, outcome.seed, outcome.predictions)
-    readme = root / "README.md"
-    if readme.is_file():
-        update_readme(readme, root=root)
-    log.info("recorded %s in %s%s", outcome.row.row_id, path, " and README.md" if readme.is_file() else "")
+    if regenerate_docs:  # a grid keeping many figures regenerates once, at its end
+        regenerate(root)
+    log.info("recorded %s in %s", outcome.row.row_id, path)
     return path
 
 
