@@ -25,6 +25,24 @@ and the ``.git`` that travels is an earlier snapshot, not the sender's ``HEAD`` 
 
     python bench/gpu_session.py --tiny --out /tmp/gpu-dry-run       # the same steps on CPU, tiny
 
+``--claims SEEDS`` runs the paper's claims instead (experiments/claims.py): ``python -m pipeline grid claims
+--profile proxy --seeds SEEDS --record`` through Ray Tune, several trials sharing the one GPU (each trial's
+pretraining a Ray Train run of one worker holding ``--gpu-share`` of the GPU, NCCL; ``pipeline.grid``'s fractional
+resources), then ``python -m pipeline claims``. This needs Ray on the machine, which its image lacks, and Ray's
+cp312 wheel is 79 MB, over the 64 MiB a call may carry (measured 2026-12-07: ``pip download ray==2.60.0``). So Ray
+travels in two calls on one warm machine: ``split -b 40M`` the wheel into ``.whl-ray/`` parts (ignored), carry
+part 1 and ``cat`` it into /tmp/ray-parts on the first call, part 2 on the second, which joins them, installs the
+wheel beside the others and runs the claims:
+
+    # call 1 (carry [".whl-ray/a"]): mkdir -p /tmp/ray-parts && cp .whl-ray/a/* /tmp/ray-parts/
+    # call 2 (carry [".device", ".whl", ".whl-ray/b"]): cp .whl-ray/b/* /tmp/ray-parts/ && \
+    #   cat /tmp/ray-parts/ray.whl.* > .whl/ray-2.60.0-cp312-cp312-manylinux2014_x86_64.whl && \
+    #   python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl && mv .git /tmp/ && \
+    #   PYTHONPATH=/tmp/site CROSSMOCO_COMMIT=<HEAD sha> python3 bench/gpu_session.py --data .device/ucla \
+    #     --out $OUT --budget 540 --claims 0,1,2
+
+Not run yet: no GPU was lent to the session that wrote it (its CPU dry run: ``--tiny --claims 0``).
+
 Steps, each given what is left of ``--budget``:
 1. the device and the software (``nvidia-smi``, torch, CUDA), an import check of the row's modules (MLflow,
    its SQL store), and the row's chain for 2 epochs with every stage on (kNN monitor, checkpoint,
@@ -113,6 +131,9 @@ def main() -> int:
                    help="comma-separated seeds, one row-and-control pair each, in order (default 0)")
     p.add_argument("--skip-bench", action="store_true", help="only the row (e.g. a second call resuming it)")
     p.add_argument("--tiny", action="store_true", help="CPU, synthetic data, smoke sizes: test the script")
+    p.add_argument("--claims", help="comma-separated seeds: run the claims grid (Ray Tune, trials sharing the GPU) "
+                   "instead of the row")
+    p.add_argument("--gpu-share", type=float, default=0.25, help="the GPU fraction a claims trial holds")
     args = p.parse_args()
     out, run_dir = args.out.resolve(), args.run_dir.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -141,6 +162,8 @@ def main() -> int:
         if args.data is None and not any(data.glob("*/manifest.json")):
             s.run([py, "-m", "pipeline", "preprocess", "ucla", str(args.ucla), str(data)], 180)
         row = [CONTROL, ROW, "--profile", "paper"]
+    if args.claims:
+        return claims_session(s, py, data, run_dir, out, args)
     where = ["--set", "resources.num_workers=0", "--set", f"resources.use_gpu={str(not args.tiny).lower()}"]
     # every stage of the chain for 2 epochs (kNN, checkpoint, cross-training, probe) before the long row, so a
     # fault that would show only at cross-training's start or in the probe costs seconds, not the budget
@@ -170,6 +193,37 @@ def main() -> int:
             s.run([*bench, "--dataset", dataset, *sizes], 120)
     if rc == 124:
         print("the row was cut off by the budget: call again to resume it from its last checkpoint", flush=True)
+    return rc
+
+
+def claims_grid_command(py: str, data: Path, run_dir: Path, seeds: str, *, tiny: bool, gpu_share: float) -> list[str]:
+    """The claims grid on one GPU: Ray Tune trials whose pretraining is a one-worker Ray Train run holding
+    ``gpu_share`` of the GPU (``pipeline.grid.trial_resources``), so 1 / gpu_share trials share it. ``tiny``: the
+    same shape on CPU (smoke sizes, synthetic data, two rows, nothing recorded)."""
+    if tiny:
+        target, profile, extra = "table5-crossmoco-ucla,table5-3s-skeletonclr-ucla", "smoke", [
+            "--set", "resources.num_workers=1", "--set", "resources.cpus_per_worker=0.99"]
+    else:
+        target, profile, extra = "claims", "proxy", [
+            "--record", "--set", "resources.use_gpu=true", "--set", "resources.num_workers=1",
+            "--set", f"resources.gpus_per_worker={gpu_share}", "--set", "resources.cpus_per_worker=2"]
+    data_args = [] if tiny else ["--data", str(data)]
+    return [py, "-m", "pipeline", "grid", target, "--profile", profile, *data_args, "--seeds", seeds,
+            "--run-dir", str(run_dir / "claims"), "--name", "gpu-claims", "--resume", *extra]
+
+
+def claims_session(s: Session, py: str, data: Path, run_dir: Path, out: Path, args: argparse.Namespace) -> int:
+    """``--claims``: the grid (resumed by a second call), then the verdict table; results and the log come back."""
+    if s.run([py, "-c", "import ray; print('ray', ray.__version__)"], 60) != 0:
+        print("Ray does not import: carry its wheel in two calls (this file's docstring)", flush=True)
+        return 3
+    rc = s.run(claims_grid_command(py, data, run_dir, args.claims, tiny=args.tiny, gpu_share=args.gpu_share), 10**6)
+    if (run_dir / "claims" / "mlflow.db").is_file():
+        shutil.copy2(run_dir / "claims" / "mlflow.db", out / "mlflow.db")
+    if not args.tiny:
+        s.run([py, "-m", "pipeline", "claims"], 120)
+        # at most 8 files come back: the results folder (files and predictions) travels as one archive
+        subprocess.run(["tar", "czf", str(out / "results.tgz"), "-C", str(ROOT), "results"], check=False)
     return rc
 
 

@@ -54,3 +54,21 @@ def test_gpu_session_dry_run_on_cpu(tmp_path):
     assert "bench/bench_step.py" not in second and "pipeline synth " not in second, second
     assert "finished before" in (tmp_path / "out2" / "session.log").read_text()
     assert _digest() == before, "a dry run on synthetic data must not record into the repository"
+
+
+def test_the_claims_grid_command_shares_the_gpu_through_ray_train():
+    sys.path.insert(0, str(ROOT / "bench"))
+    from gpu_session import claims_grid_command
+
+    cmd = claims_grid_command("py", Path("d"), Path("r"), "0,1,2", tiny=False, gpu_share=0.25)
+    text = " ".join(cmd)
+    assert "grid claims --profile proxy --data d --seeds 0,1,2" in text and "--record" in text
+    assert "resources.use_gpu=true" in text and "resources.num_workers=1" in text, "each trial: one Ray Train worker"
+    assert "resources.gpus_per_worker=0.25" in text
+    from pipeline.config import load_config
+    from pipeline.grid import concurrency
+
+    sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
+    assert concurrency(load_config("proxy", sets), 16.0, 1.0) == 4, "four trials on one GPU, 16 cores"
+    tiny = " ".join(claims_grid_command("py", Path("d"), Path("r"), "0", tiny=True, gpu_share=0.25))
+    assert "--profile smoke" in tiny and "--record" not in tiny and "use_gpu" not in tiny
