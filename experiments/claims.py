@@ -335,3 +335,56 @@ def summary_counts(verdicts: Sequence[Verdict]) -> dict[str, int]:
     for v in verdicts:
         out["not resolved" if v.verdict.startswith("not resolved") else v.verdict] += 1
     return out
+
+
+# ------------------------------------------------------------------------------- does the proxy order as the full?
+
+ORDER_ROWS = ("table5-crossmoco-shear-crop-ucla", "table5-3s-skeletonclr-ucla", "table5-crossmoco-ucla",
+              "table5-random-ucla")  # settings measured on both schedules (the `cpu` figures are Table V's rows)
+
+
+@dataclass(frozen=True)
+class OrderCheck:
+    rows: tuple[str, ...]
+    proxy: dict[str, tuple[float, int]]  # row -> (mean, seeds) on the proxy schedule
+    full: dict[str, tuple[float, int]]  # row -> (mean, seeds) on the full schedule
+    pairs: tuple[tuple[str, str, bool], ...]  # (row a, row b, the two schedules order them alike)
+
+    @property
+    def agree(self) -> int:
+        return sum(ok for *_, ok in self.pairs)
+
+
+def order_check(root: str | Path, proxy: str = "proxy", full: str = "cpu", rows: Sequence[str] = ORDER_ROWS,
+                records: list[dict[str, Any]] | None = None) -> OrderCheck:
+    """Each row's mean over its seeds on both schedules, and for every pair of rows measured on both whether the
+    proxy orders them as the full schedule does (what justifies reading the claims off the proxy)."""
+    records = load_results(Path(root)) if records is None else records
+
+    def means(profile: str) -> dict[str, tuple[float, int]]:
+        out = {}
+        for row in rows:
+            values = [r["measured"] for r in records if r["row_id"] == row and r["profile"] == profile]
+            if values:
+                out[row] = (float(np.mean(values)), len(values))
+        return out
+
+    p, f = means(proxy), means(full)
+    both = [r for r in rows if r in p and r in f]
+    pairs = tuple((a, b, (p[a][0] - p[b][0]) * (f[a][0] - f[b][0]) > 0)
+                  for i, a in enumerate(both) for b in both[i + 1:])
+    return OrderCheck(tuple(rows), p, f, pairs)
+
+
+def order_table(check: OrderCheck) -> str:
+    """The order check as Markdown: each row's mean (seeds) on both schedules, then the pairs."""
+    def cell(v: tuple[float, int] | None) -> str:
+        return "—" if v is None else f"{v[0]:.1f} ({v[1]})"
+
+    lines = ["| row | proxy: mean (seeds) | cpu: mean (seeds) |", "|---|---:|---:|"]
+    lines += [f"| `{r}` | {cell(check.proxy.get(r))} | {cell(check.full.get(r))} |" for r in check.rows]
+    if check.pairs:
+        lines += ["", f"The proxy orders {check.agree} of {len(check.pairs)} pairs as the `cpu` profile does"
+                  + ("." if check.agree == len(check.pairs) else ": " + "; ".join(
+                      f"`{a}` vs `{b}` disagree" for a, b, ok in check.pairs if not ok) + ".")]
+    return "\n".join(lines) + "\n"

@@ -15,6 +15,8 @@ from experiments.claims import (
     bootstrap_interval,
     claim_rows,
     judge,
+    order_check,
+    order_table,
     seeds_needed,
     t_interval,
     verdict_table,
@@ -134,3 +136,14 @@ def test_the_generated_block_replaces_only_its_markers(tmp_path):
     assert render_block(verdicts) in text and "not measured" in text
     with pytest.raises(ValueError, match="no <!-- claims:begin -->"):
         replace_block("no markers", "x", tmp_path / "f.md")
+
+
+def test_the_order_check_compares_each_pair_of_settings_across_schedules(tmp_path):
+    rows = ("table5-crossmoco-ucla", "table5-3s-skeletonclr-ucla", "table5-random-ucla")
+    for profile, figures in (("proxy", (50.0, 60.0, 40.0)), ("cpu", (70.0, 80.0, 75.0))):
+        for row, value in zip(rows, figures, strict=True):
+            write_result(tmp_path, get_row(row), profile, value, dataset="ucla", **ENV)
+    check = order_check(tmp_path, rows=rows)
+    assert check.proxy["table5-random-ucla"] == (40.0, 1) and check.full["table5-crossmoco-ucla"] == (70.0, 1)
+    assert [ok for *_, ok in check.pairs] == [True, False, True]  # CrossMoCo vs random: proxy above, cpu below
+    assert "orders 2 of 3 pairs" in order_table(check)
