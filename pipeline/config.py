@@ -85,7 +85,9 @@ class PretrainConfig:
     epochs: int = 300  # §IV-B
     batch_size: int = 128  # §IV-B, global over all workers
     checkpoint_every: int = 10  # epochs between checkpoints; the last epoch always checkpoints
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16 autocast is an option (CPU AMX, GPU)
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"  # fp32: the numbers tests and the smoke profile pin on
+    # every machine. "auto" (the cpu and paper profiles): bf16 autocast where the hardware has it natively (CPU
+    # AMX-BF16 / AVX512-BF16, GPU compute capability >= 8.0), else fp32; resolved before hashing (pipeline/precision.py)
     compile: bool = False  # torch.compile path, off by default (bench/ shows whether it pays)
     knn_every: int = 0  # epochs between kNN top-1 monitors on the validation samples (and the last); 0 = off
     momentum_schedule: Literal["constant", "cosine"] = "constant"  # m of Eq. (1) fixed at 0.999 (§IV-B)
@@ -354,7 +356,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     # a misprint and keep the lineage's 0.1; `--set optim.lr=1e-5` runs the printed value.
     "paper": (
         "pretrain.knn_every=10",
-        "pretrain.precision=bf16",
+        "pretrain.precision=auto",
         "resources.num_workers=1",
         "resources.use_gpu=true",
     ),
@@ -369,7 +371,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     "cpu": (
         "pretrain.epochs=160",
         "pretrain.batch_size=64",
-        "pretrain.precision=bf16",
+        "pretrain.precision=auto",
         "pretrain.checkpoint_every=5",
         "pretrain.knn_every=10",
         "pretrain.momentum_schedule=cosine",
