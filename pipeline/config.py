@@ -361,7 +361,8 @@ PROFILES: dict[str, tuple[str, ...]] = {
         "resources.use_gpu=true",
     ),
     # The same method sized for NW-UCLA (1,020 training samples, 3 streams) on 2 CPU cores: preprocess, pretrain and
-    # the linear protocol in under 90 minutes. Schedules are in optimizer steps: 160 epochs x 15 steps = 2,400 steps,
+    # the linear protocol in under 90 minutes with native bf16 (an AVX2-only CPU runs fp32: ~3.6 h, README
+    # "Precision by hardware"). Schedules are in optimizer steps: 160 epochs x 15 steps = 2,400 steps,
     # the paper's NW-UCLA schedule (300 epochs x 8 steps at batch 128); on the view-held-out validation 50 / 100 /
     # 150 epochs read 69.4 / 70.2 / 70.6 (README "Validation sweeps"): longer never read lower, so the profile
     # takes the paper's step count, which the 90-minute budget allows (~16 s an epoch). K = 256 keys (a quarter of
