@@ -190,9 +190,9 @@ def run_pretraining(
 
 def _log_eta(cfg: Config, seconds: float, row: dict[str, float], left: int) -> None:
     """One line after a run's first epoch: how long it took, in which precision, and the time the rest needs."""
-    speed = f", {row[M.SAMPLES_PER_S]:.0f} samples/s" if M.SAMPLES_PER_S in row else ""
-    log.info("pretrain: epoch %d took %.1f s (%s%s): about %.0f min for the %d epochs left", int(row[M.EPOCH]),
-             seconds, cfg.pretrain.precision, speed, seconds * left / 60, left)
+    speed = f", {row[M.SAMPLES_PER_S]:.3g} samples/s" if M.SAMPLES_PER_S in row else ""
+    log.info("pretrain: epoch %d took %.1f s (%s%s): about %.0f min for the %d epoch%s left", int(row[M.EPOCH]),
+             seconds, cfg.pretrain.precision, speed, seconds * left / 60, left, "" if left == 1 else "s")
 
 
 def _train_epoch(

@@ -108,17 +108,21 @@ def test_autocast_refuses_an_unresolved_auto():
         autocast("auto", "cpu")  # type: ignore[arg-type]
 
 
-def test_the_engine_resolves_auto_on_its_own_device(native, tmp_path):
+def test_the_engine_resolves_auto_on_its_own_device(native, tmp_path, caplog):
     """A direct run_pretraining call with auto: fp32 where bf16 is not native, bit for bit the explicit fp32
-    run, and its checkpoint keeps the resolved value."""
+    run, and its checkpoint keeps the resolved value; after the first epoch a line says the time left."""
     info = DataInfo.of("synthetic", ntu_layout(), 4, "test")
     x = np.random.default_rng(0).normal(size=(24, 3, 8, 25, 2)).astype(np.float32)
 
     def run(value: str):
-        cfg = load_config("smoke", ["pretrain.batch_size=8", "pretrain.epochs=1", f"pretrain.precision={value}"])
+        cfg = load_config("smoke", ["pretrain.batch_size=8", "pretrain.epochs=2", f"pretrain.precision={value}"])
         return run_pretraining(cfg, x, info, WorkerContext(checkpoint_dir=tmp_path / value))
 
     native(False)
-    auto, fp32 = run("auto"), run("fp32")
+    with caplog.at_level(logging.INFO):
+        auto, fp32 = run("auto"), run("fp32")
     assert auto.final_loss == fp32.final_loss
     assert read_config(auto.checkpoint).pretrain.precision == "fp32"
+    eta = [r.getMessage() for r in caplog.records if r.name == "pipeline.engine" and " left" in r.getMessage()]
+    assert len(eta) == 2 and eta[0].startswith("pretrain: epoch 1 took") and "(fp32, " in eta[0]
+    assert "min for the 1 epoch left" in eta[0]
