@@ -56,15 +56,18 @@ class ReferenceSTGCN(nn.Module):
         )
         self.fc = nn.Sequential(nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, embed))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
+        """The pooled ST-GCN feature (N, 256)."""
         n, c, t, v, m = x.size()
         x = x.permute(0, 4, 3, 1, 2).contiguous().view(n * m, v * c, t)
         x = self.data_bn(x)
         x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).contiguous().view(n * m, c, t, v)
         for block in self.blocks:
             x = block(x, self.A)
-        x = F.avg_pool2d(x, x.size()[2:]).view(n, m, -1, 1, 1).mean(dim=1).view(n, -1)
-        return self.fc(x)
+        return F.avg_pool2d(x, x.size()[2:]).view(n, m, -1, 1, 1).mean(dim=1).view(n, -1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.features(x))
 
 
 class ReferenceMoCo(nn.Module):
@@ -87,6 +90,10 @@ class ReferenceMoCo(nn.Module):
             for p_q, p_k in zip(self.encoder_q.parameters(), self.encoder_k.parameters(), strict=True):
                 p_k.data = p_k.data * self.m + p_q.data * (1.0 - self.m)
             k = F.normalize(self.encoder_k(im_k), dim=1)
+        return self.contrast(q, k)
+
+    def contrast(self, q: Tensor, k: Tensor) -> Tensor:
+        """InfoNCE of normalised queries against their keys and the queue, then the keys enqueued."""
         l_pos = torch.einsum("nc,nc->n", q, k).unsqueeze(-1)
         l_neg = torch.einsum("nc,ck->nk", q, self.queue.clone().detach())
         logits = torch.cat([l_pos, l_neg], dim=1) / self.t

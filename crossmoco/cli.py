@@ -120,9 +120,13 @@ def not_built(verb: str, issue: int) -> NoReturn:
 
 @app.command("config")
 def config_cmd(profile: ProfileOpt = None, set_: SetOpt = None) -> None:
-    """Print the resolved configuration as a flat JSON dict with its hash."""
-    cfg = resolve_config(profile, set_)
-    typer.echo(json.dumps({"hash": config_hash(cfg), "config": to_flat_dict(cfg)}, indent=2))
+    """Print the resolved configuration as a flat JSON dict with its hash (precision auto resolved for this
+    machine, as a chain resolves it before hashing)."""
+    from pipeline.precision import resolve_precision
+
+    cfg, precision = resolve_precision(resolve_config(profile, set_))
+    typer.echo(json.dumps({"hash": config_hash(cfg), "precision": precision.describe(), "config": to_flat_dict(cfg)},
+                          indent=2))
 
 
 @app.command()

@@ -28,6 +28,7 @@ from pipeline import tracking
 from pipeline.artifacts import PREDICTIONS, learning_health, log_pretraining, log_protocol, predictions_csv
 from pipeline.config import Config, config_hash, to_flat_dict
 from pipeline.data import LoadedDataset, load_dataset
+from pipeline.precision import PrecisionChoice, log_choice, resolve_precision
 from pipeline.progress import EpochLines, duration
 from pipeline.protocols import protocol_stages, run_protocol
 from pipeline.provenance import chain_tags, pretrain_key
@@ -77,6 +78,7 @@ class _Chain:
     tags: dict[str, str]
     cfg: Config
     data: LoadedDataset
+    precision: PrecisionChoice  # what pretrain.precision resolved to here, and why
 
 
 def run_chain(
@@ -91,13 +93,14 @@ def run_chain(
     ``<run_dir>/ray``); MLflow is ``tracking_uri`` (default ``$MLFLOW_TRACKING_URI``, else SQLite in
     ``run_dir``)."""
     run_dir = Path(run_dir).resolve()
+    cfg, precision = resolve_precision(cfg)  # before hashing: auto on native bf16 hashes as bf16 (pipeline.precision)
     data = data_dir if isinstance(data_dir, LoadedDataset) else load_dataset(data_dir, cfg, cache=run_dir / "data")
     run_dir.mkdir(parents=True, exist_ok=True)
     store = tracking.init_store(tracking_uri or tracking.default_uri(run_dir), experiment,
                                 artifact_root=run_dir / "artifacts")
     chash = config_hash(cfg)
     extra = dict(tags or {})
-    run_tags = chain_tags(cfg, data.info.data_hash, row_id)
+    run_tags = {**chain_tags(cfg, data.info.data_hash, row_id), M.PRECISION: precision.describe()}
     key = f"{chash}-{data.info.data_hash}-{row_id or 'adhoc'}" + (f"-{checkpoint}" if checkpoint else "")
     parent, resumed = tracking.start_chain(store, f"{row_id or cfg.method}-{chash}", key, {**run_tags, **extra})
     if resumed and extra:
@@ -105,7 +108,7 @@ def run_chain(
     if not resumed:
         tracking.log_params(store, parent, to_flat_dict(cfg))
         tracking.log_json(store, parent, to_flat_dict(cfg), "config.json")
-    chain = _Chain(store, parent, run_tags, cfg, data)
+    chain = _Chain(store, parent, run_tags, cfg, data, precision)
     result = ChainResult(parent, store.experiment_id, store.uri, None, resumed=resumed)
     stage = "pretrain"
     try:
@@ -181,9 +184,9 @@ def _pretrain_stage(chain: _Chain, run_dir: Path, storage: str, pretrain_fn: Cal
                                               M.REUSED_FROM: cached[0]})
             return cached[1]
         start = time.monotonic()
-        log.info("pretrain: %d epochs of %s on %s/%s, %s", cfg.pretrain.epochs, cfg.method, cfg.data.dataset,
-                 cfg.data.split, f"{cfg.resources.num_workers} Ray Train workers" if cfg.resources.num_workers
-                 else "in this process")
+        where = f"{cfg.resources.num_workers} Ray Train workers" if cfg.resources.num_workers else "in this process"
+        log_choice(chain.precision, f"pretrain: {cfg.pretrain.epochs} epochs of {cfg.method} on {cfg.data.dataset}/"
+                                    f"{cfg.data.split}, {where}, in ", always=True)  # an ETA follows the 1st epoch
         with EpochLines(store, run_id, cfg.pretrain.epochs):
             out = (pretrain_fn or _default_pretrain)(
                 cfg, chain.data.root, storage=storage, name=f"pretrain-{chain.parent}", tracking_uri=store.uri,

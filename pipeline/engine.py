@@ -52,6 +52,7 @@ from pipeline.modeling import (
     stream_names,
     stream_weights,
 )
+from pipeline.precision import resolve_on_device
 from pipeline.runtime import autocast, compile_encoders_
 from pipeline.schedule import crossed_at, key_momentum, learning_rate
 
@@ -139,6 +140,7 @@ def run_pretraining(
         raise ValueError("method=random is never trained: its chain evaluates the initial encoders")
     if cfg.method == "supervised" and y is None:
         raise ValueError("method=supervised pretrains with labels: pass y")
+    cfg = resolve_on_device(cfg, ctx.device.type)  # the driver resolved auto already (pipeline.chain)
     torch.manual_seed(cfg.seed + ctx.rank)
     core = build_pretrain_model(cfg, info).to(ctx.device)
     optimizer = _make_optimizer(cfg, core)
@@ -165,6 +167,7 @@ def run_pretraining(
     if ctx.monitor is not None and ctx.rank == 0 and cfg.pretrain.knn_every > 0 and start == 0:
         knn_init = ctx.monitor(model)  # the random-init reference, measured the same way as every later point
     for epoch in bar:
+        began = time.perf_counter()
         gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + ctx.rank)  # new views every epoch
         torch.manual_seed(epoch_seed(cfg.seed, epoch, ctx.rank))  # dropout: a resumed epoch draws the same
         row = _train_epoch(cfg, model, optimizer, x, labels, info, ctx, gen, epoch, per_rank)
@@ -179,8 +182,17 @@ def run_pretraining(
         if (epoch + 1) % cfg.pretrain.checkpoint_every == 0 or epoch + 1 == epochs:
             ckpt_path = save_checkpoint(ctx.checkpoint_dir, core, optimizer, epoch, cfg) if ctx.rank == 0 else None
         ctx.report(row, ckpt_path)
+        if epoch == start and ctx.rank == 0 and epochs > start + 1:
+            _log_eta(cfg, time.perf_counter() - began, row, epochs - start - 1)
     final = history[-1][M.LOSS] if history else float("nan")
     return PretrainSummary(len(history), final, history, ckpt_path)
+
+
+def _log_eta(cfg: Config, seconds: float, row: dict[str, float], left: int) -> None:
+    """One line after a run's first epoch: how long it took, in which precision, and the time the rest needs."""
+    speed = f", {row[M.SAMPLES_PER_S]:.3g} samples/s" if M.SAMPLES_PER_S in row else ""
+    log.info("pretrain: epoch %d took %.1f s (%s%s): about %.0f min for the %d epoch%s left", int(row[M.EPOCH]),
+             seconds, cfg.pretrain.precision, speed, seconds * left / 60, left, "" if left == 1 else "s")
 
 
 def _train_epoch(

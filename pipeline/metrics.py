@@ -41,6 +41,7 @@ GIT_SHA = "crossmoco.git_sha"
 CONFIG_HASH = "crossmoco.config_hash"
 DATA_HASH = "crossmoco.data_hash"
 DEVICE = "crossmoco.device"
+PRECISION = "crossmoco.precision"  # what pretrain.precision resolved to and why (pipeline.precision)
 DATASET = "crossmoco.dataset"  # "<dataset>/<split>"
 CHAIN_KEY = "crossmoco.chain_key"  # config hash, dataset hash and row of a chain's parent run: resuming finds it
 STAGE = "crossmoco.stage"  # a child run's stage: pretrain, linear, semi1, ...

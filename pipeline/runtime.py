@@ -1,7 +1,8 @@
 """How this process runs the models fast: bf16 autocast, an optional torch.compile path, the glibc allocator.
 
 * ``autocast(precision, device_type)``: bf16 autocast on CPU (AMX) or GPU when ``"bf16"``; the
-  losses cast the embeddings back to fp32 and compute the logits outside autocast.
+  losses cast the embeddings back to fp32 and compute the logits outside autocast. Which precision
+  a run uses (``auto``: what the hardware has natively) is ``pipeline.precision``'s decision.
 * ``compile_encoders_(model)``: compiles every ST-GCN in place (``nn.Module.compile``, so state
   dict keys do not change). Off by default; ``bench/bench_step.py`` shows whether it pays.
 * glibc's malloc returns large freed blocks to the OS (mmap / trim), so every training step
@@ -30,8 +31,10 @@ _TRIM_THRESHOLD = 1 << 34  # 16 GiB: never give the heap top back to the OS duri
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # <malloc.h>
 
 
-def autocast(precision: Precision, device_type: str) -> contextlib.AbstractContextManager:
+def autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager:
     """A context running the forward pass in ``precision`` (no-op for fp32)."""
+    if precision == "auto":
+        raise ValueError("precision 'auto' depends on the device: resolve it first (pipeline.precision)")
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"unknown precision {precision!r}; expected 'fp32' or 'bf16'")
     return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -24,8 +24,9 @@ def test_chain_leaves_a_complete_run_tree(synthetic_shards, tmp_path, smoke_over
     parent = client.get_run(res.parent_run_id)
     assert parent.info.status == "FINISHED"
     for tag in ("crossmoco.row", "crossmoco.git_sha", "crossmoco.config_hash", "crossmoco.data_hash",
-                "crossmoco.device"):
+                "crossmoco.device", "crossmoco.precision"):
         assert parent.data.tags.get(tag), tag
+    assert parent.data.tags["crossmoco.precision"] == "fp32 (pretrain.precision=fp32)"
     assert parent.data.params["contrastive.num_banks"] == "2"
     kids = _children(client, res.experiment_id, res.parent_run_id)
     assert set(kids) == {"pretrain", "linear", "knn"}

@@ -74,6 +74,24 @@ def test_epoch_lines_read_each_epoch_once_from_the_run(terminal):
                                         "pretrain epoch 2/2: loss 5.5000"]
 
 
+def test_epoch_lines_estimate_the_rest_from_the_pace_of_this_run(terminal, monkeypatch):
+    """Epochs reach MLflow with their checkpoint, in bursts: the last line of a burst carries the ETA, at the
+    pace of this run (a resumed run counts from where it resumed)."""
+    clock = iter([1000.0, 1100.0, 1200.0])  # opened, then one poll at +100 s and one at close, +200 s
+    monkeypatch.setattr("pipeline.progress.time.monotonic", lambda: next(clock))
+    history = {"loss": []}
+    client = types.SimpleNamespace(get_metric_history=lambda run_id, key: history.get(key, []))
+    lines = EpochLines(types.SimpleNamespace(client=client), "run", epochs=30, every=3600)
+    point = types.SimpleNamespace
+    with lines:
+        history["loss"] += [point(step=s, value=5.0) for s in (11, 12)]  # resumed after epoch 10
+        lines.poll()
+        history["loss"].append(point(step=30, value=4.0))
+    shown = [ln[9:] for ln in terminal().splitlines()]
+    assert shown == ["pretrain epoch 11/30: loss 5.0000", "pretrain epoch 12/30: loss 5.0000, ETA 15m00s",
+                     "pretrain epoch 30/30: loss 4.0000"]
+
+
 def test_trial_lines_count_trials_and_estimate_the_rest(terminal, monkeypatch):
     clock = iter([0.0, 100.0, 100.0, 160.0])
     monkeypatch.setattr("pipeline.grid.time.monotonic", lambda: next(clock))
