@@ -147,3 +147,30 @@ def test_the_order_check_compares_each_pair_of_settings_across_schedules(tmp_pat
     assert check.proxy["table5-random-ucla"] == (40.0, 1) and check.full["table5-crossmoco-ucla"] == (70.0, 1)
     assert [ok for *_, ok in check.pairs] == [True, False, True]  # CrossMoCo vs random: proxy above, cpu below
     assert "orders 2 of 3 pairs" in order_table(check)
+
+
+def test_the_generated_blocks_of_the_repository_are_current(tmp_path):
+    """README.md and docs/claims.md show what `python -m pipeline claims --write` makes of results/ today."""
+    from experiments.claims import judge_all
+    from experiments.claims_report import CLAIMS_FILES, REPO_ROOT
+
+    (tmp_path / "results").symlink_to(REPO_ROOT / "results")
+    (tmp_path / "docs").mkdir()
+    for name in CLAIMS_FILES:
+        if (REPO_ROOT / name).is_file():
+            (tmp_path / name).write_text((REPO_ROOT / name).read_text())
+    write_claims(tmp_path, judge_all(REPO_ROOT))
+    for name in CLAIMS_FILES:
+        if (REPO_ROOT / name).is_file():
+            assert (tmp_path / name).read_text() == (REPO_ROOT / name).read_text(), \
+                f"{name} is stale: run `python -m pipeline claims --write`"
+
+
+def test_every_departure_names_a_field_of_the_paper_profile():
+    from experiments.departures import DEPARTURES, profile_value
+
+    kinds = {"departs", "reading", "not reported", "as printed"}
+    for d in DEPARTURES:
+        profile_value(d.field)  # a KeyError names a field the config no longer has
+        assert d.kind in kinds and d.paper and d.evidence, d.field
+    assert profile_value("augment.steps") == ["occlusion"], "the paper profile runs the paper's mask"

@@ -76,6 +76,8 @@ def test_profiles_are_overrides_of_the_base():
     assert paper.optim.lr == pytest.approx(0.1)  # the lineage's; §IV-B's printed 1e-5 is read as a misprint
     assert paper.pretrain.epochs == 300 and paper.contrastive.queue_size == 16384 and paper.pretrain.batch_size == 128
     assert paper.contrastive.momentum == 0.999 and paper.contrastive.cross_start_epoch == 150
+    # §IV-B: the mask "instead of" shear and crop, in the reading Fig. 4's text supports
+    assert paper.augment.steps == ("occlusion",) and paper.augment.occlusion.reading == "in_selected_frames"
     cpu = load_config("cpu")
     steps = cpu.pretrain.epochs * (1020 // cpu.pretrain.batch_size)  # NW-UCLA's training side
     assert 1000 <= steps <= 2400 and cpu.contrastive.queue_size <= 1020 // 2
