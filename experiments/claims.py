@@ -109,6 +109,13 @@ def _claims() -> tuple[Claim, ...]:
                         "encoders cannot make the model perform better than the single encoder.",
                         note="The sentence follows the LE discussion; Table II's FE column prints the uncrossed "
                              "pair 1.1 above ST-GCN alone, so only LE is claimed.", columns=("le",))
+    two = "two-backbones"  # Table II under the two-backbone reading of "two encoders" (experiments/tables.py)
+    for worse in (f"uncrossed-{two}", "gcn", "mlp"):
+        claims += [Claim(f"table2-crossed-{two}-vs-{worse}-{col}", f"Table II ({col.upper()})", _TABLE_II,
+                         (f"table2-crossed-{two}-ucla-{col}", f"table2-{worse}-ucla-{col}"),
+                         (f"table2-crossed-{col}", f"table2-{worse.removesuffix('-' + two)}-{col}"),
+                         note="Both CrossMoCo encoders on backbones of their own (encoder.mlp_shared_backbone=false).")
+                   for col in ("le", "fe")]  # fmt: skip
     for worse in ("banks1", "banks3"):
         claims += _ablation("III", "banks2", worse, _TABLE_III)
     for worse in ("mlp2", "mlp3"):

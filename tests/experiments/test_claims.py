@@ -68,7 +68,7 @@ def test_the_claims_grid_runs_each_pretraining_once_per_seed():
     rows, experiment = target_rows("claims", "proxy")
     assert experiment == "claims" and {r.row_id for r in rows} == set(claim_rows("proxy"))
     trials = table_trials("claims", "proxy", [], synthetic=False, seeds=(0, 1))
-    assert len(trials) == 2 * 16  # Tables I-V, Fig. 5 and CrossMoCo with shear + crop
+    assert len(trials) == 2 * 18  # Tables I-V, Fig. 5, CrossMoCo with shear + crop, Table II with two backbones
     base = next(t for t in trials if t.name == "t0.5-s0.6-ucla-s1")
     assert base.config.seed == 1 and set(base.config.eval.protocols) == {"linear", "finetune"}
     assert "table5-crossmoco-ucla" in base.row_id and "table2-crossed-ucla-fe" in base.row_id
