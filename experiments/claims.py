@@ -224,14 +224,21 @@ def t_interval(diffs: Sequence[float]) -> tuple[float, float]:
 
 
 def seeds_needed(diffs: Sequence[float]) -> int | None:
-    """Paired seeds for a 95% interval of half-width below the measured mean difference:
-    ``ceil((z sd / |mean|)^2)`` with the seeds' sample sd (None: no spread measured or no difference)."""
+    """Paired seeds for a 95% t-interval (the one ``t_interval`` draws) narrower than the measured mean difference:
+    the smallest n with ``t(0.975, n - 1) sd / sqrt(n) < |mean|`` at the seeds' sample sd, and more than measured
+    (the interval of the verdict also resamples clips, so it can be wider than the seeds' t-interval). None: no
+    spread measured or no difference."""
+    from scipy.stats import t as student_t
+
     if len(diffs) < 2:
         return None
     mean, sd = float(np.mean(diffs)), float(np.std(diffs, ddof=1))
     if mean == 0 or sd == 0:
         return None
-    return max(len(diffs), math.ceil((Z * sd / abs(mean)) ** 2))
+    n = max(len(diffs) + 1, math.ceil((Z * sd / abs(mean)) ** 2))  # the normal bound is below the t one
+    while float(student_t.ppf((1 + CONFIDENCE) / 2, n - 1)) * sd / math.sqrt(n) >= abs(mean):
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,10 @@ def test_the_claims_grid_runs_each_pretraining_once_per_seed():
 def test_t_interval_and_seeds_needed_by_hand():
     lo, hi = t_interval([1.0, 2.0, 3.0])  # mean 2, sd 1, t(0.975, 2) = 4.3027: half-width 4.3027 / sqrt(3)
     assert (lo, hi) == pytest.approx((2 - 4.3027 / math.sqrt(3), 2 + 4.3027 / math.sqrt(3)), abs=1e-3)
-    assert seeds_needed([2.0, -1.0, 5.0]) == 9  # mean 2, sd 3: (1.96 x 3 / 2)^2 = 8.64 -> 9
+    # mean 2, sd 3: n = 11 gives t(0.975, 10) 3 / sqrt(11) = 2.228 x 0.9045 = 2.015 >= 2; n = 12: 2.201 x 0.866 = 1.906
+    assert seeds_needed([2.0, -1.0, 5.0]) == 12
+    # mean 2.2, sd 0.2 at 3 seeds: the t-interval at 3 (4.303 x 0.2 / 1.732 = 0.497) already excludes 0, so one more
+    assert seeds_needed([2.0, 2.2, 2.4]) == 4
     assert seeds_needed([1.0, 1.0]) is None and seeds_needed([3.0]) is None
 
 
