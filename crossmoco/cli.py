@@ -8,11 +8,13 @@ non-zero exit; its traceback is shown only with ``-v``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -23,6 +25,7 @@ from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_con
 
 if TYPE_CHECKING:
     from experiments.grid_runner import GridSummary
+    from pipeline.data import LoadedDataset
 
 log = logging.getLogger("pipeline")
 
@@ -257,8 +260,6 @@ DataArg = Annotated[str, typer.Argument(help="The shard directory (holding manif
 
 
 def _start_chain(data_dir: str, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
-    from pipeline import tracking
-    from pipeline.chain import StageError, run_chain, summary_json
     from pipeline.data import DataError, load_dataset
 
     try:
@@ -270,6 +271,32 @@ def _start_chain(data_dir: str, cfg: Config, run_dir: Path, experiment: str, **k
         writable_dir(run_dir)  # an unwritable run folder too
     except OSError as e:
         fail(os_error_message(e), code=1)
+    with one_command_in(run_dir):
+        _chain_in(data, cfg, run_dir, experiment, **kwargs)
+
+
+@contextlib.contextmanager
+def one_command_in(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` while the block runs (``pipeline.run_lock``): a second command on it is one line, exit 1."""
+    from pipeline.run_lock import RunDirBusy, hold
+
+    try:
+        lock = hold(run_dir)
+        lock.__enter__()
+    except RunDirBusy as e:
+        fail(str(e), code=1)
+    except OSError as e:
+        fail(os_error_message(e), code=1)
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
+    from pipeline import tracking
+    from pipeline.chain import StageError, run_chain, summary_json
+
     log.info("data: %s (%s/%s)", data.root, cfg.data.dataset, cfg.data.split)
     log.info("logs: %s", console.log_to_file(run_dir).parent)
     if cfg.resources.num_workers > 0 and cfg.method != "random" and kwargs.get("checkpoint") is None:
@@ -373,9 +400,13 @@ def grid(
     log.info("logs: %s", console.log_to_file(run_dir).parent)
     try:
         writable_dir(run_dir)
-        summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
-                                    name=name, resume=resume, run_dir=run_dir, seeds=seed_list, record=record,
-                                    replace=replace)
+    except OSError as e:
+        fail(os_error_message(e), code=1)
+    try:
+        with one_command_in(run_dir):
+            summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
+                                        name=name, resume=resume, run_dir=run_dir, seeds=seed_list, record=record,
+                                        replace=replace)
     except (KeyError, ValueError, FileExistsError, ConfigError) as e:
         fail(str(e).strip('"'))
     except KeyboardInterrupt:  # a second Ctrl-C, past Tune's own handler
@@ -441,30 +472,31 @@ def reproduce(
         writable_dir(run_dir)
     except OSError as e:
         fail(os_error_message(e), code=1)
-    log.info("logs: %s", console.log_to_file(run_dir).parent)
-    if cfg.resources.num_workers > 0:
-        from pipeline.train_ray import ray_init_local
+    with one_command_in(run_dir):
+        log.info("logs: %s", console.log_to_file(run_dir).parent)
+        if cfg.resources.num_workers > 0:
+            from pipeline.train_ray import ray_init_local
 
-        ray_init_local()
-    measured: dict[str, Outcome] = {}  # this command's figures: a control run beside its row is read from here
-    for row in sorted(rows, key=lambda r: not get_row(r).is_control):  # controls first, to print beside the rest
-        try:
-            outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [])
-        except (KeyError, ValueError, DataError, ConfigError) as e:
-            fail(str(e).strip('"'))
-        except StageError as e:
-            fail(str(e), code=1)
-        except KeyboardInterrupt:
-            interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
-        typer.echo(outcome.line())
-        measured[outcome.row.row_id] = outcome
-        if record and outcome.recordable:
-            typer.echo(f"  recorded in {record_outcome(outcome, replace=replace)} (README tables regenerated)")
-        elif outcome.recordable:
-            typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
-        if (beside := control_line(outcome, measured)) is not None:
-            typer.echo(beside)
-    typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
+            ray_init_local()
+        measured: dict[str, Outcome] = {}  # this command's figures: a control run beside its row is read from here
+        for row in sorted(rows, key=lambda r: not get_row(r).is_control):  # controls first, to print beside the rest
+            try:
+                outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [])
+            except (KeyError, ValueError, DataError, ConfigError) as e:
+                fail(str(e).strip('"'))
+            except StageError as e:
+                fail(str(e), code=1)
+            except KeyboardInterrupt:
+                interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
+            typer.echo(outcome.line())
+            measured[outcome.row.row_id] = outcome
+            if record and outcome.recordable:
+                typer.echo(f"  recorded in {record_outcome(outcome, replace=replace)} (README tables regenerated)")
+            elif outcome.recordable:
+                typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
+            if (beside := control_line(outcome, measured)) is not None:
+                typer.echo(beside)
+        typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
 
 
 @app.command()
