@@ -172,7 +172,7 @@ def _parse_joint_lines(path, raw: bytes, lines: list[str], starts: np.ndarray) -
     bad = ~np.isfinite(xyz).all(axis=1)  # after the cast: what the shards would hold
     if bad.any():
         raise DatasetFormatError(path, int(rows[bad.argmax()]) + 1,
-                                 "joint coordinate is NaN, infinite or beyond float32's range")
+                                 "joint coordinate is NaN or infinite (or beyond float32's range)")
     return xyz.reshape(len(starts), NUM_JOINTS, 3)
 
 

@@ -56,8 +56,8 @@ def read_pku_skeleton(path: str | Path) -> np.ndarray:
         values = values.reshape(len(rows), VALUES_PER_FRAME).astype(np.float32)
     bad = ~np.isfinite(values).all(axis=1)  # after the cast: what the shards would hold
     if bad.any():
-        raise DatasetFormatError(path, int(rows[bad.argmax()]) + 1, "coordinate is NaN, infinite or beyond "
-                                 "float32's range")
+        raise DatasetFormatError(path, int(rows[bad.argmax()]) + 1, "coordinate is NaN or infinite (or beyond "
+                                 "float32's range)")
     return values.reshape(len(rows), 2, NUM_JOINTS, 3)
 
 
