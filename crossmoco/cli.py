@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import signal
 import sys
 import tempfile
 import traceback
@@ -49,6 +50,15 @@ SetOpt = Annotated[
 
 _verbose = False  # -v: tracebacks of user errors are shown too
 INTERRUPTED = 130  # the shell's exit status of a command stopped by Ctrl-C (128 + SIGINT)
+TERMINATED = 143  # ... and by SIGTERM (128 + SIGTERM): what a cluster sends before it takes a node
+_interrupt_code = INTERRUPTED
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends a command as Ctrl-C does (its runs marked KILLED, one line), with exit 143."""
+    global _interrupt_code
+    _interrupt_code = TERMINATED
+    raise KeyboardInterrupt
 
 
 @app.callback()
@@ -61,8 +71,9 @@ def _root(
         "any pyarrow filesystem) or a folder every node mounts; sets CROSSMOCO_STORAGE. "
         "Default: the run directory (one machine).")] = None,
 ) -> None:
-    global _verbose
-    _verbose = verbose
+    global _verbose, _interrupt_code
+    _verbose, _interrupt_code = verbose, INTERRUPTED
+    signal.signal(signal.SIGTERM, _terminated)  # the default would end the process with no line, runs RUNNING
     if storage:
         import os
 
@@ -105,7 +116,8 @@ def writable_dir(path: Path) -> None:
 
 
 def interrupted(what: str, hint: str = "run the same command again to resume") -> NoReturn:
-    fail(f"interrupted: {what}; {hint}", code=INTERRUPTED)
+    how = "terminated (SIGTERM)" if _interrupt_code == TERMINATED else "interrupted"
+    fail(f"{how}: {what}; {hint}", code=_interrupt_code)
 
 
 def resolve_config(profile: str | None, overrides: list[str] | None) -> Config:
