@@ -585,6 +585,12 @@ def main() -> None:
         _last_resort(str(e), 2)
     except OSError as e:  # a missing or unwritable file, a full disk
         _last_resort(os_error_message(e), 1)
+    except ValueError as e:  # a hand-edited results file met while recording or rendering (ResultsError)
+        from experiments.results import ResultsError
+
+        if not isinstance(e, ResultsError):
+            raise
+        _last_resort(str(e), 2)
 
 
 def _last_resort(message: str, code: int) -> NoReturn:
