@@ -279,6 +279,14 @@ def _start_chain(data_dir: str, cfg: Config, run_dir: Path, experiment: str, **k
         data = load_dataset(data_dir, cfg, cache=run_dir.resolve() / "data")
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
+    if kwargs.get("checkpoint") is not None:  # weights that fit neither the config nor the data: before any run
+        from pipeline.checkpoints import CheckpointError
+        from pipeline.protocols import load_model
+
+        try:
+            load_model(cfg, data, kwargs["checkpoint"])  # type: ignore[arg-type]
+        except CheckpointError as e:
+            fail(str(e))
     try:
         writable_dir(run_dir)  # an unwritable run folder too
     except OSError as e:
