@@ -8,11 +8,14 @@ non-zero exit; its traceback is shown only with ``-v``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -23,6 +26,7 @@ from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_con
 
 if TYPE_CHECKING:
     from experiments.grid_runner import GridSummary
+    from pipeline.data import LoadedDataset
 
 log = logging.getLogger("pipeline")
 
@@ -46,6 +50,15 @@ SetOpt = Annotated[
 
 _verbose = False  # -v: tracebacks of user errors are shown too
 INTERRUPTED = 130  # the shell's exit status of a command stopped by Ctrl-C (128 + SIGINT)
+TERMINATED = 143  # ... and by SIGTERM (128 + SIGTERM): what a cluster sends before it takes a node
+_interrupt_code = INTERRUPTED
+
+
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM ends a command as Ctrl-C does (its runs marked KILLED, one line), with exit 143."""
+    global _interrupt_code
+    _interrupt_code = TERMINATED
+    raise KeyboardInterrupt
 
 
 @app.callback()
@@ -58,8 +71,9 @@ def _root(
         "any pyarrow filesystem) or a folder every node mounts; sets CROSSMOCO_STORAGE. "
         "Default: the run directory (one machine).")] = None,
 ) -> None:
-    global _verbose
-    _verbose = verbose
+    global _verbose, _interrupt_code
+    _verbose, _interrupt_code = verbose, INTERRUPTED
+    signal.signal(signal.SIGTERM, _terminated)  # the default would end the process with no line, runs RUNNING
     if storage:
         import os
 
@@ -102,7 +116,8 @@ def writable_dir(path: Path) -> None:
 
 
 def interrupted(what: str, hint: str = "run the same command again to resume") -> NoReturn:
-    fail(f"interrupted: {what}; {hint}", code=INTERRUPTED)
+    how = "terminated (SIGTERM)" if _interrupt_code == TERMINATED else "interrupted"
+    fail(f"{how}: {what}; {hint}", code=_interrupt_code)
 
 
 def resolve_config(profile: str | None, overrides: list[str] | None) -> Config:
@@ -257,8 +272,6 @@ DataArg = Annotated[str, typer.Argument(help="The shard directory (holding manif
 
 
 def _start_chain(data_dir: str, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
-    from pipeline import tracking
-    from pipeline.chain import StageError, run_chain, summary_json
     from pipeline.data import DataError, load_dataset
 
     try:
@@ -266,10 +279,44 @@ def _start_chain(data_dir: str, cfg: Config, run_dir: Path, experiment: str, **k
         data = load_dataset(data_dir, cfg, cache=run_dir.resolve() / "data")
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
+    if kwargs.get("checkpoint") is not None:  # weights that fit neither the config nor the data: before any run
+        from pipeline.checkpoints import CheckpointError
+        from pipeline.protocols import load_model
+
+        try:
+            load_model(cfg, data, kwargs["checkpoint"])  # type: ignore[arg-type]
+        except CheckpointError as e:
+            fail(str(e))
     try:
         writable_dir(run_dir)  # an unwritable run folder too
     except OSError as e:
         fail(os_error_message(e), code=1)
+    with one_command_in(run_dir):
+        _chain_in(data, cfg, run_dir, experiment, **kwargs)
+
+
+@contextlib.contextmanager
+def one_command_in(run_dir: Path) -> Iterator[None]:
+    """Hold ``run_dir`` while the block runs (``pipeline.run_lock``): a second command on it is one line, exit 1."""
+    from pipeline.run_lock import RunDirBusy, hold
+
+    try:
+        lock = hold(run_dir)
+        lock.__enter__()
+    except RunDirBusy as e:
+        fail(str(e), code=1)
+    except OSError as e:
+        fail(os_error_message(e), code=1)
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
+    from pipeline import tracking
+    from pipeline.chain import StageError, run_chain, summary_json
+
     log.info("data: %s (%s/%s)", data.root, cfg.data.dataset, cfg.data.split)
     log.info("logs: %s", console.log_to_file(run_dir).parent)
     if cfg.resources.num_workers > 0 and cfg.method != "random" and kwargs.get("checkpoint") is None:
@@ -373,9 +420,13 @@ def grid(
     log.info("logs: %s", console.log_to_file(run_dir).parent)
     try:
         writable_dir(run_dir)
-        summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
-                                    name=name, resume=resume, run_dir=run_dir, seeds=seed_list, record=record,
-                                    replace=replace)
+    except OSError as e:
+        fail(os_error_message(e), code=1)
+    try:
+        with one_command_in(run_dir):
+            summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
+                                        name=name, resume=resume, run_dir=run_dir, seeds=seed_list, record=record,
+                                        replace=replace)
     except (KeyError, ValueError, FileExistsError, ConfigError) as e:
         fail(str(e).strip('"'))
     except KeyboardInterrupt:  # a second Ctrl-C, past Tune's own handler
@@ -441,30 +492,31 @@ def reproduce(
         writable_dir(run_dir)
     except OSError as e:
         fail(os_error_message(e), code=1)
-    log.info("logs: %s", console.log_to_file(run_dir).parent)
-    if cfg.resources.num_workers > 0:
-        from pipeline.train_ray import ray_init_local
+    with one_command_in(run_dir):
+        log.info("logs: %s", console.log_to_file(run_dir).parent)
+        if cfg.resources.num_workers > 0:
+            from pipeline.train_ray import ray_init_local
 
-        ray_init_local()
-    measured: dict[str, Outcome] = {}  # this command's figures: a control run beside its row is read from here
-    for row in sorted(rows, key=lambda r: not get_row(r).is_control):  # controls first, to print beside the rest
-        try:
-            outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [])
-        except (KeyError, ValueError, DataError, ConfigError) as e:
-            fail(str(e).strip('"'))
-        except StageError as e:
-            fail(str(e), code=1)
-        except KeyboardInterrupt:
-            interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
-        typer.echo(outcome.line())
-        measured[outcome.row.row_id] = outcome
-        if record and outcome.recordable:
-            typer.echo(f"  recorded in {record_outcome(outcome, replace=replace)} (README tables regenerated)")
-        elif outcome.recordable:
-            typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
-        if (beside := control_line(outcome, measured)) is not None:
-            typer.echo(beside)
-    typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
+            ray_init_local()
+        measured: dict[str, Outcome] = {}  # this command's figures: a control run beside its row is read from here
+        for row in sorted(rows, key=lambda r: not get_row(r).is_control):  # controls first, to print beside the rest
+            try:
+                outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [])
+            except (KeyError, ValueError, DataError, ConfigError) as e:
+                fail(str(e).strip('"'))
+            except StageError as e:
+                fail(str(e), code=1)
+            except KeyboardInterrupt:
+                interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
+            typer.echo(outcome.line())
+            measured[outcome.row.row_id] = outcome
+            if record and outcome.recordable:
+                typer.echo(f"  recorded in {record_outcome(outcome, replace=replace)} (README tables regenerated)")
+            elif outcome.recordable:
+                typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
+            if (beside := control_line(outcome, measured)) is not None:
+                typer.echo(beside)
+        typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
 
 
 @app.command()
@@ -541,6 +593,12 @@ def main() -> None:
         _last_resort(str(e), 2)
     except OSError as e:  # a missing or unwritable file, a full disk
         _last_resort(os_error_message(e), 1)
+    except ValueError as e:  # a hand-edited results file met while recording or rendering (ResultsError)
+        from experiments.results import ResultsError
+
+        if not isinstance(e, ResultsError):
+            raise
+        _last_resort(str(e), 2)
 
 
 def _last_resort(message: str, code: int) -> NoReturn:

@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset
 
 from datasets.errors import DatasetFormatError
-from datasets.manifest import read_manifest
+from datasets.manifest import read_manifest, shard_file
 from datasets.shards import decode_tensors, tensor_shape
 
 SUBSETS = ("train", "test")
@@ -96,8 +96,8 @@ def split_column(shard_dir: Path, split: str, subset: str, column: str) -> np.nd
 
 
 def _parquet_table(shard_dir: Path, manifest: dict, columns: list[str]) -> pa.Table:
-    tables = [pq.read_table(shard_dir / s["file"], columns=columns) for s in manifest["shards"]]
+    tables = [pq.read_table(shard_file(shard_dir, s), columns=columns) for s in manifest["shards"]]
     for t, s in zip(tables, manifest["shards"], strict=True):
         if t.num_rows != s["rows"]:
-            raise DatasetFormatError(shard_dir / s["file"], None, f"{t.num_rows} rows, manifest says {s['rows']}")
+            raise DatasetFormatError(shard_file(shard_dir, s), None, f"{t.num_rows} rows, manifest says {s['rows']}")
     return pa.concat_tables(tables)

@@ -167,11 +167,13 @@ def _parse_joint_lines(path, raw: bytes, lines: list[str], starts: np.ndarray) -
     xyz = None if fields is None else parse_numbers(buf, fields[0][:, :3].ravel(), fields[1][:, :3].ravel())
     if xyz is None:
         xyz = _parse_joint_lines_slowly(path, lines, rows)
-    xyz = xyz.reshape(len(rows), 3)
-    bad = ~np.isfinite(xyz).all(axis=1)
+    with np.errstate(over="ignore"):  # a coordinate beyond float32's range becomes inf: refused below
+        xyz = xyz.reshape(len(rows), 3).astype(np.float32)
+    bad = ~np.isfinite(xyz).all(axis=1)  # after the cast: what the shards would hold
     if bad.any():
-        raise DatasetFormatError(path, int(rows[bad.argmax()]) + 1, "joint coordinate is NaN or infinite")
-    return xyz.reshape(len(starts), NUM_JOINTS, 3).astype(np.float32)
+        raise DatasetFormatError(path, int(rows[bad.argmax()]) + 1,
+                                 "joint coordinate is NaN or infinite (or beyond float32's range)")
+    return xyz.reshape(len(starts), NUM_JOINTS, 3)
 
 
 def _parse_joint_lines_slowly(path, lines: list[str], rows: np.ndarray) -> np.ndarray:

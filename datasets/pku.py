@@ -4,7 +4,9 @@ A release folder holds ``skeleton/<video>.txt`` (one line of 150 numbers per fra
 joints x (x, y, z), then body 2's, all zeros when absent), ``label/<video>.txt`` (one
 ``label,start,end,confidence`` line per action instance) and ``split/cross-subject*.txt`` /
 ``split/cross-view*.txt`` (line 2 lists the training videos, line 4 the validation videos).
-Videos are ``0160-L`` (Part I) or ``A01N01-L`` (Part II); L, M, R are the three views.
+Videos are ``0160-L`` (Part I) or ``A01N01-L`` (Part II, ``A<action>N<subject>-<view>``: the
+subject is the performer, so a subject-held-out validation split holds out people); L, M, R are
+the three views. Part I names carry no subject (performer 0).
 
 Our reading of the label frames: ``start`` and ``end`` are 0-based and half-open, the interval is
 ``frames[start:end]``; the release's own check holds (every ``end`` <= the frame count, and some
@@ -27,7 +29,7 @@ NUM_CLASSES = 51
 NUM_JOINTS = 25
 VALUES_PER_FRAME = 2 * NUM_JOINTS * 3
 VIEWS = {"L": 1, "M": 2, "R": 3}
-_VIDEO = re.compile(r"(\d{4}|A\d{2}N\d{2})-([LMR])")
+_VIDEO = re.compile(r"(\d{4}|A\d{2}N(\d{2}))-([LMR])")
 
 
 class Interval(NamedTuple):
@@ -50,11 +52,13 @@ def read_pku_skeleton(path: str | Path) -> np.ndarray:
     values = None if fields is None else parse_numbers(buf, fields[0].ravel(), fields[1].ravel())
     if values is None:
         values = _parse_slowly(path, lines, rows)
-    values = values.reshape(len(rows), VALUES_PER_FRAME)
-    bad = ~np.isfinite(values).all(axis=1)
+    with np.errstate(over="ignore"):  # a coordinate beyond float32's range becomes inf: refused below
+        values = values.reshape(len(rows), VALUES_PER_FRAME).astype(np.float32)
+    bad = ~np.isfinite(values).all(axis=1)  # after the cast: what the shards would hold
     if bad.any():
-        raise DatasetFormatError(path, int(rows[bad.argmax()]) + 1, "coordinate is NaN or infinite")
-    return values.reshape(len(rows), 2, NUM_JOINTS, 3).astype(np.float32)
+        raise DatasetFormatError(path, int(rows[bad.argmax()]) + 1, "coordinate is NaN or infinite (or beyond "
+                                 "float32's range)")
+    return values.reshape(len(rows), 2, NUM_JOINTS, 3)
 
 
 def _parse_slowly(path, lines: list[str], rows: np.ndarray) -> np.ndarray:
@@ -110,7 +114,13 @@ def interval_sample(frames: np.ndarray, video: str, interval: Interval, max_bodi
     data[..., : clip.shape[1]] = clip.transpose(3, 0, 2, 1)  # (t, M, V, C) -> (C, t, V, M)
     view = VIEWS[video[-1]]
     return Sample(data, interval.label, f"{video}:{interval.start}-{interval.end}", camera=view,
-                  num_frames=len(clip), num_bodies=int(present.sum()))  # fmt: skip
+                  performer=pku_subject(video), num_frames=len(clip), num_bodies=int(present.sum()))  # fmt: skip
+
+
+def pku_subject(video: str) -> int:
+    """The subject of a Part II video (``A01N07-L`` -> 7); 0 for Part I, whose names carry none."""
+    m = _VIDEO.fullmatch(video)
+    return int(m.group(2)) if m is not None and m.group(2) is not None else 0
 
 
 def read_pku_video(skeleton: str | Path, labels: str | Path, max_bodies: int = 2) -> list[Sample]:

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from datasets.config import PreprocessConfig
 from datasets.errors import DatasetFormatError
 from datasets.manifest import MANIFEST, count_rows, preprocess_hash, read_manifest, write_manifest
-from datasets.preprocess_plan import Task, input_fingerprint
+from datasets.preprocess_plan import Task, confine_to, input_fingerprint
 from datasets.registry import DatasetSpec, dataset_spec
 from datasets.sample import Sample
 from datasets.shards import SCHEMA_VERSION, rows_to_table, shard_schema, write_shard
@@ -70,6 +70,7 @@ def preprocess_dataset(
     tasks, skipped, quarantined = spec.plan(dataset, raw_dir, cfg, spec.layout(cfg.hands))
     if not tasks:
         raise FileNotFoundError(f"no {dataset} raw files found under {raw_dir}")
+    confine_to(raw_dir, tasks)  # a symbolic link out of RAW_DIR: refused before any file is read
     source = input_fingerprint(raw_dir, tasks)
     if done is not None:
         _check_same_input(shard_dir, done, raw_dir, source)

@@ -127,6 +127,17 @@ def _parses(parse_name: Callable[[str], object], stem: str) -> bool:
     return True
 
 
+def confine_to(raw_dir: Path, tasks: list[Task]) -> None:
+    """Raise a DatasetFormatError naming the first file to be read (a task's, or a split file) that
+    a symbolic link leads out of ``raw_dir``: preprocessing reads the folder it was given, nothing
+    else (``raw_dir`` itself may be a link). Copy such a file in to use it."""
+    root = raw_dir.resolve()
+    for f in [Path(p) for t in tasks for p in t.paths] + sorted((raw_dir / "split").glob("*.txt")):
+        if not f.resolve().is_relative_to(root):
+            raise DatasetFormatError(f, None, f"a symbolic link out of the raw folder {raw_dir}: refused "
+                                     "(copy the file into the folder to use it)")  # fmt: skip
+
+
 def input_fingerprint(raw_dir: Path, tasks: list[Task]) -> dict[str, object]:
     """What the dataset is made from: the count and a SHA-256 of every file read (path relative to
     RAW_DIR, size, modification time). Cheap (one stat per file); a changed, added or removed

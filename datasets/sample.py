@@ -15,7 +15,8 @@ class Sample:
         data: (C, T, V, M) float32, C = 3 (x, y, z), T the original frame count, V joints,
             M bodies (padded with zeros; a frame where a body is absent is all zeros for it).
 
-    Metadata fields a dataset does not have are 0 (e.g. PKU-MMD has no performer id in its names).
+    Metadata fields a dataset does not have are 0 (e.g. PKU-MMD Part I names no performer; Part II
+    names the subject).
     ``camera`` is the camera / view number (NTU camera, NW-UCLA view, PKU-MMD L=1, M=2, R=3).
     """
 

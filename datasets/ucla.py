@@ -63,7 +63,7 @@ def read_ucla_json(path: str | Path, *, max_bodies: int = 1) -> Sample:
     if not isinstance(obj, dict) or not {"file_name", "label", "skeletons"} <= obj.keys():
         raise DatasetFormatError(path, None, "expected an object with file_name, label and skeletons")
     label = obj["label"]
-    if not isinstance(label, int) or label != ACTION_TO_LABEL[name.action]:
+    if not isinstance(label, int) or isinstance(label, bool) or label != ACTION_TO_LABEL[name.action]:  # true == 1
         raise DatasetFormatError(path, None, f"label {label!r} is not the class of a{name.action:02d} "
                                  f"({ACTION_TO_LABEL[name.action]})")  # fmt: skip
     joints = _skeletons(path, obj["skeletons"])  # (T, V, 3)
@@ -84,11 +84,15 @@ def _skeletons(path, frames: object) -> np.ndarray:
         for v, joint in enumerate(frame):
             if not isinstance(joint, list) or len(joint) != 3:
                 raise DatasetFormatError(path, None, f"skeletons[{t}][{v}] is not an (x, y, z) triple")
+            if any(isinstance(c, bool) for c in joint):  # JSON true/false: numbers to NumPy, not coordinates
+                raise DatasetFormatError(path, None, f"skeletons[{t}][{v}] holds a boolean, not a coordinate")
     try:
         arr = np.asarray(frames, dtype=np.float64)
     except (TypeError, ValueError):
         raise DatasetFormatError(path, None, "skeletons hold a non-numeric coordinate") from None
-    if not np.isfinite(arr).all():
+    with np.errstate(over="ignore"):  # a coordinate beyond float32's range becomes inf: refused below
+        arr = arr.astype(np.float32)
+    if not np.isfinite(arr).all():  # after the cast: what the shards would hold
         t = int(np.argmax(~np.isfinite(arr).all(axis=(1, 2))))
-        raise DatasetFormatError(path, None, f"skeletons[{t}] holds NaN or infinity")
-    return arr.astype(np.float32)
+        raise DatasetFormatError(path, None, f"skeletons[{t}] holds NaN or infinity (or a value beyond float32's range)")
+    return arr

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -206,9 +207,36 @@ def _parse(path: Path, line: int, raw: Mapping[str, Any], columns: Sequence[str]
             record[key] = value
     if record["measured"] is None:
         raise ResultsError(f"{path}:{line}: no measured figure")
+    _check_figures(path, line, record)
     if path.name != result_path(path.parent.parent, record["row_id"], record["profile"], record["seed"]).name:
         raise ResultsError(f"{path}:{line}: row_id/profile/seed do not match the file name")
     return record
+
+
+def _check_figures(path: Path, line: int, record: dict[str, Any]) -> None:
+    """A kept figure is a finite percentage, its ``diff`` is ``measured - paper`` (to the files' rounding: each
+    printed to 2 decimals): a hand-edited file is refused, not rendered into the README (the run id is held to
+    its store by ``check_run_ids``, where the store can be reached)."""
+    for key in _FLOATS:
+        value = record[key]
+        if value is not None and not (math.isfinite(value) and (key == "diff" or 0.0 <= value <= 100.0)):
+            raise ResultsError(f"{path}:{line}: {key} {value:g} is not a percentage in [0, 100]")
+    paper, measured, diff = record["paper"], record["measured"], record["diff"]
+    if (paper is None) != (diff is None) or (diff is not None and abs(diff - (measured - paper)) > 0.0101):
+        want = "empty" if paper is None else f"{measured - paper:.2f}"
+        raise ResultsError(f"{path}:{line}: diff {_fmt(diff) or 'empty'} is not measured - paper ({want})")
+
+
+def check_run_ids(records: Sequence[Mapping[str, Any]], tracking_uri: str) -> None:
+    """Each record's MLflow run exists in the store at ``tracking_uri``, when that store can be reached (a
+    figure names the run that measured it); a ``ResultsError`` naming the row otherwise."""
+    from pipeline import tracking
+
+    store = tracking.Store(tracking_uri, "")
+    for record in records:
+        if not tracking.run_exists(store, record["mlflow_run_id"]):
+            raise ResultsError(f"{record['row_id']} ({record['profile']}, seed {record['seed']}): MLflow run "
+                               f"{record['mlflow_run_id']} is not in {tracking_uri}")
 
 
 def seed_free(overrides: Sequence[str] | None) -> tuple[str, ...]:

@@ -35,3 +35,14 @@ def all_gather_cat(x: Tensor) -> Tensor:
     parts = [torch.empty_like(x) for _ in range(world_size())]
     dist.all_gather(parts, x.contiguous())
     return torch.cat(parts, dim=0)
+
+
+@torch.no_grad()
+def all_finite(x: Tensor) -> bool:
+    """Whether ``x`` is finite on every rank (one scalar all-reduce): every rank gets the same answer,
+    so all stop together where one rank's loss is NaN (a rank stopping alone would leave the others
+    waiting in the next collective)."""
+    ok = torch.isfinite(x).all().to(torch.int32).reshape(1)
+    if is_distributed() and world_size() > 1:
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    return bool(ok.item())

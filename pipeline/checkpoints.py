@@ -46,7 +46,8 @@ def read_state(directory: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises KeyError, RuntimeError, UnpicklingError, ... on a bad file
-        if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):
+        if isinstance(e, pickle.UnpicklingError) and "unsupported global" in str(e).lower():  # torch's wording
+            # varies: "Unsupported global: GLOBAL x.y", "Trying to load unsupported GLOBAL posix.system ..."
             raise CheckpointError(f"{path}: holds Python objects besides tensors and plain values; refused "
                                   "(loading them could run arbitrary code)") from None  # fmt: skip
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupt: "
@@ -67,7 +68,13 @@ def read_config(directory: Path) -> Config:
 def load_checkpoint(directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> int:
     """Load weights (and optimizer state) into ``model``; returns the epoch the checkpoint ended."""
     state = read_state(directory)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:  # size mismatch, missing or unexpected keys: a config.json of another model
+        lines = [ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()] or [str(e)]
+        more = f"; {len(lines)} differences" if len(lines) > 1 else ""
+        raise CheckpointError(f"{Path(directory) / CONFIG_FILE}: describes another model than the weights in "
+                              f"{STATE_FILE} ({lines[0][:200]}{more})") from None
     if optimizer is not None and "optimizer" in state:
         optimizer.load_state_dict(state["optimizer"])
     return int(state["epoch"])

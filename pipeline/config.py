@@ -95,8 +95,10 @@ class PretrainConfig:
     # each stream's data x; "joint_first" augments joints, then derives motion/bone (CrosSCLR's feeder)
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.checkpoint_every < 1:
-            raise ConfigError("pretrain.epochs, pretrain.batch_size, pretrain.checkpoint_every must be >= 1")
+        if self.epochs < 1 or self.checkpoint_every < 1:
+            raise ConfigError("pretrain.epochs, pretrain.checkpoint_every must be >= 1")
+        if self.batch_size < 2:  # BatchNorm in training mode needs two samples a batch (and InfoNCE a second sample)
+            raise ConfigError(f"pretrain.batch_size must be >= 2, got {self.batch_size}")
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,10 @@ class EvalConfig:
             raise ConfigError("eval.finetune_encoder_lr_scale must be >= 0")
         if self.linear_weight_decay < 0:
             raise ConfigError("eval.linear_weight_decay must be >= 0")
+        if self.linear_epochs < 1:  # 0 reports an untrained classifier's chance-level figure as a result
+            raise ConfigError(f"eval.linear_epochs must be >= 1, got {self.linear_epochs}")
+        if self.knn_k < 1:  # 0 neighbours vote for nothing: a figure from ties broken by class order
+            raise ConfigError(f"eval.knn_k must be >= 1, got {self.knn_k}")
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,14 @@ class Config:
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+    def __post_init__(self) -> None:
+        if self.seed < 0:  # NumPy's seed sequences refuse negative entropy: it would fail inside pretraining
+            raise ConfigError(f"seed must be >= 0, got {self.seed}")
+        ranks = max(self.resources.num_workers, 1)
+        if self.pretrain.batch_size // ranks < 2:  # each rank's share is a BatchNorm batch of its own
+            raise ConfigError(f"pretrain.batch_size={self.pretrain.batch_size} gives fewer than 2 samples to each "
+                              f"of resources.num_workers={self.resources.num_workers} ranks")
 
 
 # --------------------------------------------------------------------------------------------- types

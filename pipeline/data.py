@@ -186,8 +186,6 @@ def _open(root: Path, cfg: Config, stamp: str, *, verify: bool, source: str = ""
     path = root / MANIFEST
     try:
         manifest = read_manifest(root, verify=verify)  # schema version, and every shard's SHA-256
-        if verify:
-            check_shards(root, manifest)  # rows, num_rows, counts, labels < num_classes
     except (DatasetFormatError, ValueError, OSError) as e:
         raise DataError(str(e)) from e
     except KeyError as e:
@@ -203,6 +201,17 @@ def _open(root: Path, cfg: Config, stamp: str, *, verify: bool, source: str = ""
     num_classes = int(manifest.get("num_classes") or len(names))
     hands = (manifest.get("config") or {}).get("hands", "chain")
     layout = layout_for(dataset, hands)
+    shape = manifest.get("shape")
+    if not (isinstance(shape, list) and len(shape) == 4 and shape[0] == 3 and shape[2] == layout.num_joints):
+        raise DataError(f"{path}: shape {shape!r} is not (3, T, {layout.num_joints}, M), the (C, T, V, M) of "
+                        f"{dataset}'s {layout.num_joints} joints; preprocess again")
+    try:
+        if verify:
+            check_shards(root, manifest)  # rows, num_rows, counts, labels, shapes, finite values
+    except (DatasetFormatError, ValueError, OSError) as e:
+        raise DataError(str(e)) from e
+    except KeyError as e:
+        raise DataError(f"{path}: the manifest has no {e} entry; preprocess again") from e
     info = DataInfo.of(dataset, layout, num_classes, str(manifest.get("config_hash", ""))[:12])
     names = names or tuple(str(i) for i in range(num_classes))
     column = cfg.data.val_by

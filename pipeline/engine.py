@@ -40,6 +40,7 @@ from torch import nn
 from tqdm import tqdm
 
 from datasets.augment import augment
+from models.distributed import all_finite
 from models.losses import weighted_streams
 from pipeline import metrics as M
 from pipeline.checkpoints import load_checkpoint, save_checkpoint
@@ -122,6 +123,11 @@ def _make_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.nesterov)
 
 
+class PretrainingDiverged(RuntimeError):
+    """The loss (or the weights) stopped being finite: the run stops there, every rank at the same
+    step, and nothing from after it is kept (no checkpoint, no epoch row)."""
+
+
 @dataclass(frozen=True)
 class PretrainSummary:
     epochs_run: int
@@ -180,12 +186,23 @@ def run_pretraining(
         bar.set_postfix({k: f"{row[k]:.3g}" for k in (M.LOSS, M.KNN_MONITOR, M.SAMPLES_PER_S) if k in row})
         ckpt_path = None
         if (epoch + 1) % cfg.pretrain.checkpoint_every == 0 or epoch + 1 == epochs:
+            _check_weights(core, epoch)  # a last step's update can make them inf with a finite loss
             ckpt_path = save_checkpoint(ctx.checkpoint_dir, core, optimizer, epoch, cfg) if ctx.rank == 0 else None
         ctx.report(row, ckpt_path)
         if epoch == start and ctx.rank == 0 and epochs > start + 1:
             _log_eta(cfg, time.perf_counter() - began, row, epochs - start - 1)
     final = history[-1][M.LOSS] if history else float("nan")
     return PretrainSummary(len(history), final, history, ckpt_path)
+
+
+def _check_weights(core: nn.Module, epoch: int) -> None:
+    """Raise PretrainingDiverged before a checkpoint of non-finite weights is written (DDP keeps
+    the ranks' weights equal, so every rank decides the same)."""
+    bad = [name for name, p in core.state_dict().items() if p.is_floating_point() and not torch.isfinite(p).all()]
+    if bad:
+        raise PretrainingDiverged(f"pretraining diverged: the weights are not finite after epoch {epoch + 1}, "
+                                  f"last step ({bad[0]}, {len(bad)} tensors in all; try a lower optim.lr); "
+                                  "no checkpoint of it was kept")
 
 
 def _log_eta(cfg: Config, seconds: float, row: dict[str, float], left: int) -> None:
@@ -224,6 +241,10 @@ def _train_epoch(
             else:
                 losses = core.loss(model(one_view(batch, cfg, info, gen)), labels[order].to(ctx.device))
         loss = weighted_streams(losses, weights)
+        if not all_finite(loss.detach()):  # on any rank: stop before the update, every rank at this step
+            raise PretrainingDiverged(f"pretraining diverged: the loss is not finite at epoch {epoch + 1}, step "
+                                      f"{i + 1} of {len(steps)} (try a lower optim.lr, or check the data); "
+                                      "no checkpoint from this epoch was kept")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

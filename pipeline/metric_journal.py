@@ -49,7 +49,9 @@ class MetricJournal:
 
     def flush(self) -> None:
         """Log every row whose step MLflow does not hold yet (call once its checkpoint is saved)."""
-        logged = tracking.logged_steps(self.store, self.run_id, M.LOSS)
+        # by the epoch key, always finite: MLflow drops a non-finite value, so a NaN loss would read
+        # as never logged, and every other key of its row would be logged again at the same step
+        logged = tracking.logged_steps(self.store, self.run_id, M.EPOCH)
         for row in self.rows:
             step = int(row[M.EPOCH])
             if step not in logged:

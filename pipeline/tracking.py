@@ -205,6 +205,17 @@ def get_run(store: Store, run_id: str) -> RunRecord:
     return _record(store.client.get_run(run_id))
 
 
+def run_exists(store: Store, run_id: str) -> bool:
+    """Whether the store holds a run with this id."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        store.client.get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
 def reopen(store: Store, run_id: str) -> None:
     """Mark an unfinished run RUNNING again (a resumed stage keeps writing its own run)."""
     store.client.update_run(run_id, status="RUNNING")

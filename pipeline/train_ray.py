@@ -39,6 +39,7 @@ from pipeline import storage as shared
 from pipeline.checkpoints import read_state
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 from pipeline.data import local_copy
+from pipeline.engine import PretrainingDiverged
 from pipeline.runtime import allocator_env
 from pipeline.worker import pretrain_worker
 
@@ -80,6 +81,8 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
             verified=loop.get("verified", ""), tracking_uri=loop["tracking_uri"],
             experiment_id=loop["experiment_id"], run_id=loop["run_id"],
         )
+    except PretrainingDiverged as e:  # every rank at the same step: ended, not failed, so Ray retries nothing
+        return {"diverged": str(e)}  # deterministic: a retry from the last checkpoint would diverge again
     finally:
         if resume_dir is not None:
             shutil.rmtree(resume_dir, ignore_errors=True)
@@ -140,6 +143,8 @@ def pretrain_on_ray(
         ),
     )
     result = trainer.fit()
+    if diverged := (getattr(result, "return_value", None) or {}).get("diverged"):
+        raise PretrainingDiverged(diverged)
     if result.checkpoint is None:
         raise RuntimeError(f"pretraining run {name!r} finished without a checkpoint")
     location = shared.location_under(shared.resolve(storage), result.checkpoint.path)

@@ -20,7 +20,7 @@ from torch import nn
 from pipeline import tracking
 from pipeline.config import Config
 from pipeline.data import load_dataset
-from pipeline.engine import PretrainSummary, Reporter, WorkerContext, run_pretraining
+from pipeline.engine import PretrainingDiverged, PretrainSummary, Reporter, WorkerContext, run_pretraining
 from pipeline.metric_journal import MetricJournal
 from pipeline.monitor import make_knn_monitor
 from pipeline.runtime import tune_allocator_
@@ -58,7 +58,12 @@ def pretrain_worker(
                  "samples' labels, so the monitor would read them back (100%%)", cfg.method)
     ctx = WorkerContext(rank=rank, world_size=world_size, device=device, prepare_model=prepare_model,
                         report=report, resume_from=resume_from, checkpoint_dir=None, monitor=monitor)
-    return run_pretraining(cfg, x, data.info, ctx, y)
+    try:
+        return run_pretraining(cfg, x, data.info, ctx, y)
+    except PretrainingDiverged:
+        if journal is not None:
+            journal.flush()  # the finite epochs since the last checkpoint: what the run can still show
+        raise
 
 
 def monitor_reads_unseen_labels(cfg: Config) -> bool:

@@ -52,10 +52,12 @@ def invoke(*args: object) -> subprocess.CompletedProcess[str]:
 
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     try:
         result = CliRunner().invoke(app, [str(a) for a in args])
     finally:
         root.handlers[:], root.level = handlers, level  # the CLI configured logging for its own streams
+        signal.signal(signal.SIGTERM, on_sigterm)  # ... and SIGTERM for its own process
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
