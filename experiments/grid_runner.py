@@ -45,7 +45,7 @@ class GridSummary:
 def run_table_or_over(
     table: str | None, over: list[str], *, profile: str, data_dir: str | Path | None, overrides: list[str],
     name: str | None, resume: bool, run_dir: Path, seeds: tuple[int, ...] = (), record: bool = False,
-    replace: bool = False,
+    replace: bool = False, experiment: str | None = None,
 ) -> GridSummary:
     """Run the grid; returns the printed summary (Markdown), the MLflow UI command and the outcomes.
     The summary run ends FINISHED only if every trial finished (FAILED if one failed, else KILLED).
@@ -59,8 +59,10 @@ def run_table_or_over(
     if record and (table is None or synthetic):
         raise ValueError("--record keeps figures of table rows measured on their own dataset: give a TABLE, "
                          "claims or row ids, and --data")
+    named = experiment
     if table is not None:
         _, experiment = target_rows(table, profile)
+        experiment = named or experiment
         trials = table_trials(table, profile, overrides, synthetic, seeds)
         if record and not replace:
             refuse_kept_otherwise(trials, profile, overrides)
@@ -68,7 +70,8 @@ def run_table_or_over(
     else:
         base = load_config(profile, [*(SYNTHETIC_OVERRIDES if synthetic else ()), *overrides])
         trials = over_trials(base, [*over, *([f"seed={','.join(map(str, seeds))}"] if seeds else [])])
-        experiment = grid_name = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
+        grid_name = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
+        experiment = named or grid_name
     digest = hashlib.sha256("|".join(config_hash(t.config) for t in trials).encode()).hexdigest()[:8]
     grid_name = f"{grid_name}-{digest}"  # a changed config is a new grid; --resume continues the same one
     data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else data_dir

@@ -112,6 +112,7 @@ def row_config(row: TableRow, profile: str, overrides: list[str], synthetic: boo
 
 def reproduce_row(
     row_id: str, *, profile: str, data_dir: str | Path | None, run_dir: Path, overrides: list[str] = (),  # type: ignore[assignment]
+    experiment: str | None = None,
 ) -> Outcome:
     """Run one row's chain and return the measured figure beside the paper's; writes nothing here."""
     row = get_row(row_id)
@@ -125,7 +126,8 @@ def reproduce_row(
     data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else data_dir
     # a mismatched dataset fails before anything runs; a URI's is copied into run_dir/data once
     opened = load_dataset(data, cfg, cache=Path(run_dir).resolve() / "data")
-    result = run_chain(opened, cfg, run_dir=run_dir, experiment=f"table{row.table_number}", row_id=row.row_id)
+    result = run_chain(opened, cfg, run_dir=run_dir, experiment=experiment or f"table{row.table_number}",
+                       row_id=row.row_id)
     metric = row_metric(row, cfg)
     measured = result.metrics[metric]
     store = tracking.Store(result.tracking_uri, result.experiment_id)
