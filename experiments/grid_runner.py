@@ -21,7 +21,7 @@ from experiments.results import DEFAULT_SEED, describe_augment
 from experiments.tables import get_row
 from pipeline import metrics as M
 from pipeline import tracking
-from pipeline.artifacts import PREDICTIONS
+from pipeline.artifacts import NEAR_CHANCE, PREDICTIONS
 from pipeline.config import config_hash, load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
@@ -83,6 +83,7 @@ def run_table_or_over(
     text = markdown(rows, f"{grid_name} ({profile} profile"
                     + (", synthetic data: not comparable to the paper)" if synthetic else ")"))
     text += fe_below_le(rows, profile)
+    text += near_chance_lines(outcomes)
     statuses = {o.status for o in outcomes}
     status = "FAILED" if "failed" in statuses else "KILLED" if statuses - {"finished"} else "FINISHED"
     run_id = log_summary(run_dir, experiment, grid_name, text, status)
@@ -96,6 +97,16 @@ def run_table_or_over(
                              uri=store.uri, experiment_id=store.experiment_id)
         text += f"\nrecorded {len(kept)} figures in results/ (README tables regenerated)\n" if kept else ""
     return GridSummary(text, outcomes)
+
+
+def near_chance_lines(outcomes: list[TrialOutcome]) -> str:
+    """A line naming the trials whose pretraining loss stayed near chance (MLflow tag crossmoco.learning)."""
+    near = [o.name for o in outcomes if o.metrics.get(M.LOSS_TO_CHANCE, 0.0) > NEAR_CHANCE]
+    if not near:
+        return ""
+    return (f"\nPretraining barely moved in {len(near)} of {len(outcomes)} trials ({', '.join(near)}): every stream's "
+            f"loss ended above {NEAR_CHANCE:.0%} of chance (tag {M.LEARNING}); figures of such encoders say "
+            "little about the method.\n")
 
 
 def _user_overrides(overrides: list[str], cfg_seed: int) -> tuple[str, ...]:

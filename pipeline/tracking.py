@@ -344,14 +344,21 @@ def ui_hint(uri: str, experiment_id: str) -> str:
 
 
 def show_metrics(store: Store, metrics: list[str]) -> None:
-    """Add ``metrics`` as columns (first, in order) of the experiment's shared runs view."""
+    """Add ``metrics`` as columns of the experiment's shared runs view."""
+    show_columns(store, [], metrics)
+
+
+def show_columns(store: Store, params: list[str], metrics: list[str]) -> None:
+    """Add ``params`` and then ``metrics`` as columns (in order, after those already shown) of the experiment's
+    shared runs view: what the UI's runs table shows without opening its column picker."""
     tag = SHARED_VIEW + VIEW_KEY
     try:
         state = json.loads(store.client.get_experiment(store.experiment_id).tags.get(tag) or "{}")
     except json.JSONDecodeError:
         state = {}
     columns = list(state.get("selectedColumns") or [])
-    merged = list(dict.fromkeys([*columns, *(f"metrics.`{m}`" for m in metrics)]))
+    wanted = [*columns, *(f"params.`{p}`" for p in params), *(f"metrics.`{m}`" for m in metrics)]
+    merged = list(dict.fromkeys(sorted(wanted, key=lambda c: not c.startswith("params."))))  # the setting first
     if merged != columns:
         state.update(selectedColumns=merged, columnOrder=merged)
         store.client.set_experiment_tag(store.experiment_id, tag, json.dumps(state))
