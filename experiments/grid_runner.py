@@ -81,7 +81,7 @@ def run_table_or_over(
     outcomes = run_grid(trials, data, run_dir=run_dir, name=grid_name, experiment=experiment, resume=resume)
     rows = summarize(trials, outcomes)
     text = markdown(rows, f"{grid_name} ({profile} profile"
-                    + (", synthetic data: not comparable to the paper)" if synthetic else ")"))
+                    + (", synthetic data: not comparable to the paper)" if synthetic else ")"), context_only=synthetic)
     text += fe_below_le(rows, profile)
     text += near_chance_lines(outcomes)
     statuses = {o.status for o in outcomes}

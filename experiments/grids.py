@@ -77,8 +77,10 @@ def table_trials(
                              paper=tuple((row_metric(r, cfg), r.paper_value) for r in grouped
                                          if r.paper_value is not None))
                    for cfg, grouped in groups.values()]
+    # the axes are the keys whose values differ between the trials; a one-setting grid shows its rows' own keys
     own = [k for r in rows for k, _ in map(parse_override, r.overrides) if not k.startswith(_NOT_A_SETTING)]
-    return with_settings(trials, own)
+    one_setting = len(trials) == len(seeds or (None,))
+    return with_settings(trials, _off_default(own, trials[0].config) if one_setting else [])
 
 
 _NOT_A_SETTING = ("data.", "eval.protocols", "eval.semi_fractions")  # what every row sets: where and how it is read
@@ -88,6 +90,12 @@ def _short_names(keys: list[str]) -> dict[str, str]:
     """``contrastive.num_banks`` -> ``num_banks``; the full key where two keys end alike."""
     last = [k.split(".")[-1] for k in keys]
     return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
+
+
+def _off_default(keys: list[str], cfg: Config) -> list[str]:
+    """The ``keys`` whose value in ``cfg`` is not the base config's (``method=crossmoco`` is no setting)."""
+    flat, base = to_flat_dict(cfg), to_flat_dict(Config())
+    return [k for k in dict.fromkeys(keys) if flat.get(k) != base.get(k)]
 
 
 def _text(value: object) -> str:
@@ -150,16 +158,25 @@ def summarize(trials: list[TrialSpec], outcomes: list[TrialOutcome]) -> list[Sum
     return out
 
 
-def markdown(rows: list[SummaryRow], title: str) -> str:
+def markdown(rows: list[SummaryRow], title: str, context_only: bool = False) -> str:
+    """Paper vs measured, one line per row. ``context_only`` (synthetic data): the paper's figure is shown as
+    context after the measured one, with no difference column: the two were measured on different data."""
     def fmt(v: float | None) -> str:
         return "—" if v is None else f"{v:.1f}"
 
-    lines = [f"### {title}", "", "| row | setting | paper | measured | diff | MLflow parent run |",
-             "|---|---|---|---|---|---|"]
+    if context_only:
+        lines = [f"### {title}", "", "| row | setting | measured | paper (context) | MLflow parent run |",
+                 "|---|---|---|---|---|"]
+    else:
+        lines = [f"### {title}", "", "| row | setting | paper | measured | diff | MLflow parent run |",
+                 "|---|---|---|---|---|---|"]
     for r in rows:
         diff = "—" if r.paper is None or r.measured is None else f"{r.measured - r.paper:+.1f}"
         measured = r.note if r.measured is None and r.note else fmt(r.measured)
-        lines.append(f"| {r.row_id} | {r.label} | {fmt(r.paper)} | {measured} | {diff} | {r.parent_run_id} |")
+        if context_only:
+            lines.append(f"| {r.row_id} | {r.label} | {measured} | {fmt(r.paper)} | {r.parent_run_id} |")
+        else:
+            lines.append(f"| {r.row_id} | {r.label} | {fmt(r.paper)} | {measured} | {diff} | {r.parent_run_id} |")
     return "\n".join(lines) + "\n"
 
 

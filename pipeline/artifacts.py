@@ -34,7 +34,7 @@ def predictions_csv(labels: np.ndarray, predictions: np.ndarray) -> str:
 
 def log_protocol(store: tracking.Store, run_id: str, res: ProtocolResult, cfg: Config, data: LoadedDataset) -> None:
     """A protocol's metrics (and per-epoch curves), its table as ``metrics.json`` and its figures."""
-    tracking.log_metrics(store, run_id, res.metrics())
+    tracking.log_metrics(store, run_id, {k: round(v, 2) for k, v in res.metrics().items()})  # as tables print them
     for row in res.curves:
         tracking.log_metrics(store, run_id, {M.protocol_metric(res.protocol, k): v for k, v in row.items()
                                              if k != "epoch"}, step=int(row["epoch"]))

@@ -141,7 +141,7 @@ def run_chain(
         raise StageError(stage, e) from e
     tracking.log_metrics(store, parent, {k: round(v, 2) for k, v in result.metrics.items()})  # as tables print them
     headline = [k for k in result.metrics if k.split("_", 1)[-1] == M.TOP1]
-    beside = paper_metrics(result.metrics, paper or {})
+    beside = paper_metrics(result.metrics, paper or {}, diff=cfg.data.dataset != "synthetic")
     tracking.log_metrics(store, parent, beside)
     # The headline columns: the row's setting, then each protocol's top-1 in the protocols' order (not the
     # best-epoch figures), each followed by the paper's figure and the difference where the chain has one.
@@ -154,13 +154,15 @@ def run_chain(
 PAPER, DIFF = "_paper", "_diff"  # <metric>_paper: the paper's figure of a chain's row; <metric>_diff: measured - paper
 
 
-def paper_metrics(measured: Mapping[str, float], paper: Mapping[str, float]) -> dict[str, float]:
-    """``{<metric>_paper, <metric>_diff}`` for each metric the chain measured and the paper prints."""
+def paper_metrics(measured: Mapping[str, float], paper: Mapping[str, float], diff: bool = True) -> dict[str, float]:
+    """``{<metric>_paper, <metric>_diff}`` for each metric the chain measured and the paper prints; without
+    ``diff`` (synthetic data: the paper's figure is context, not a target) the paper's figure alone."""
     out = {}
     for key, figure in paper.items():
         if key in measured:
             out[f"{key}{PAPER}"] = round(float(figure), 1)
-            out[f"{key}{DIFF}"] = round(measured[key] - float(figure), 1)
+            if diff:
+                out[f"{key}{DIFF}"] = round(measured[key] - float(figure), 1)
     return out
 
 

@@ -16,6 +16,8 @@ def test_a_table_grid_carries_its_axis_and_the_papers_figures():
     assert set(by_name) == {"banks1", "banks2", "banks3"}
     assert dict(by_name["banks3"].setting) == {"num_banks": "3"}
     assert dict(by_name["banks3"].paper) == {"linear_top1": 27.3, "finetune_top1": 50.1}
+    (one,) = table_trials("table3-banks3-le,table3-banks3-fe", "smoke", [], synthetic=True)
+    assert dict(one.setting)["num_banks"] == "3" and "method" not in dict(one.setting)
 
 
 def test_run_names_are_the_rows_common_id():

@@ -32,7 +32,8 @@ def test_a_folder_of_one_dataset_names_it_and_its_default_split(synthetic_shards
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
 def test_config_output_reads_back_in(tmp_path, suffix):
-    cfg = load_config("cpu", ["contrastive.num_banks=3", "encoder.channels=8,8,16,32", "data.val_performers=8,9"])
+    cfg = load_config("cpu", ["contrastive.num_banks=3", "encoder.channels=8,8,16,32",
+                                  "encoder.strides=1,2,2,1", "data.val_performers=8,9"])
     path = tmp_path / f"run{suffix}"
     from pipeline.config import to_flat_dict
 
