@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from experiments.readme import update_readme
+from experiments.readme import RESULTS_PAGE, update_readme
 from experiments.results import (
     DEFAULT_SEED,
     ResultsError,
@@ -139,11 +139,12 @@ def reproduce_row(
 
 
 def regenerate(root: Path) -> None:
-    """The README's tables and the claims' generated blocks (README.md, docs/claims.md) from ``<root>/results``."""
+    """The results page's tables (docs/results.md) and the claims' generated blocks (README.md, docs/claims.md)
+    from ``<root>/results``."""
     from experiments.claims import judge_all
     from experiments.claims_report import write_claims
 
-    readme = root / "README.md"
+    readme = root / RESULTS_PAGE
     if readme.is_file():
         update_readme(readme, root=root)
     write_claims(root, judge_all(root))

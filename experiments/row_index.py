@@ -7,17 +7,19 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
-from experiments.results import load_results
+from experiments.results import load_results, seed_free
 from experiments.rows import TableRow
 from experiments.tables import ROWS, rows_of
 
 
 def recorded(root: Path) -> dict[str, dict[str, list[float]]]:
-    """``{row id: {profile: [measured figure per seed]}}`` from ``<root>/results``."""
+    """``{row id: {profile (and any --set it ran with, the seed aside): [measured figure per seed]}}`` from
+    ``<root>/results``: figures measured another way are not averaged together."""
     kept: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for rec in load_results(root):
         if rec.get("measured") is not None:
-            kept[rec["row_id"]][rec["profile"]].append(float(rec["measured"]))
+            extra = " ".join(seed_free(rec.get("overrides")))
+            kept[rec["row_id"]][rec["profile"] + (f" [{extra}]" if extra else "")].append(float(rec["measured"]))
     return kept
 
 
