@@ -59,19 +59,17 @@ def run_table_or_over(
     if record and (table is None or synthetic):
         raise ValueError("--record keeps figures of table rows measured on their own dataset: give a TABLE, "
                          "claims or row ids, and --data")
-    named = experiment
     if table is not None:
-        _, experiment = target_rows(table, profile)
-        experiment = named or experiment
+        _, default_experiment = target_rows(table, profile)
         trials = table_trials(table, profile, overrides, synthetic, seeds)
         if record and not replace:
             refuse_kept_otherwise(trials, profile, overrides)
-        grid_name = name or f"{experiment}-{profile}"
+        grid_name = name or f"{default_experiment}-{profile}"
     else:
         base = load_config(profile, [*(SYNTHETIC_OVERRIDES if synthetic else ()), *overrides])
         trials = over_trials(base, [*over, *([f"seed={','.join(map(str, seeds))}"] if seeds else [])])
-        grid_name = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
-        experiment = named or grid_name
+        grid_name = default_experiment = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
+    experiment = experiment or default_experiment  # --experiment, else table<n> / claims / the grid's name
     digest = hashlib.sha256("|".join(config_hash(t.config) for t in trials).encode()).hexdigest()[:8]
     grid_name = f"{grid_name}-{digest}"  # a changed config is a new grid; --resume continues the same one
     data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else data_dir
