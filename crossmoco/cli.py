@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pipeline.data import LoadedDataset
 
 log = logging.getLogger("pipeline")
+REPO_ROOT = Path(__file__).resolve().parents[1]  # results/ and the README live here
 
 app = typer.Typer(
     name="crossmoco",
@@ -39,8 +40,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+DEFAULT_PROFILE = "smoke"  # every verb that trains: minutes on a laptop, never paper-sized on a CPU by surprise
 ProfileOpt = Annotated[
-    str | None, typer.Option("--profile", "-p", help=f"Named profile: {', '.join(sorted(PROFILES))}.")
+    str | None, typer.Option("--profile", "-p", help=f"Named profile: {', '.join(sorted(PROFILES))} "
+                             f"(default: the --config file's, else {DEFAULT_PROFILE}).")
+]
+ConfigFileOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="A TOML or YAML file of settings (what `config` prints "
+                              "reads back in): applied after the profile, before --set.")
+]
+DataOpt = Annotated[
+    str | None, typer.Option("--data", "-d", help="The dataset: a shard directory (holding manifest.json) or "
+                             "preprocess's OUT_DIR, a folder or a URI (s3://...). One dataset there sets "
+                             "data.dataset and its default split. Smoke profile: synthetic data by default.")
 ]
 SetOpt = Annotated[
     list[str] | None,
@@ -128,20 +140,59 @@ def resolve_config(profile: str | None, overrides: list[str] | None) -> Config:
         fail(str(e))
 
 
+def run_settings(profile: str | None, config_file: Path | None, overrides: list[str] | None,
+                 data: str | None = None) -> tuple[str, list[str]]:
+    """(the profile, every override in order): what ``data`` holds (one dataset: ``data.dataset`` and its
+    default split), then the ``--config`` file's settings, then ``--set``: a later one wins."""
+    from pipeline.config_file import file_overrides
+    from pipeline.data import inferred_overrides
+
+    file_profile, from_file = None, []
+    if config_file is not None:
+        try:
+            file_profile, from_file = file_overrides(config_file)
+        except ConfigError as e:
+            fail(str(e))
+    name = profile or file_profile or DEFAULT_PROFILE
+    if name not in PROFILES:
+        fail(f"unknown profile {name!r}; expected one of {sorted(PROFILES)}")
+    inferred = list(inferred_overrides(data)) if data is not None else []
+    return name, [*inferred, *from_file, *(overrides or [])]
+
+
+def one_data(positional: str | None, option: str | None) -> str | None:
+    """The dataset given as DATA_DIR (the older spelling) or --data; both is an error."""
+    if positional is not None and option is not None and positional != option:
+        fail(f"give the dataset once: DATA_DIR {positional!r} and --data {option!r} differ")
+    return option if option is not None else positional
+
+
 def not_built(verb: str, issue: int) -> NoReturn:
     """A verb of the product that is not built yet: say so and exit non-zero; never fake output."""
     fail(f"`{verb}` is not built yet (tracked in issue {issue}); nothing was run.", code=3)
 
 
 @app.command("config")
-def config_cmd(profile: ProfileOpt = None, set_: SetOpt = None) -> None:
-    """Print the resolved configuration as a flat JSON dict with its hash (precision auto resolved for this
-    machine, as a chain resolves it before hashing)."""
+def config_cmd(
+    profile: ProfileOpt = None, config_file: ConfigFileOpt = None, set_: SetOpt = None, data: DataOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="toml (reads back in with --config FILE) or json "
+                                     "(flat, with the hash; also reads back in).")] = "toml",
+) -> None:
+    """Print the resolved configuration a run would use, with its hash (precision auto resolved for this
+    machine, as a chain resolves it before hashing): save it, edit it, run it with --config FILE."""
+    from pipeline.config_file import to_toml
     from pipeline.precision import resolve_precision
 
-    cfg, precision = resolve_precision(resolve_config(profile, set_))
-    typer.echo(json.dumps({"hash": config_hash(cfg), "precision": precision.describe(), "config": to_flat_dict(cfg)},
-                          indent=2))
+    if fmt not in ("toml", "json"):
+        fail(f"--format: expected toml or json, got {fmt!r}")
+    name, overrides = run_settings(profile, config_file, set_, data)
+    cfg, precision = resolve_precision(resolve_config(name, overrides))
+    if fmt == "json":
+        typer.echo(json.dumps({"hash": config_hash(cfg), "precision": precision.describe(),
+                               "config": to_flat_dict(cfg)}, indent=2))
+    else:
+        typer.echo(to_toml(cfg, f"crossmoco config, profile {name}, hash {config_hash(cfg)}, "
+                                f"precision {precision.describe()}\nrun it with: --config THIS_FILE"), nl=False)
 
 
 @app.command()
@@ -267,14 +318,17 @@ def preprocess(
 RunDirOpt = Annotated[Path, typer.Option("--run-dir", help="Run directory: MLflow store, Ray storage, artifacts, "
                                            "logs/ (what Ray and MLflow print).")]
 ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
-DataArg = Annotated[str, typer.Argument(help="The shard directory (holding manifest.json) or preprocess's "
-                                        "OUT_DIR; either may be a URI (s3://...), copied once into RUN_DIR/data.")]
+DataArg = Annotated[str | None, typer.Argument(help="The dataset, as --data (the older spelling; either works).",
+                                               show_default=False)]
 
 
-def _start_chain(data_dir: str, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
+def _start_chain(data_dir: str | None, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
     from pipeline.data import DataError, load_dataset
+    from pipeline.embedded import ensure_synthetic_shards
 
     try:
+        if data_dir is None:  # the smoke profile's embedded dataset (_data_or_synthetic checked it is asked for)
+            data_dir = str(ensure_synthetic_shards(run_dir.resolve() / "synthetic"))
         # a missing or mismatched dataset is an error before Ray starts
         data = load_dataset(data_dir, cfg, cache=run_dir.resolve() / "data")
     except (DataError, OSError, ValueError) as e:
@@ -331,24 +385,43 @@ def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, 
         interrupted(f"the chain's MLflow runs are marked KILLED; its checkpoints are in {run_dir}")
     typer.echo(summary_json(result))
     typer.echo(tracking.ui_hint(result.tracking_uri, result.experiment_id))
+    if result.checkpoint is not None:
+        typer.echo(f"checkpoint: {result.checkpoint}")
+
+
+def _chain_config(data_dir: str | None, profile: str | None, config_file: Path | None,
+                  set_: list[str] | None) -> Config:
+    """The chain's config: with no dataset given, the smoke profile runs on the embedded synthetic one."""
+    from pipeline.embedded import SYNTHETIC_OVERRIDES
+
+    name, overrides = run_settings(profile, config_file, set_, data_dir)
+    if data_dir is None:
+        if name != "smoke":
+            fail(f"give the dataset with --data DIR; only the smoke profile falls back to synthetic data "
+                 f"(profile {name})")
+        overrides = [*SYNTHETIC_OVERRIDES, *overrides]
+    return resolve_config(name, overrides)
 
 
 @app.command()
 def pretrain(
-    data_dir: DataArg, profile: ProfileOpt = None, set_: SetOpt = None,
-    run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
+    data_dir: DataArg = None, data: DataOpt = None, profile: ProfileOpt = None, config_file: ConfigFileOpt = None,
+    set_: SetOpt = None, run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
 ) -> None:
-    """Self-supervised CrossMoCo pretraining on Ray Train (DDP); DATA_DIR holds manifest.json."""
-    cfg = resolve_config(profile, set_)
-    _start_chain(data_dir, cfg, run_dir, experiment, stages=[])
+    """Self-supervised CrossMoCo pretraining on Ray Train (DDP); ends by printing the checkpoint's path."""
+    data = one_data(data_dir, data)
+    _start_chain(data, _chain_config(data, profile, config_file, set_), run_dir, experiment, stages=[])
 
 
 @app.command()
 def evaluate(
-    checkpoint: Path, data_dir: DataArg, profile: ProfileOpt = None, set_: SetOpt = None,
-    run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
+    checkpoint: Path, data_dir: DataArg = None, data: DataOpt = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Take this profile's eval.* settings "
+                                                "(default: the checkpoint's own).")] = None,
+    set_: SetOpt = None, run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
 ) -> None:
-    """Evaluate a pretrained checkpoint (its own config, plus --set) with the configured protocols."""
+    """Evaluate a pretrained checkpoint (its own config, so its dataset, plus --set) with the configured
+    protocols."""
     from pipeline.checkpoints import CheckpointError, read_config, read_state
     from pipeline.config import apply_overrides
 
@@ -360,18 +433,22 @@ def evaluate(
         read_state(checkpoint)  # a missing or unreadable state.pt is an error before any MLflow run
     except (ConfigError, OSError, KeyError, CheckpointError) as e:
         fail(str(e))
-    _start_chain(data_dir, cfg, run_dir, experiment, checkpoint=checkpoint)
+    data = one_data(data_dir, data)
+    if data is None and cfg.data.dataset != "synthetic":
+        fail(f"give the checkpoint's {cfg.data.dataset} dataset with --data DIR")
+    _start_chain(data, cfg, run_dir, experiment, checkpoint=checkpoint)
 
 
 @app.command()
 def chain(
-    data_dir: DataArg, profile: ProfileOpt = None, set_: SetOpt = None,
-    run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
+    data_dir: DataArg = None, data: DataOpt = None, profile: ProfileOpt = None, config_file: ConfigFileOpt = None,
+    set_: SetOpt = None, run_dir: RunDirOpt = Path("runs"), experiment: ExperimentOpt = "crossmoco",
     row: Annotated[str, typer.Option(help="Table row id this chain reproduces (an MLflow tag).")] = "",
 ) -> None:
-    """Pretrain then evaluate, as one MLflow parent run with a child run per stage (resumable)."""
-    cfg = resolve_config(profile, set_)
-    _start_chain(data_dir, cfg, run_dir, experiment, row_id=row)
+    """Pretrain then evaluate, as one MLflow parent run with a child run per stage (resumable); ends by printing
+    the checkpoint's path."""
+    data = one_data(data_dir, data)
+    _start_chain(data, _chain_config(data, profile, config_file, set_), run_dir, experiment, row_id=row)
 
 
 def _seeds(text: str | None) -> tuple[int, ...]:
@@ -393,10 +470,12 @@ def grid(
                                                 "(every row the paper's claims measure on the profile); or row "
                                                 "ids joined by commas.")] = None,
     over: Annotated[list[str] | None, typer.Option(help="Grid a config key: KEY=V1,V2,... (repeatable).")] = None,
-    profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
-    data: Annotated[str | None, typer.Option(help="Shards to run on, a folder or a URI (smoke: synthetic by "
-                                             "default).")] = None,
+    profile: ProfileOpt = None,
+    data: DataOpt = None,
+    config_file: ConfigFileOpt = None,
     set_: SetOpt = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", help="MLflow experiment name (default: "
+                                                   "table<n>, claims, or grid-<keys>).")] = None,
     name: Annotated[str | None, typer.Option(help="Grid name prefix (a hash of the trial configs is added).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue an interrupted grid; finished trials are kept.")] = False,
     seeds: Annotated[str | None, typer.Option(help="Repeat every trial with each seed, e.g. 0,1,2 (paired "
@@ -414,9 +493,9 @@ def grid(
     if (table is None) == (not over):
         fail("give either a TABLE (I-VII, claims, or row ids) or one or more --over KEY=V1,V2,...")
     seed_list = _seeds(seeds)
-    if profile not in PROFILES:
-        fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
-    resolve_config(profile, set_)
+    # a table's rows name their own dataset; an --over grid takes the one --data holds
+    profile, overrides = run_settings(profile, config_file, set_, data if table is None else None)
+    resolve_config(profile, overrides)
     log.info("logs: %s", console.log_to_file(run_dir).parent)
     try:
         writable_dir(run_dir)
@@ -424,9 +503,9 @@ def grid(
         fail(os_error_message(e), code=1)
     try:
         with one_command_in(run_dir):
-            summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=set_ or [],
+            summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=overrides,
                                         name=name, resume=resume, run_dir=run_dir, seeds=seed_list, record=record,
-                                        replace=replace)
+                                        replace=replace, experiment=experiment)
     except (KeyError, ValueError, FileExistsError, ConfigError) as e:
         fail(str(e).strip('"'))
     except KeyboardInterrupt:  # a second Ctrl-C, past Tune's own handler
@@ -450,11 +529,13 @@ def grid_outcome(summary: GridSummary) -> None:
 @app.command()
 def reproduce(
     rows: Annotated[list[str], typer.Argument(help="Row ids, e.g. table5-crossmoco-ucla (see README tables).")],
-    profile: Annotated[str, typer.Option("--profile", "-p", help="smoke, cpu or paper.")] = "smoke",
-    data: Annotated[str | None, typer.Option(help="The row's dataset: a shard directory or preprocess's "
-                                             "OUT_DIR, a folder or a URI (smoke: synthetic by default).")] = None,
+    profile: ProfileOpt = None,
+    data: DataOpt = None,
+    config_file: ConfigFileOpt = None,
     set_: SetOpt = None,
     run_dir: RunDirOpt = Path("runs"),
+    experiment: Annotated[str | None, typer.Option("--experiment", help="MLflow experiment name (default: "
+                                                   "table<n>).")] = None,
     record: Annotated[bool, typer.Option("--record", help="Keep each figure measured on the row's own dataset: "
                                          "results/<row>-<profile>.csv in this repository (-seed<S>.csv with "
                                          "--set seed=S, beside the default seed's), README tables "
@@ -472,8 +553,7 @@ def reproduce(
     from pipeline.chain import StageError
     from pipeline.data import DataError
 
-    if profile not in PROFILES:
-        fail(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
+    profile, set_ = run_settings(profile, config_file, set_)  # a row names its own dataset: nothing inferred
     cfg = resolve_config(profile, set_)
     if record and cfg.eval.split != "test":
         fail(f"--record keeps test-split figures only; eval.split={cfg.eval.split} is for choosing settings")
@@ -501,7 +581,8 @@ def reproduce(
         measured: dict[str, Outcome] = {}  # this command's figures: a control run beside its row is read from here
         for row in sorted(rows, key=lambda r: not get_row(r).is_control):  # controls first, to print beside the rest
             try:
-                outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [])
+                outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [],
+                                        experiment=experiment)
             except (KeyError, ValueError, DataError, ConfigError) as e:
                 fail(str(e).strip('"'))
             except StageError as e:
@@ -548,16 +629,37 @@ def claims(
 
 
 @app.command()
+def rows(
+    table: Annotated[str | None, typer.Argument(help="Only this table's rows (I-VII).")] = None,
+) -> None:
+    """List the table rows: id (what reproduce and grid take), table, column, the paper's figure and the figures
+    kept in results/ (per profile; several seeds as their mean)."""
+    from experiments.results import ResultsError
+    from experiments.row_index import row_table
+    from experiments.tables import TABLE_IDS
+
+    if table is not None and table.upper() not in TABLE_IDS and not table.isdigit():
+        fail(f"unknown table {table!r}; expected one of {', '.join(TABLE_IDS)}")
+    try:
+        typer.echo(row_table(REPO_ROOT, table))
+    except (ResultsError, KeyError) as e:
+        fail(str(e).strip('"'))
+
+
+@app.command()
 def report(
     table: Annotated[str, typer.Argument(help="A paper table, I-VII.")],
     run_dir: RunDirOpt = Path("runs"),
     out: Annotated[Path | None, typer.Option(help="Folder for the .md and .png (default RUN_DIR/reports).")] = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", help="The MLflow experiment the rows ran in "
+                                                   "(default: table<n>, as grid and reproduce name it).")] = None,
 ) -> None:
-    """Write a paper-vs-measured Markdown table and PNG chart from MLflow (also logged as artifacts)."""
+    """Write a paper-vs-measured Markdown table and PNG chart from MLflow (also logged as artifacts); a run
+    directory with no finished run of the table is an error, and nothing is written."""
     from experiments.report import report as make_report
 
     try:
-        rep = make_report(table, run_dir, out)
+        rep = make_report(table, run_dir, out, experiment=experiment)
     except (KeyError, ValueError, FileNotFoundError) as e:
         fail(str(e).strip('"'))
     typer.echo(rep.markdown.read_text())
@@ -585,8 +687,22 @@ def demo(
     grid_outcome(summary)
 
 
+def _unknown_verb(argv: list[str]) -> str | None:
+    """The first word of ``argv`` past the global options when it is no verb of the CLI, else None."""
+    verbs = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    words = iter(argv)
+    for word in words:
+        if word == "--storage":
+            next(words, None)
+        elif not word.startswith("-"):
+            return None if word in verbs else word
+    return None
+
+
 def main() -> None:
     """Console-script entry point: errors a user can cause that no command caught are one line too."""
+    if (verb := _unknown_verb(sys.argv[1:])) is not None:
+        _last_resort(f"unknown command {verb!r}; `python -m pipeline --help` lists them", 2)
     try:
         app()
     except ConfigError as e:  # a bad config that slipped past resolve_config

@@ -111,7 +111,7 @@ class AugmentConfig:
     # A random view change before the shear (datasets/augment.py::view_change), for the cross-view splits; the
     # paper and CrosSCLR have none. CTR-GCN's NW-UCLA feeder (feeders/feeder_ucla.py::rand_view_transform) turns
     # every training sample about x and y by angles drawn in [-60, 60] degrees and scales it by s in [0.5, 1.5].
-    # Measured on NW-UCLA's view-held-out validation (50-epoch proxies, README "Validation sweeps"): linear
+    # Measured on NW-UCLA's view-held-out validation (50-epoch proxies, docs/fidelity.md "Validation sweeps"): linear
     # 62.7 (60 degrees, scale 0.5) and 66.1 (30 degrees) against 69.4 without, so it stays off
     rotate_degrees: float = 0.0  # largest angle about x and about y; 0 = no rotation (the lineage)
     scale_amplitude: float = 0.0  # s uniform in [1 - a, 1 + a]; 0 = no scaling (the lineage)

@@ -94,5 +94,6 @@ def _skeletons(path, frames: object) -> np.ndarray:
         arr = arr.astype(np.float32)
     if not np.isfinite(arr).all():  # after the cast: what the shards would hold
         t = int(np.argmax(~np.isfinite(arr).all(axis=(1, 2))))
-        raise DatasetFormatError(path, None, f"skeletons[{t}] holds NaN or infinity (or a value beyond float32's range)")
+        raise DatasetFormatError(path, None,
+                                 f"skeletons[{t}] holds NaN or infinity (or a value beyond float32's range)")
     return arr

@@ -21,7 +21,7 @@ from experiments.results import DEFAULT_SEED, describe_augment
 from experiments.tables import get_row
 from pipeline import metrics as M
 from pipeline import tracking
-from pipeline.artifacts import PREDICTIONS
+from pipeline.artifacts import NEAR_CHANCE, PREDICTIONS
 from pipeline.config import config_hash, load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
@@ -45,7 +45,7 @@ class GridSummary:
 def run_table_or_over(
     table: str | None, over: list[str], *, profile: str, data_dir: str | Path | None, overrides: list[str],
     name: str | None, resume: bool, run_dir: Path, seeds: tuple[int, ...] = (), record: bool = False,
-    replace: bool = False,
+    replace: bool = False, experiment: str | None = None,
 ) -> GridSummary:
     """Run the grid; returns the printed summary (Markdown), the MLflow UI command and the outcomes.
     The summary run ends FINISHED only if every trial finished (FAILED if one failed, else KILLED).
@@ -60,15 +60,16 @@ def run_table_or_over(
         raise ValueError("--record keeps figures of table rows measured on their own dataset: give a TABLE, "
                          "claims or row ids, and --data")
     if table is not None:
-        _, experiment = target_rows(table, profile)
+        _, default_experiment = target_rows(table, profile)
         trials = table_trials(table, profile, overrides, synthetic, seeds)
         if record and not replace:
             refuse_kept_otherwise(trials, profile, overrides)
-        grid_name = name or f"{experiment}-{profile}"
+        grid_name = name or f"{default_experiment}-{profile}"
     else:
         base = load_config(profile, [*(SYNTHETIC_OVERRIDES if synthetic else ()), *overrides])
         trials = over_trials(base, [*over, *([f"seed={','.join(map(str, seeds))}"] if seeds else [])])
-        experiment = grid_name = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
+        grid_name = default_experiment = name or "grid-" + "-".join(o.split("=")[0].split(".")[-1] for o in over)
+    experiment = experiment or default_experiment  # --experiment, else table<n> / claims / the grid's name
     digest = hashlib.sha256("|".join(config_hash(t.config) for t in trials).encode()).hexdigest()[:8]
     grid_name = f"{grid_name}-{digest}"  # a changed config is a new grid; --resume continues the same one
     data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else data_dir
@@ -78,8 +79,9 @@ def run_table_or_over(
     outcomes = run_grid(trials, data, run_dir=run_dir, name=grid_name, experiment=experiment, resume=resume)
     rows = summarize(trials, outcomes)
     text = markdown(rows, f"{grid_name} ({profile} profile"
-                    + (", synthetic data: not comparable to the paper)" if synthetic else ")"))
+                    + (", synthetic data: not comparable to the paper)" if synthetic else ")"), context_only=synthetic)
     text += fe_below_le(rows, profile)
+    text += near_chance_lines(outcomes)
     statuses = {o.status for o in outcomes}
     status = "FAILED" if "failed" in statuses else "KILLED" if statuses - {"finished"} else "FINISHED"
     run_id = log_summary(run_dir, experiment, grid_name, text, status)
@@ -93,6 +95,16 @@ def run_table_or_over(
                              uri=store.uri, experiment_id=store.experiment_id)
         text += f"\nrecorded {len(kept)} figures in results/ (README tables regenerated)\n" if kept else ""
     return GridSummary(text, outcomes)
+
+
+def near_chance_lines(outcomes: list[TrialOutcome]) -> str:
+    """A line naming the trials whose pretraining loss stayed near chance (MLflow tag crossmoco.learning)."""
+    near = [o.name for o in outcomes if o.metrics.get(M.LOSS_TO_CHANCE, 0.0) > NEAR_CHANCE]
+    if not near:
+        return ""
+    return (f"\nPretraining barely moved in {len(near)} of {len(outcomes)} trials ({', '.join(near)}): every stream's "
+            f"loss ended above {NEAR_CHANCE:.0%} of chance (tag {M.LEARNING}); figures of such encoders say "
+            "little about the method.\n")
 
 
 def _user_overrides(overrides: list[str], cfg_seed: int) -> tuple[str, ...]:

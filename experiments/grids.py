@@ -6,6 +6,7 @@ trial whose chain runs both protocols after a single pretraining.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from experiments.rows import TableRow
 from experiments.tables import get_row, rows_of
 from pipeline import metrics as M
 from pipeline import tracking
-from pipeline.config import Config, apply_overrides, parse_override
+from pipeline.config import Config, apply_overrides, parse_override, to_flat_dict
 from pipeline.grid import TrialOutcome, TrialSpec
 from pipeline.provenance import pretrain_key
 
@@ -72,8 +73,44 @@ def table_trials(
             raise ValueError(f"{target} has no runnable rows")
         suffix = "" if seed is None else f"-s{seed}"
         trials += [TrialSpec(grouped[0].key.removesuffix("-le").removesuffix("-fe") + suffix, cfg,
-                             ",".join(r.row_id for r in grouped)) for cfg, grouped in groups.values()]
-    return trials
+                             ",".join(r.row_id for r in grouped),
+                             paper=tuple((row_metric(r, cfg), r.paper_value) for r in grouped
+                                         if r.paper_value is not None))
+                   for cfg, grouped in groups.values()]
+    # the axes are the keys whose values differ between the trials; a one-setting grid shows its rows' own keys
+    own = [k for r in rows for k, _ in map(parse_override, r.overrides) if not k.startswith(_NOT_A_SETTING)]
+    one_setting = len(trials) == len(seeds or (None,))
+    return with_settings(trials, _off_default(own, trials[0].config) if one_setting else [])
+
+
+_NOT_A_SETTING = ("data.", "eval.protocols", "eval.semi_fractions")  # what every row sets: where and how it is read
+
+
+def _short_names(keys: list[str]) -> dict[str, str]:
+    """``contrastive.num_banks`` -> ``num_banks``; the full key where two keys end alike."""
+    last = [k.split(".")[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
+
+
+def _off_default(keys: list[str], cfg: Config) -> list[str]:
+    """The ``keys`` whose value in ``cfg`` is not the base config's (``method=crossmoco`` is no setting)."""
+    flat, base = to_flat_dict(cfg), to_flat_dict(Config())
+    return [k for k in dict.fromkeys(keys) if flat.get(k) != base.get(k)]
+
+
+def _text(value: object) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+
+
+def with_settings(trials: list[TrialSpec], keys: list[str] = ()) -> list[TrialSpec]:  # type: ignore[assignment]
+    """``trials`` with each one's setting (``TrialSpec.setting``): the values of the grid's axes (the config keys
+    whose values differ between the trials, and ``keys``), under short names: the MLflow runs table's columns."""
+    flats = [to_flat_dict(t.config) for t in trials]
+    varying = [k for k in flats[0] if len({repr(f.get(k)) for f in flats}) > 1] if flats else []
+    axes = list(dict.fromkeys([*keys, *varying]))
+    names = _short_names(axes)
+    return [dataclasses.replace(t, setting=tuple((names[k], _text(f[k])) for k in axes))
+            for t, f in zip(trials, flats, strict=True)]
 
 
 def over_trials(base: Config, over: list[str]) -> list[TrialSpec]:
@@ -87,7 +124,7 @@ def over_trials(base: Config, over: list[str]) -> list[TrialSpec]:
     for combo in itertools.product(*axes):
         name = ",".join(c.split(".")[-1] for c in combo)
         trials.append(TrialSpec(name, apply_overrides(base, combo)))
-    return trials
+    return with_settings(trials, [parse_override(c)[0] for c in axes[0]][:1] if axes else [])
 
 
 @dataclass(frozen=True)
@@ -121,16 +158,25 @@ def summarize(trials: list[TrialSpec], outcomes: list[TrialOutcome]) -> list[Sum
     return out
 
 
-def markdown(rows: list[SummaryRow], title: str) -> str:
+def markdown(rows: list[SummaryRow], title: str, context_only: bool = False) -> str:
+    """Paper vs measured, one line per row. ``context_only`` (synthetic data): the paper's figure is shown as
+    context after the measured one, with no difference column: the two were measured on different data."""
     def fmt(v: float | None) -> str:
         return "—" if v is None else f"{v:.1f}"
 
-    lines = [f"### {title}", "", "| row | setting | paper | measured | diff | MLflow parent run |",
-             "|---|---|---|---|---|---|"]
+    if context_only:
+        lines = [f"### {title}", "", "| row | setting | measured | paper (context) | MLflow parent run |",
+                 "|---|---|---|---|---|"]
+    else:
+        lines = [f"### {title}", "", "| row | setting | paper | measured | diff | MLflow parent run |",
+                 "|---|---|---|---|---|---|"]
     for r in rows:
         diff = "—" if r.paper is None or r.measured is None else f"{r.measured - r.paper:+.1f}"
         measured = r.note if r.measured is None and r.note else fmt(r.measured)
-        lines.append(f"| {r.row_id} | {r.label} | {fmt(r.paper)} | {measured} | {diff} | {r.parent_run_id} |")
+        if context_only:
+            lines.append(f"| {r.row_id} | {r.label} | {measured} | {fmt(r.paper)} | {r.parent_run_id} |")
+        else:
+            lines.append(f"| {r.row_id} | {r.label} | {fmt(r.paper)} | {measured} | {diff} | {r.parent_run_id} |")
     return "\n".join(lines) + "\n"
 
 

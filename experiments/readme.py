@@ -1,8 +1,9 @@
-"""The README's paper-vs-measured tables, generated from ``experiments.tables`` and ``results/*.csv``.
+"""The paper-vs-measured tables of the results page (``docs/results.md``, linked from the README), generated
+from ``experiments.tables`` and ``results/*.csv``.
 
-``python -m experiments.readme`` rewrites the block between the markers in README.md;
+``python -m experiments.readme`` rewrites the block between the markers in docs/results.md;
 ``python -m experiments.readme --check`` only says whether it is current (exit status 1 if not).
-A test checks the README's block equals ``render_tables()``, so the figures are never typed twice.
+A test checks the page's block equals ``render_tables()``, so the figures are never typed twice.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from experiments.tables import TABLE_NOTES, TABLE_TITLES, rows_of
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS_PAGE = Path("docs") / "results.md"  # the generated tables (the README links to it: it stays a manual)
 BEGIN = "<!-- tables:begin -->"
 END = "<!-- tables:end -->"
 _MISSING = "—"
@@ -129,7 +131,7 @@ def update_readme(path: str | os.PathLike[str], root: str | os.PathLike[str] | N
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    readme = REPO_ROOT / "README.md"
+    readme = REPO_ROOT / RESULTS_PAGE
     if args == ["--check"]:
         current = readme_block(readme) == render_tables()
         log.info("%s: tables are %s", readme, "current" if current else "stale; run python -m experiments.readme")

@@ -58,16 +58,24 @@ def chart(rows: list[SummaryRow], path: Path, title: str) -> Path:
     return save_png(fig, path)
 
 
-def report(table: str, run_dir: Path, out_dir: Path | None = None) -> Report:
-    """Write ``table<n>.md`` and ``table<n>.png`` and log both to a ``report-table<n>`` MLflow run."""
+def report(table: str, run_dir: Path, out_dir: Path | None = None, experiment: str | None = None) -> Report:
+    """Write ``table<n>.md`` and ``table<n>.png`` and log both to a ``report-table<n>`` MLflow run of
+    ``experiment`` (default ``table<n>``). A run folder without an MLflow store, or without a finished chain of
+    the table, is a ``FileNotFoundError`` and nothing is created."""
     first = rows_of(table)[0]
-    experiment = f"table{first.table_number}"
+    experiment = experiment or f"table{first.table_number}"
     run_dir = Path(run_dir).resolve()
     uri = tracking.default_uri(run_dir)
-    if uri.startswith("sqlite:///") and not run_dir.is_dir():  # nothing is created for a mistyped folder
-        raise FileNotFoundError(f"{run_dir}: no such run folder; give the --run-dir of a grid or `reproduce`")
+    hint = "give the --run-dir of a grid or `reproduce`"
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise FileNotFoundError(f"{run_dir}: no MLflow store (mlflow.db) here; {hint}")
+    if not tracking.experiment_exists(uri, experiment):
+        raise FileNotFoundError(f"{run_dir}: no MLflow experiment {experiment!r}; {hint} (or --experiment)")
     store = tracking.init_store(uri, experiment, artifact_root=run_dir / "artifacts")
     rows = measured_rows(store, table)
+    if all(r.measured is None for r in rows):
+        raise FileNotFoundError(f"{run_dir}: no finished run of Table {first.table} in experiment {experiment!r}; "
+                                f"{hint}")
     title = f"Table {first.table}: {TABLE_TITLES.get(first.table, '')}".strip(": ")
     out = Path(out_dir) if out_dir is not None else run_dir / "reports"
     out.mkdir(parents=True, exist_ok=True)

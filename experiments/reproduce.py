@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from experiments.readme import update_readme
+from experiments.readme import RESULTS_PAGE, update_readme
 from experiments.results import (
     DEFAULT_SEED,
     ResultsError,
@@ -112,6 +112,7 @@ def row_config(row: TableRow, profile: str, overrides: list[str], synthetic: boo
 
 def reproduce_row(
     row_id: str, *, profile: str, data_dir: str | Path | None, run_dir: Path, overrides: list[str] = (),  # type: ignore[assignment]
+    experiment: str | None = None,
 ) -> Outcome:
     """Run one row's chain and return the measured figure beside the paper's; writes nothing here."""
     row = get_row(row_id)
@@ -125,7 +126,8 @@ def reproduce_row(
     data = ensure_synthetic_shards(run_dir / "synthetic") if data_dir is None else data_dir
     # a mismatched dataset fails before anything runs; a URI's is copied into run_dir/data once
     opened = load_dataset(data, cfg, cache=Path(run_dir).resolve() / "data")
-    result = run_chain(opened, cfg, run_dir=run_dir, experiment=f"table{row.table_number}", row_id=row.row_id)
+    result = run_chain(opened, cfg, run_dir=run_dir, experiment=experiment or f"table{row.table_number}",
+                       row_id=row.row_id)
     metric = row_metric(row, cfg)
     measured = result.metrics[metric]
     store = tracking.Store(result.tracking_uri, result.experiment_id)
@@ -137,11 +139,12 @@ def reproduce_row(
 
 
 def regenerate(root: Path) -> None:
-    """The README's tables and the claims' generated blocks (README.md, docs/claims.md) from ``<root>/results``."""
+    """The results page's tables (docs/results.md) and the claims' generated blocks (README.md, docs/claims.md)
+    from ``<root>/results``."""
     from experiments.claims import judge_all
     from experiments.claims_report import write_claims
 
-    readme = root / "README.md"
+    readme = root / RESULTS_PAGE
     if readme.is_file():
         update_readme(readme, root=root)
     write_claims(root, judge_all(root))

@@ -15,9 +15,10 @@ from pipeline.checkpoints import read_state
 from pipeline.config import Config
 from pipeline.data import LoadedDataset
 from pipeline.evaluation import ProtocolResult
-from pipeline.figures import plot_confusion, plot_curves, plot_tsne
+from pipeline.figures import plot_confusion, plot_curves, plot_pretraining, plot_tsne
 
 PRETRAIN_CURVES = [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR]
+NEAR_CHANCE = 0.9  # every stream's last loss above this fraction of the chance level: the encoders barely learned
 PREDICTIONS = "predictions.csv"  # a protocol run's per-clip predictions (artifact)
 
 
@@ -33,7 +34,7 @@ def predictions_csv(labels: np.ndarray, predictions: np.ndarray) -> str:
 
 def log_protocol(store: tracking.Store, run_id: str, res: ProtocolResult, cfg: Config, data: LoadedDataset) -> None:
     """A protocol's metrics (and per-epoch curves), its table as ``metrics.json`` and its figures."""
-    tracking.log_metrics(store, run_id, res.metrics())
+    tracking.log_metrics(store, run_id, {k: round(v, 2) for k, v in res.metrics().items()})  # as tables print them
     for row in res.curves:
         tracking.log_metrics(store, run_id, {M.protocol_metric(res.protocol, k): v for k, v in row.items()
                                              if k != "epoch"}, step=int(row["epoch"]))
@@ -61,14 +62,38 @@ def log_pretraining(store: tracking.Store, run_id: str, cfg: Config, ckpt: Path,
     location on Ray's storage) and its curves."""
     location = location or str(ckpt)
     tracking.set_tags(store, run_id, {M.CHECKPOINT: str(ckpt), M.CHECKPOINT_LOCATION: location})
-    history = tracking.metric_rows(store, run_id, [*PRETRAIN_CURVES, M.SAMPLES_PER_S], step_key="epoch")
+    streams = _stream_keys(tracking.get_run(store, run_id).metrics)
+    history = tracking.metric_rows(store, run_id, [*PRETRAIN_CURVES, *streams, M.SAMPLES_PER_S], step_key="epoch")
     with tempfile.TemporaryDirectory() as tmp:
-        png = plot_curves({"pretrain": history}, PRETRAIN_CURVES, Path(tmp) / "pretrain_curves.png",
-                          f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
+        png = plot_pretraining(history, streams, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR, Path(tmp) / "pretrain_curves.png",
+                               f"pretraining ({cfg.data.dataset}/{cfg.data.split})")
         tracking.log_artifact(store, run_id, png, "figures")
     tracking.log_json(store, run_id, {"checkpoint": str(ckpt), "location": location,
                                        "epoch": int(read_state(ckpt)["epoch"]) + 1},
                       "checkpoint.json")
+
+
+def _stream_keys(metrics: dict[str, float]) -> list[str]:
+    """The per-stream loss metrics (``loss_joint``, ...) of a pretraining run."""
+    return sorted(k for k in metrics if k.startswith(M.LOSS_PART_PREFIX) and k != M.LOSS_CHANCE)
+
+
+def loss_to_chance(health: dict[str, float]) -> float | None:
+    """The lowest stream's last loss over the chance level (1: learned nothing); None without both."""
+    streams = [v for k, v in health.items() if k.startswith(M.LOSS_PART_PREFIX) and k != M.LOSS_CHANCE]
+    chance = health.get(M.LOSS_CHANCE)
+    return min(streams) / chance if streams and chance else None
+
+
+def near_chance_note(health: dict[str, float]) -> str:
+    """One line when every stream's loss stayed near chance (``NEAR_CHANCE``), else ""."""
+    ratio = loss_to_chance(health)
+    if ratio is None or ratio <= NEAR_CHANCE:
+        return ""
+    losses = ", ".join(f"{k.removeprefix(M.LOSS_PART_PREFIX)} {v:.2f}" for k, v in sorted(health.items())
+                       if k.startswith(M.LOSS_PART_PREFIX) and k != M.LOSS_CHANCE)
+    return (f"pretraining barely moved: every stream's loss ended near chance ({losses}; chance "
+            f"{health[M.LOSS_CHANCE]:.2f}); a longer schedule (more epochs) learns more")
 
 
 def learning_health(store: tracking.Store, run_id: str) -> dict[str, float]:
@@ -76,7 +101,7 @@ def learning_health(store: tracking.Store, run_id: str) -> dict[str, float]:
     loss of a model that learned nothing (``loss_chance``, the same for every stream), and the kNN
     validation top-1 of the initial (random) encoders beside the last one, with the gain."""
     metrics = tracking.get_run(store, run_id).metrics
-    keys = [k for k in metrics if k.startswith(M.LOSS_PART_PREFIX) and k != M.LOSS_CHANCE]
+    keys = _stream_keys(metrics)
     last = tracking.last_values(store, run_id, [*keys, M.LOSS_CHANCE, M.KNN_INIT, M.KNN_MONITOR])
     if M.KNN_INIT in last and M.KNN_MONITOR in last:
         last[M.KNN_GAIN] = last[M.KNN_MONITOR] - last[M.KNN_INIT]

@@ -18,14 +18,22 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline import metrics as M
 from pipeline import storage as shared
 from pipeline import tracking
-from pipeline.artifacts import PREDICTIONS, learning_health, log_pretraining, log_protocol, predictions_csv
+from pipeline.artifacts import (
+    PREDICTIONS,
+    learning_health,
+    log_pretraining,
+    log_protocol,
+    loss_to_chance,
+    near_chance_note,
+    predictions_csv,
+)
 from pipeline.config import Config, config_hash, to_flat_dict
 from pipeline.data import LoadedDataset, load_dataset
 from pipeline.precision import PrecisionChoice, log_choice, resolve_precision
@@ -85,13 +93,16 @@ def run_chain(
     data_dir: str | Path | LoadedDataset, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco",
     row_id: str = "", pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
     checkpoint: Path | None = None, tags: dict[str, str] | None = None, storage: str | None = None,
-    tracking_uri: str | None = None,
+    tracking_uri: str | None = None, name: str = "", setting: Mapping[str, str] | None = None,
+    paper: Mapping[str, float] | None = None,
 ) -> ChainResult:
     """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir`` (a folder, a URI copied
     into ``run_dir/data``, or a dataset already opened); returns its metrics. Ray Train keeps its
     runs under ``storage`` (a folder or a URI; default ``$CROSSMOCO_STORAGE/ray``, else
     ``<run_dir>/ray``); MLflow is ``tracking_uri`` (default ``$MLFLOW_TRACKING_URI``, else SQLite in
-    ``run_dir``)."""
+    ``run_dir``). What the runs table shows at a glance: ``name`` (default: the rows' common id), ``setting``
+    (short params, e.g. ``{"num_banks": "3"}``: what sets this chain apart in its grid) and ``paper`` (the
+    paper's figure per metric: logged as ``<metric>_paper`` beside ``<metric>_diff``)."""
     run_dir = Path(run_dir).resolve()
     cfg, precision = resolve_precision(cfg)  # before hashing: auto on native bf16 hashes as bf16 (pipeline.precision)
     data = data_dir if isinstance(data_dir, LoadedDataset) else load_dataset(data_dir, cfg, cache=run_dir / "data")
@@ -102,11 +113,11 @@ def run_chain(
     extra = dict(tags or {})
     run_tags = {**chain_tags(cfg, data.info.data_hash, row_id), M.PRECISION: precision.describe()}
     key = f"{chash}-{data.info.data_hash}-{row_id or 'adhoc'}" + (f"-{checkpoint}" if checkpoint else "")
-    parent, resumed = tracking.start_chain(store, f"{row_id or cfg.method}-{chash}", key, {**run_tags, **extra})
+    parent, resumed = tracking.start_chain(store, name or run_name(row_id, cfg), key, {**run_tags, **extra})
     if resumed and extra:
         tracking.set_tags(store, parent, extra)
     if not resumed:
-        tracking.log_params(store, parent, to_flat_dict(cfg))
+        tracking.log_params(store, parent, {**to_flat_dict(cfg), **(setting or {})})
         tracking.log_json(store, parent, to_flat_dict(cfg), "config.json")
     chain = _Chain(store, parent, run_tags, cfg, data, precision)
     result = ChainResult(parent, store.experiment_id, store.uri, None, resumed=resumed)
@@ -129,10 +140,47 @@ def run_chain(
         tracking.end_run(store, parent, "FAILED")
         raise StageError(stage, e) from e
     tracking.log_metrics(store, parent, {k: round(v, 2) for k, v in result.metrics.items()})  # as tables print them
-    # The headline columns: each protocol's top-1 in the protocols' order (not the best-epoch figures).
-    tracking.show_metrics(store, [k for k in result.metrics if k.split("_", 1)[-1] == M.TOP1])
+    headline = [k for k in result.metrics if k.split("_", 1)[-1] == M.TOP1]
+    beside = paper_metrics(result.metrics, paper or {}, diff=cfg.data.dataset != "synthetic")
+    tracking.log_metrics(store, parent, beside)
+    # The headline columns: the row's setting, then each protocol's top-1 in the protocols' order (not the
+    # best-epoch figures), each followed by the paper's figure and the difference where the chain has one.
+    tracking.show_columns(store, list(setting or {}),
+                          [m for k in headline for m in (k, f"{k}{PAPER}", f"{k}{DIFF}") if m == k or m in beside])
     tracking.end_run(store, parent, "FINISHED")
     return result
+
+
+PAPER, DIFF = "_paper", "_diff"  # <metric>_paper: the paper's figure of a chain's row; <metric>_diff: measured - paper
+
+
+def paper_metrics(measured: Mapping[str, float], paper: Mapping[str, float], diff: bool = True) -> dict[str, float]:
+    """``{<metric>_paper, <metric>_diff}`` for each metric the chain measured and the paper prints; without
+    ``diff`` (synthetic data: the paper's figure is context, not a target) the paper's figure alone."""
+    out = {}
+    for key, figure in paper.items():
+        if key in measured:
+            out[f"{key}{PAPER}"] = round(float(figure), 1)
+            if diff:
+                out[f"{key}{DIFF}"] = round(measured[key] - float(figure), 1)
+    return out
+
+
+def run_name(row_id: str, cfg: Config) -> str:
+    """A short readable parent run name: the rows' common id (``table3-banks3`` for its LE and FE rows), with the
+    seed when it is not the default; else the method. The config hash is a tag, not part of the name."""
+    ids = [i for i in row_id.split(",") if i]
+    words = [i.split("-") for i in ids]
+    shared_words = []  # the ids' common leading words
+    for position in zip(*words, strict=False):
+        if len(set(position)) > 1:
+            break
+        shared_words.append(position[0])
+    common = "-".join(shared_words)
+    if len(ids) > 1 and len(shared_words) < 2:  # rows of different settings or tables: the first, and how many more
+        common = f"{ids[0]}+{len(ids) - 1}"
+    base = common or cfg.method
+    return base if cfg.seed == Config.seed else f"{base}-s{cfg.seed}"
 
 
 def usable_checkpoint(tags: dict[str, str], cache: Path) -> Path | None:
@@ -199,6 +247,12 @@ def _pretrain_stage(chain: _Chain, run_dir: Path, storage: str, pretrain_fn: Cal
         log.info("pretrain: done in %s", duration(time.monotonic() - start))
         log_pretraining(store, run_id, cfg, ckpt, location)
         result.health = learning_health(store, run_id)
+        if (ratio := loss_to_chance(result.health)) is not None:
+            result.metrics[M.LOSS_TO_CHANCE] = round(ratio, 3)
+        if note := near_chance_note(result.health):
+            log.warning("pretrain: %s", note)
+            for run in (run_id, chain.parent):
+                tracking.set_tags(store, run, {M.LEARNING: "near chance"})
         return ckpt
 
 

@@ -47,7 +47,7 @@ class DataConfig:
     # training side's samples of data.val_cameras (() = its highest camera id: NW-UCLA view 2, NTU xview
     # camera 3), the fit subset the other cameras: the same subjects from an unseen view, as the xview test
     # split asks (on NW-UCLA the same-view split measured 4 points of pretraining gain over random-init
-    # encoders where the test view measured 15: README "Validation sweeps")
+    # encoders where the test view measured 15: docs/fidelity.md "Validation sweeps")
     val_by: Literal["performer", "camera"] = "performer"
     val_cameras: tuple[int, ...] = ()
 
@@ -129,7 +129,7 @@ class EvalConfig:
     semi_subsets: int = 1  # label subsets per fraction (seeds seed, seed+1, ...); the figure is their mean, each
     # subset's figure is logged beside it. §IV-B and the lineage draw one subset. On NW-UCLA 1% is 10 samples (one
     # per class): on the view-held-out validation side five subsets read 33.5 / 46.0 / 34.9 / 29.4 / 24.6
-    # (sd 8.0), so one subset cannot resolve a 5-point target (README "Measured on NW-UCLA")
+    # (sd 8.0), so one subset cannot resolve a 5-point target (docs/fidelity.md "Measured on NW-UCLA")
     knn_k: int = 20  # not stated; a common kNN monitor setting
     bn_recalibrate: bool = True  # frozen-feature protocols recompute BatchNorm statistics on clean training
     # samples first (pipeline/evaluation.py: pretraining saw only masked input); measured on validation
@@ -382,7 +382,7 @@ PROFILES: dict[str, tuple[str, ...]] = {
     # the linear protocol in under 90 minutes with native bf16 (an AVX2-only CPU runs fp32: ~3.6 h, README
     # "Precision by hardware"). Schedules are in optimizer steps: 160 epochs x 15 steps = 2,400 steps,
     # the paper's NW-UCLA schedule (300 epochs x 8 steps at batch 128); on the view-held-out validation 50 / 100 /
-    # 150 epochs read 69.4 / 70.2 / 70.6 (README "Validation sweeps"): longer never read lower, so the profile
+    # 150 epochs read 69.4 / 70.2 / 70.6 (docs/fidelity.md "Validation sweeps"): longer never read lower, so the profile
     # takes the paper's step count, which the 90-minute budget allows (~16 s an epoch). K = 256 keys (a quarter of
     # the split, so a sample's own earlier keys are rarely among its negatives; 512 read +0.6, noise); m rises from
     # 0.99 to 1 along a cosine (0.999 would leave the key encoders ~9% random after 2,400 steps); cross-training

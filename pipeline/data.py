@@ -27,7 +27,7 @@ import numpy as np
 from datasets.errors import DatasetFormatError
 from datasets.loader import load_split_arrays, split_column
 from datasets.manifest import check_shards, read_manifest
-from datasets.registry import layout_for
+from datasets.registry import dataset_spec, layout_for
 from pipeline import shared_data
 from pipeline import storage as shared
 from pipeline.config import Config
@@ -260,3 +260,33 @@ def validation_performers(performers: np.ndarray, chosen: tuple[int, ...]) -> tu
         return ()
     count = min(len(ids) - 1, max(1, round(VAL_FRACTION * len(ids))))
     return tuple(ids[-count:])
+
+
+def inferred_overrides(data_dir: str | Path) -> tuple[str, ...]:
+    """``data.dataset=<d>`` and ``data.split=<its default>`` when ``data_dir`` (a shard directory, or
+    preprocess's OUT_DIR, or a URI of either) holds exactly one dataset; () when it holds several or
+    none, or cannot be read (then ``load_dataset`` says why, naming the folder). The default split is
+    the first of the registry's splits (NTU xsub, NW-UCLA xview) that the manifest holds. The CLI puts
+    these before the user's own overrides, so ``--set data.dataset=...`` still wins."""
+    try:
+        if shared.is_uri(data_dir):
+            found = shared_data.manifests_at(str(data_dir))
+        else:
+            root = Path(data_dir)
+            found = {root: read_manifest(root, verify=False)} if (root / MANIFEST).is_file() \
+                else _manifests_below(root)
+    except (OSError, ValueError, DatasetFormatError) as e:
+        log.debug("%s: not inferring the dataset (%s)", data_dir, e)
+        return ()
+    names = {str(m.get("dataset")) for m in found.values()}
+    if len(names) != 1:
+        return ()
+    (name,) = names
+    held = [s for m in found.values() for s in (m.get("splits") or {})]
+    try:
+        known = dataset_spec(name).splits
+    except ValueError:  # an unknown dataset name: load_dataset's error says so
+        return ()
+    split = next((s for s in known if s in held), held[0] if held else "")
+    return (f"data.dataset={name}",) + ((f"data.split={split}",) if split else ())
+

@@ -95,3 +95,35 @@ def plot_curves(series: dict[str, Sequence[dict[str, float]]], keys: Sequence[st
             ax.legend(fontsize=8)
     fig.suptitle(title)
     return save_png(fig, path)
+
+
+def plot_pretraining(rows: Sequence[dict[str, float]], streams: Sequence[str], chance_key: str, knn_key: str,
+                     lr_key: str, path: Path, title: str) -> Path:
+    """Pretraining at a glance. Left: each stream's loss beside the chance level (the loss of encoders that learned
+    nothing, the same for every stream), on one chart; middle: the kNN monitor, or why it is empty; right: lr."""
+    fig, (ax_loss, ax_knn, ax_lr) = plt.subplots(1, 3, figsize=(15, 3.8), gridspec_kw={"width_ratios": [2, 1, 1]})
+
+    def series(key: str) -> list[tuple[float, float]]:
+        return [(r["epoch"], r[key]) for r in rows if key in r]
+
+    for key in streams:
+        if pts := series(key):
+            ax_loss.plot(*zip(*pts, strict=True), marker="o" if len(pts) < 30 else None, ms=3,
+                         label=key.removeprefix("loss_"))
+    if pts := series(chance_key):
+        ax_loss.plot(*zip(*pts, strict=True), ls="--", color="black", label="chance (nothing learned)")
+    ax_loss.set(xlabel="epoch", ylabel="loss per stream")
+    ax_loss.legend(fontsize=8)
+    if pts := series(knn_key):
+        ax_knn.plot(*zip(*pts, strict=True), marker="o", ms=3)
+    else:
+        ax_knn.text(0.5, 0.5, "kNN monitor off\n(pretrain.knn_every=0)", ha="center", va="center",
+                    transform=ax_knn.transAxes, color="gray")
+    ax_knn.set(xlabel="epoch", ylabel="kNN top-1 on validation (%)")
+    if pts := series(lr_key):
+        ax_lr.plot(*zip(*pts, strict=True))
+    ax_lr.set(xlabel="epoch", ylabel="lr")
+    for ax in (ax_loss, ax_knn, ax_lr):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    return save_png(fig, path)

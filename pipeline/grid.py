@@ -47,6 +47,8 @@ class TrialSpec:
     name: str
     config: Config
     row_id: str = ""
+    setting: tuple[tuple[str, str], ...] = ()  # (short name, value) of the grid's axes: the runs table's columns
+    paper: tuple[tuple[str, float], ...] = ()  # (metric, the paper's figure) of the rows it reproduces
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,8 @@ def _trial(params: dict[str, Any]) -> None:
     trial_id = tune.get_context().get_trial_id()
     result = run_chain(spec["data_dir"], cfg, run_dir=Path(spec["run_dir"]), experiment=spec["experiment"],
                        row_id=spec["row_id"], tags={M.TUNE_TRIAL: trial_id, M.GRID: spec["grid"]},
-                       storage=spec.get("storage") or None, tracking_uri=spec.get("tracking_uri") or None)
+                       storage=spec.get("storage") or None, tracking_uri=spec.get("tracking_uri") or None,
+                       name=spec["name"], setting=dict(spec.get("setting") or ()), paper=dict(spec.get("paper") or ()))
     tune.report({**result.metrics, "parent_run_id": result.parent_run_id, "trial_name": spec["name"]})
 
 
@@ -170,6 +173,7 @@ def run_grid(
     # not this process's (an MLFLOW_TRACKING_URI set here would not reach it).
     uri = tracking.default_uri(run_dir)
     specs = [{"name": t.name, "config": to_flat_dict(t.config), "row_id": t.row_id, "grid": name,
+              "setting": list(t.setting), "paper": list(t.paper),
               "data_dir": shared.resolve(data_dir), "run_dir": str(run_dir), "experiment": experiment,
               "log_dir": str(console.log_dir() or ""), "storage": train_root, "tracking_uri": uri}
              for t in trials]

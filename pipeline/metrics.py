@@ -14,6 +14,7 @@ KNN_INIT = "knn_val_init_top1"  # the same monitor on the initial (random) encod
 KNN_GAIN = "pretrain_knn_val_gain"  # chain summary: last knn_val_top1 minus knn_val_init_top1
 LOSS_PART_PREFIX = "loss_"  # + stream name: one stream's loss (Eq. 9)
 LOSS_CHANCE = "loss_chance"  # a stream's loss when nothing is learned (all similarities equal)
+LOSS_TO_CHANCE = "pretrain_loss_to_chance"  # chain summary: the lowest stream's last loss / chance (1: nothing learned)
 CROSSED = "crossed"  # 1 in epochs trained with the crossed loss (Eqs. 3-5), 0 before
 
 # Evaluation protocols: f"{protocol}_{name}", e.g. "linear_top1", "semi10_top1".
@@ -52,3 +53,4 @@ REUSED_FROM = "crossmoco.reused_from"  # the run whose finished pretraining this
 GRID = "crossmoco.grid"
 TUNE_TRIAL = "crossmoco.tune_trial"
 REPORT = "crossmoco.report"
+LEARNING = "crossmoco.learning"  # "near chance" on a chain (and its pretraining) whose loss stayed near chance

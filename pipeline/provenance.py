@@ -15,7 +15,8 @@ import torch
 from pipeline import metrics as M
 from pipeline.config import Config, config_hash, to_flat_dict
 
-NOT_CODE = (":(exclude)results", ":(exclude)README.md")  # pathspecs: the outputs of ``reproduce --record``
+# pathspecs: the outputs of ``reproduce --record`` (the figures, the generated pages and blocks)
+NOT_CODE = (":(exclude)results", ":(exclude)README.md", ":(exclude)docs/results.md", ":(exclude)docs/claims.md")
 
 
 @functools.lru_cache(maxsize=1)

@@ -29,6 +29,8 @@ import json
 import logging
 import math
 import os
+import shlex
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -111,6 +113,11 @@ def init_store(uri: str, experiment: str, artifact_root: Path | None = None) -> 
         location = (Path(artifact_root).resolve() / experiment).as_uri()
     return Store(uri, client.create_experiment(experiment, artifact_location=location,
                                                tags={EXPERIMENT_KIND: MODEL_TRAINING}))
+
+
+def experiment_exists(uri: str, experiment: str) -> bool:
+    """Whether the store at ``uri`` holds ``experiment`` (nothing is created)."""
+    return MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment) is not None
 
 
 def find_chain(store: Store, chain_key: str) -> str | None:
@@ -334,21 +341,35 @@ def runs_url(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
             f"&viewStateShareKey={VIEW_KEY}")
 
 
+def mlflow_command() -> str:
+    """How to run this environment's ``mlflow`` from any shell: the script beside this Python (a venv's
+    ``bin/mlflow``; a bare ``mlflow`` is not on PATH outside an activated venv), else ``python -m mlflow``."""
+    script = Path(sys.executable).parent / "mlflow"
+    return shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m mlflow"
+
+
 def ui_hint(uri: str, experiment_id: str) -> str:
-    """How to look at an experiment: the server command (127.0.0.1 only) and the page to open."""
-    return (f"MLflow: mlflow ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000\n"
+    """How to look at an experiment: the server command (127.0.0.1 only), runnable as printed, and the page."""
+    return (f"MLflow: {mlflow_command()} ui --backend-store-uri {shlex.quote(uri)} --host 127.0.0.1 --port 5000\n"
             f"  then open {runs_url(experiment_id)}")
 
 
 def show_metrics(store: Store, metrics: list[str]) -> None:
-    """Add ``metrics`` as columns (first, in order) of the experiment's shared runs view."""
+    """Add ``metrics`` as columns of the experiment's shared runs view."""
+    show_columns(store, [], metrics)
+
+
+def show_columns(store: Store, params: list[str], metrics: list[str]) -> None:
+    """Add ``params`` and then ``metrics`` as columns (in order, after those already shown) of the experiment's
+    shared runs view: what the UI's runs table shows without opening its column picker."""
     tag = SHARED_VIEW + VIEW_KEY
     try:
         state = json.loads(store.client.get_experiment(store.experiment_id).tags.get(tag) or "{}")
     except json.JSONDecodeError:
         state = {}
     columns = list(state.get("selectedColumns") or [])
-    merged = list(dict.fromkeys([*columns, *(f"metrics.`{m}`" for m in metrics)]))
+    wanted = [*columns, *(f"params.`{p}`" for p in params), *(f"metrics.`{m}`" for m in metrics)]
+    merged = list(dict.fromkeys(sorted(wanted, key=lambda c: not c.startswith("params."))))  # the setting first
     if merged != columns:
         state.update(selectedColumns=merged, columnOrder=merged)
         store.client.set_experiment_tag(store.experiment_id, tag, json.dumps(state))

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _digest() -> str:
     h = hashlib.sha256()
-    for p in sorted([ROOT / "README.md", *(ROOT / "results").glob("*.csv")]):
+    for p in sorted([ROOT / "README.md", ROOT / "docs" / "results.md", *(ROOT / "results").glob("*.csv")]):
         h.update(p.name.encode() + p.read_bytes())
     return h.hexdigest()
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.readme import BEGIN, END, main, readme_block, render_tables, update_readme
+from experiments.readme import BEGIN, END, RESULTS_PAGE, main, readme_block, render_tables, update_readme
 from experiments.results import write_result
 from experiments.tables import ROWS, get_row
 
@@ -16,7 +16,7 @@ ENV = dict(hardware="2x CPU", commit="abc1234", mlflow_run_id="r1", torch="2.13.
 
 
 def test_readme_tables_are_the_generated_ones():
-    assert readme_block(REPO / "README.md") == render_tables(), "README tables are stale: python -m experiments.readme"
+    assert readme_block(REPO / RESULTS_PAGE) == render_tables(), "results tables stale: python -m experiments.readme"
     assert main(["--check"]) == 0
 
 

@@ -35,7 +35,8 @@ def _as_ntu60(shards: Path, out: Path) -> Path:
 def _tree_state() -> tuple[str, str]:
     status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout
-    return status, hashlib.sha256((REPO / "README.md").read_bytes()).hexdigest()
+    pages = (REPO / "README.md").read_bytes() + (REPO / "docs" / "results.md").read_bytes()
+    return status, hashlib.sha256(pages).hexdigest()
 
 
 def test_reproduce_measures_and_leaves_the_working_tree_alone_unless_asked(tmp_path, synthetic_shards, monkeypatch):
@@ -53,11 +54,13 @@ def test_reproduce_measures_and_leaves_the_working_tree_alone_unless_asked(tmp_p
     repo = tmp_path / "repo"  # --record writes into the repository: here, a copy of its README
     repo.mkdir()
     shutil.copy(REPO / "README.md", repo / "README.md")
+    (repo / "docs").mkdir()
+    shutil.copy(REPO / "docs" / "results.md", repo / "docs" / "results.md")
     monkeypatch.setattr("experiments.reproduce.REPO_ROOT", repo)
     res = CliRunner().invoke(app, [*argv, "--record"])
     assert res.exit_code == 0, res.output
     assert f"recorded in {repo / 'results' / f'{ROW}-smoke.csv'}" in res.output
-    row = next(ln for ln in (repo / "README.md").read_text().splitlines() if f"| `{ROW}` |" in ln)
+    row = next(ln for ln in (repo / "docs" / "results.md").read_text().splitlines() if f"| `{ROW}` |" in ln)
     with_ = "".join(f", `{o}`" for o in FAST)  # the --set overrides stay with the figure, file and README
     assert re.search(rf"\| 84\.9 \| [\d.]+ \(smoke, ntu60{re.escape(with_)}\) \|", row), row
     (kept,) = load_results(repo)
