@@ -157,7 +157,7 @@ def test_reproduce_cli_measures_controls_first_and_prints_each_figure_beside_its
     figures = {"table5-crossmoco-ucla": 83.4, "table5-random-ucla": 64.2, "table5-supervised-ucla": 89.2}
     order = []
 
-    def fake_row(row_id, *, profile, data_dir, run_dir, overrides):
+    def fake_row(row_id, *, profile, data_dir, run_dir, overrides, experiment="crossmoco"):
         order.append(row_id)
         return _outcome(row_id, figures[row_id], overrides=tuple(overrides))
 
@@ -204,9 +204,15 @@ def test_reproduce_cli_refuses_unrunnable_rows_and_real_rows_without_data(tmp_pa
 
 
 @pytest.mark.parametrize("table", ["I", "V"])
-def test_report_writes_markdown_and_chart_without_measurements(tmp_path, table):
-    from experiments.report import report
+def test_report_draws_paper_beside_measured_and_refuses_a_folder_without_runs(tmp_path, table):
+    from experiments.grids import SummaryRow, markdown
+    from experiments.report import chart, report
+    from experiments.tables import rows_of
 
-    rep = report(table, tmp_path)
-    text = rep.markdown.read_text()
-    assert "| paper | measured |" in text and rep.chart.stat().st_size > 1000
+    rows = [SummaryRow(r.row_id, r.label, r.paper_value, None if i % 2 else 50.0, "")
+            for i, r in enumerate(rows_of(table))]
+    text = markdown(rows, f"Table {table}")
+    assert "| paper | measured |" in text and chart(rows, tmp_path / "t.png", table).stat().st_size > 1000
+    with pytest.raises(FileNotFoundError, match="no MLflow store"):
+        report(table, tmp_path / "empty")
+    assert not (tmp_path / "empty").exists(), "a report on a folder without runs creates nothing"
