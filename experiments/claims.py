@@ -40,6 +40,7 @@ MIN_SEEDS = 3  # the issue's floor: fewer paired seeds cannot tell an effect fro
 BOOTSTRAP = 4000  # resamples of the paired bootstrap
 CONFIDENCE = 0.95
 Z = 1.959963984540054  # the normal quantile of a two-sided 95% interval, for ``seeds_needed``
+MAX_SEEDS_SHOWN = 1000  # past this, a seed count says nothing more than "no measurable difference"
 
 
 @dataclass(frozen=True)
@@ -332,7 +333,8 @@ def verdict_table(verdicts: Sequence[Verdict]) -> str:
         spread = "" if v.sd is None else f" ({v.sd:.1f})"
         verdict = v.verdict
         if verdict.startswith("not resolved") and (need := seeds_needed(v.diffs)) is not None:
-            verdict += f"; ~{need} would resolve {_fmt(v.mean)}"
+            verdict += (f"; ~{need} would resolve {_fmt(v.mean)}" if need <= MAX_SEEDS_SHOWN
+                        else f"; no difference: over {MAX_SEEDS_SHOWN} seeds to resolve {_fmt(v.mean)}")
         lines.append(f"| `{c.key}` | {c.source} | {_compared(c)} | {c.profile} | {_fmt(c.paper_diff)} | "
                      f"{_fmt(v.mean)}{spread} | {interval} | {len(v.seeds)} | {verdict} |")
     quotes: dict[str, list[str]] = {}
