@@ -175,8 +175,9 @@ def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False,
                         overrides=outcome.overrides, seed=outcome.seed, augment=outcome.augment, date=date,
                         replace=replace)
     kept = {"row_id": outcome.row.row_id, "profile": outcome.profile, "seed": outcome.seed, "date": date}
-    tracking.set_tags(tracking.Store(outcome.tracking_uri, outcome.experiment_id), outcome.parent_run_id,
-                      dict([recorded_tag(kept)]))  # the store tells the figures it recorded from other machines'
+    store = tracking.Store(outcome.tracking_uri, outcome.experiment_id)
+    if tracking.store_exists(store.uri) and tracking.run_exists(store, outcome.parent_run_id):  # always, but doubles
+        tracking.set_tags(store, outcome.parent_run_id, dict([recorded_tag(kept)]))  # its own figures, told apart
     if outcome.predictions:
         write_predictions(root, outcome.row.row_id, outcome.profile, outcome.seed, outcome.predictions)
     if regenerate_docs:  # a grid keeping many figures regenerates once, at its end
