@@ -612,10 +612,13 @@ def claims(
     not resolved."""
     from experiments.claims import judge_all, summary_counts, verdict_table
     from experiments.claims_report import REPO_ROOT, log_claims, write_claims
-    from experiments.results import ResultsError
+    from experiments.results import ResultsError, check_recorded_runs, load_results
+    from pipeline.tracking import default_uri
 
     try:
         verdicts = judge_all(REPO_ROOT)
+        if write:  # figures that the run folder's store recorded are held to their runs there before publishing
+            check_recorded_runs(load_results(REPO_ROOT), default_uri(run_dir or Path("runs")))
     except ResultsError as e:
         fail(str(e))
     typer.echo(verdict_table(verdicts))

@@ -148,7 +148,7 @@ def record_trials(
             if outcome.recordable:
                 kept.append(record(outcome, replace=replace, regenerate_docs=False))
     if kept:
-        regenerate(REPO_ROOT)
+        regenerate(REPO_ROOT, uri)
     return kept
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from datasets.atomic import write_text_atomic
-from experiments.results import load_results, seed_free
+from experiments.results import ResultsError, check_recorded_runs, load_results, seed_free
 from experiments.rows import TABLE_IDS, TableRow
 from experiments.tables import TABLE_NOTES, TABLE_TITLES, rows_of
 
@@ -138,6 +138,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if current else 1
     if args:
         log.error("usage: python -m experiments.readme [--check]")
+        return 2
+    from pipeline.tracking import default_uri
+
+    try:  # figures recorded from the default run folder's store are held to their runs there first
+        check_recorded_runs(load_results(REPO_ROOT), default_uri(Path("runs")))
+    except ResultsError as e:
+        log.error("error: %s", e)
         return 2
     log.info("%s: %s", readme, "updated" if update_readme(readme) else "already current")
     return 0

@@ -21,6 +21,7 @@ import logging
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -29,9 +30,11 @@ from experiments.readme import RESULTS_PAGE, update_readme
 from experiments.results import (
     DEFAULT_SEED,
     ResultsError,
+    check_recorded_runs,
     describe_augment,
     kept_otherwise,
     load_results,
+    recorded_tag,
     result_path,
     seed_free,
     write_predictions,
@@ -138,12 +141,15 @@ def reproduce_row(
                    describe_augment(cfg))
 
 
-def regenerate(root: Path) -> None:
+def regenerate(root: Path, tracking_uri: str = "") -> None:
     """The results page's tables (docs/results.md) and the claims' generated blocks (README.md, docs/claims.md)
-    from ``<root>/results``."""
+    from ``<root>/results``; first, each figure that the store at ``tracking_uri`` recorded is held to its run
+    there (``check_recorded_runs``: a ``ResultsError``, nothing written)."""
     from experiments.claims import judge_all
     from experiments.claims_report import write_claims
 
+    if tracking_uri:
+        check_recorded_runs(load_results(root), tracking_uri)
     readme = root / RESULTS_PAGE
     if readme.is_file():
         update_readme(readme, root=root)
@@ -163,13 +169,19 @@ def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False,
         raise ValueError(f"{outcome.row.row_id}: a {outcome.split}-split figure is for choosing settings; only a "
                          "run that reads the test split is recorded")
     root = Path(root) if root is not None else REPO_ROOT
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     path = write_result(root, outcome.row, outcome.profile, outcome.measured, dataset=outcome.dataset,
                         hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id,
-                        overrides=outcome.overrides, seed=outcome.seed, augment=outcome.augment, replace=replace)
+                        overrides=outcome.overrides, seed=outcome.seed, augment=outcome.augment, date=date,
+                        replace=replace)
+    kept = {"row_id": outcome.row.row_id, "profile": outcome.profile, "seed": outcome.seed, "date": date}
+    store = tracking.Store(outcome.tracking_uri, outcome.experiment_id)
+    if tracking.store_exists(store.uri) and tracking.run_exists(store, outcome.parent_run_id):  # always, but doubles
+        tracking.set_tags(store, outcome.parent_run_id, dict([recorded_tag(kept)]))  # its own figures, told apart
     if outcome.predictions:
         write_predictions(root, outcome.row.row_id, outcome.profile, outcome.seed, outcome.predictions)
     if regenerate_docs:  # a grid keeping many figures regenerates once, at its end
-        regenerate(root)
+        regenerate(root, outcome.tracking_uri)
     log.info("recorded %s in %s", outcome.row.row_id, path)
     return path
 

@@ -239,6 +239,35 @@ def check_run_ids(records: Sequence[Mapping[str, Any]], tracking_uri: str) -> No
                                f"{record['mlflow_run_id']} is not in {tracking_uri}")
 
 
+def recorded_tag(record: Mapping[str, Any]) -> tuple[str, str]:
+    """The tag (key, value) that ``reproduce --record`` puts on the run whose figure it keeps in a results file:
+    the file's name and the date written into it."""
+    from pipeline import metrics as M
+
+    name = result_path(".", record["row_id"], record["profile"], record["seed"]).name
+    return M.RECORDED + name, record["date"]
+
+
+def check_recorded_runs(records: Sequence[Mapping[str, Any]], tracking_uri: str) -> None:
+    """Hold each figure to its MLflow run where that run's store is at hand: ``check_run_ids`` for the records
+    that the store at ``tracking_uri`` recorded (a FINISHED run carries the file's ``recorded_tag``), and each of
+    those must name such a run. A figure kept from another run folder (another machine's, not here) is not
+    checked, nor is anything when the store does not exist (it is not created)."""
+    from pipeline import tracking
+
+    if not tracking.store_exists(tracking_uri):
+        return
+    store = tracking.Store(tracking_uri, "")
+    for record in records:
+        recorded = {run.run_id for run in tracking.find_finished(store, *recorded_tag(record))}
+        if recorded:
+            check_run_ids([record], tracking_uri)
+            if record["mlflow_run_id"] not in recorded:
+                raise ResultsError(f"{record['row_id']} ({record['profile']}, seed {record['seed']}): MLflow run "
+                                   f"{record['mlflow_run_id']} is not the run {tracking_uri} recorded it from "
+                                   f"({', '.join(sorted(recorded))})")
+
+
 def seed_free(overrides: Sequence[str] | None) -> tuple[str, ...]:
     """``overrides`` without the ``seed=`` one (None, a file from before the column existed: none)."""
     return tuple(o for o in overrides or () if not o.startswith("seed="))

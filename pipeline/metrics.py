@@ -53,4 +53,5 @@ REUSED_FROM = "crossmoco.reused_from"  # the run whose finished pretraining this
 GRID = "crossmoco.grid"
 TUNE_TRIAL = "crossmoco.tune_trial"
 REPORT = "crossmoco.report"
+RECORDED = "crossmoco.recorded."  # + a results file's name: the date it was written with this run's figure
 LEARNING = "crossmoco.learning"  # "near chance" on a chain (and its pretraining) whose loss stayed near chance

@@ -63,6 +63,15 @@ def default_uri(run_dir: Path) -> str:
     return env if env else f"sqlite:///{Path(run_dir).resolve() / 'mlflow.db'}"
 
 
+def store_exists(uri: str) -> bool:
+    """Whether the store at ``uri`` can be read without creating it: a SQLite store's file exists; any other
+    store (a server, a database URL) is taken to be there."""
+    if uri.startswith("sqlite:"):
+        path = uri.removeprefix("sqlite:///").partition("?")[0]  # sqlite:////abs/path, sqlite:///relative/path
+        return bool(path) and Path(path).is_file()
+    return True
+
+
 # Ctrl-C: a KeyboardInterrupt, or the SystemExit that Ray Train's SIGINT handler ends a fit with.
 INTERRUPTS = (KeyboardInterrupt, SystemExit)
 

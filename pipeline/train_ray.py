@@ -16,6 +16,8 @@ pretraining runs too (``pipeline.worker``).
   any pyarrow filesystem) or a shared folder on a cluster. The driver never reads Ray's checkpoint
   path from its own disk: it copies the final checkpoint from storage into ``cache`` (on a cluster
   it was written by rank 0 on another node), and a resumed run restores from storage too.
+* The DDP rendezvous listens on the node's own address, 127.0.0.1 for a local run, never on every
+  address (``pipeline.rendezvous``).
 * Measured here (../shared/notes §1): a ``fit()`` costs ~11 s before the loop starts and ~1-4 s
   after it, so short evaluations do not get their own TorchTrainer.
 """
@@ -37,9 +39,10 @@ import ray.train.torch
 from pipeline import console
 from pipeline import storage as shared
 from pipeline.checkpoints import read_state
-from pipeline.config import Config, from_flat_dict, to_flat_dict
+from pipeline.config import Config, ResourcesConfig, from_flat_dict, to_flat_dict
 from pipeline.data import local_copy
 from pipeline.engine import PretrainingDiverged
+from pipeline.rendezvous import NodeAddressTorchConfig
 from pipeline.runtime import allocator_env
 from pipeline.worker import pretrain_worker
 
@@ -113,14 +116,13 @@ def pretrain_on_ray(
     (``SPREAD``: one rank per node where it fits; on a GPU cluster one GPU per node spreads them anyway).
     ``data_source``: the dataset folder on shared storage that ``data_dir`` is the driver's copy of;
     a worker on a node without that copy makes its own at the same path."""
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchTrainer
 
     res = cfg.resources
     if res.num_workers < 1:  # Ray Train needs a worker; the chain runs num_workers=0 in its own process
         raise ValueError("pretrain_on_ray: resources.num_workers=0 means no Ray Train workers; "
                          "pipeline.local.pretrain_in_process runs that configuration")
     per_worker = {"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.use_gpu else {})}
-    backend = {"auto": "nccl" if res.use_gpu else "gloo"}.get(res.backend, res.backend)
     loop = {
         "config": to_flat_dict(cfg), "data_dir": str(Path(data_dir).resolve()), "tracking_uri": tracking_uri,
         "experiment_id": experiment_id, "run_id": run_id, "name": name, "log_dir": str(console.log_dir() or ""),
@@ -130,7 +132,7 @@ def pretrain_on_ray(
     trainer = TorchTrainer(
         _worker,  # type: ignore[arg-type]  # typed as returning None, but Ray 2.60 keeps rank 0's return value
         train_loop_config=loop,
-        torch_config=TorchConfig(backend=backend),
+        torch_config=torch_config(res),
         scaling_config=ray.train.ScalingConfig(
             num_workers=res.num_workers, use_gpu=res.use_gpu, resources_per_worker=per_worker,
             placement_strategy=placement_strategy,
@@ -152,6 +154,13 @@ def pretrain_on_ray(
     epochs = int(read_state(local)["epoch"]) + 1
     history = (getattr(result, "return_value", None) or {}).get("history", [])
     return RayPretrainResult(local, location, epochs, shared.join(shared.resolve(storage), name), history)
+
+
+def torch_config(resources: ResourcesConfig) -> NodeAddressTorchConfig:
+    """The process group of a job with ``resources``: gloo on CPU, nccl with GPUs (``backend=auto``),
+    its rendezvous on the node's own address (127.0.0.1 in a local Ray), never on every address."""
+    auto = "nccl" if resources.use_gpu else "gloo"
+    return NodeAddressTorchConfig(backend=auto if resources.backend == "auto" else resources.backend)
 
 
 def local_checkpoint(location: str, cache: Path) -> Path:

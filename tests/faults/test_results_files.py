@@ -71,3 +71,70 @@ def test_the_cli_reports_a_results_error_in_one_line(monkeypatch, capsys) -> Non
         cli.main()
     assert e.value.code == 2
     assert capsys.readouterr().err == "error: results/x.csv:2: measured 150 is not a percentage in [0, 100]\n"
+
+
+def _recorded_here(run_dir: Path, root: Path) -> tuple[str, str]:
+    """A finished chain run in ``run_dir``'s store whose figure ``reproduce --record`` kept in ``root``."""
+    from experiments.reproduce import Outcome, record
+    from experiments.tables import get_row
+    from pipeline import tracking
+
+    uri = f"sqlite:///{run_dir / 'mlflow.db'}"
+    store = tracking.init_store(uri, "table5")
+    run = store.client.create_run(store.experiment_id).info.run_id
+    store.client.set_terminated(run)
+    record(Outcome(get_row("table5-crossmoco-ucla"), "cpu", "ucla", 70.8, run, uri, store.experiment_id, "abc1234"),
+           root, regenerate_docs=False)
+    return uri, run
+
+
+def _edit(root: Path, **changes: str) -> None:
+    path = root / "results" / "table5-crossmoco-ucla-cpu.csv"
+    (record,) = csv.DictReader(io.StringIO(path.read_text()))
+    _write(root, **{**record, **changes})
+
+
+def test_a_figure_recorded_here_is_held_to_its_run(tmp_path: Path, run_dir: Path) -> None:
+    """The store that recorded a figure holds it to its run: an edited run id is refused, one line."""
+    from experiments.results import check_recorded_runs
+    from pipeline import tracking
+
+    uri, run = _recorded_here(run_dir, tmp_path)
+    check_recorded_runs(load_results(tmp_path), uri)  # as recorded
+    _edit(tmp_path, mlflow_run_id=RUN)
+    with pytest.raises(ResultsError, match=f"MLflow run {RUN} is not in"):
+        check_recorded_runs(load_results(tmp_path), uri)
+    store = tracking.Store(uri, "")
+    other = store.client.create_run(tracking.init_store(uri, "table5").experiment_id).info.run_id
+    _edit(tmp_path, mlflow_run_id=other)  # a run the store holds, but not the one that measured the figure
+    with pytest.raises(ResultsError, match=f"MLflow run {other} is not the run {uri} recorded it from \\({run}\\)"):
+        check_recorded_runs(load_results(tmp_path), uri)
+
+
+def test_figures_kept_from_elsewhere_are_not_checked(tmp_path: Path, run_dir: Path) -> None:
+    """Another machine's figure (its run folder is not here), or no store at all: nothing to hold it to."""
+    from experiments.results import check_recorded_runs
+
+    _write(tmp_path)  # RUN: recorded from a store that is not this one
+    check_recorded_runs(load_results(tmp_path), f"sqlite:///{run_dir / 'mlflow.db'}")
+    missing = tmp_path / "gone" / "mlflow.db"
+    check_recorded_runs(load_results(tmp_path), f"sqlite:///{missing}")
+    assert not missing.exists(), "an absent store is not created"
+
+
+def test_publishing_checks_the_run_folder_store(tmp_path: Path, run_dir: Path, monkeypatch) -> None:
+    """``reproduce/grid --record`` (``regenerate``) and ``claims --write`` refuse an edited run id in one line
+    and write nothing."""
+    import experiments.claims_report
+    from experiments.reproduce import regenerate
+
+    from .conftest import error_line, invoke
+
+    uri, _ = _recorded_here(run_dir, tmp_path)
+    _edit(tmp_path, mlflow_run_id=RUN)
+    with pytest.raises(ResultsError, match=f"MLflow run {RUN} is not in"):
+        regenerate(tmp_path, uri)
+    monkeypatch.setattr(experiments.claims_report, "REPO_ROOT", tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    error_line(invoke("claims", "--write", "--run-dir", run_dir), RUN, "is not in")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "runs"], "nothing written"
