@@ -25,7 +25,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 from pipeline.config import load_config  # noqa: E402
 from pipeline.data import load_dataset  # noqa: E402
 from pipeline.embedded import ensure_synthetic_shards  # noqa: E402
-from pipeline.engine import WorkerContext, run_pretraining  # noqa: E402
+from training.engine import WorkerContext, run_pretraining  # noqa: E402
 
 
 def _epoch_seconds(history: list[dict[str, float]], samples: int) -> float:

@@ -26,7 +26,7 @@ from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_con
 
 if TYPE_CHECKING:
     from experiments.grid_runner import GridSummary
-    from pipeline.data import LoadedDataset
+    from training.dataset import LoadedDataset
 
 log = logging.getLogger("pipeline")
 REPO_ROOT = Path(__file__).resolve().parents[1]  # results/ and the README live here
@@ -181,7 +181,7 @@ def config_cmd(
     """Print the resolved configuration a run would use, with its hash (precision auto resolved for this
     machine, as a chain resolves it before hashing): save it, edit it, run it with --config FILE."""
     from pipeline.config_file import to_toml
-    from pipeline.precision import resolve_precision
+    from training.precision import resolve_precision
 
     if fmt not in ("toml", "json"):
         fail(f"--format: expected toml or json, got {fmt!r}")
@@ -334,8 +334,8 @@ def _start_chain(data_dir: str | None, cfg: Config, run_dir: Path, experiment: s
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
     if kwargs.get("checkpoint") is not None:  # weights that fit neither the config nor the data: before any run
-        from pipeline.checkpoints import CheckpointError
-        from pipeline.protocols import load_model
+        from training.checkpoints import CheckpointError
+        from training.protocols import load_model
 
         try:
             load_model(cfg, data, kwargs["checkpoint"])  # type: ignore[arg-type]
@@ -422,8 +422,8 @@ def evaluate(
 ) -> None:
     """Evaluate a pretrained checkpoint (its own config, so its dataset, plus --set) with the configured
     protocols."""
-    from pipeline.checkpoints import CheckpointError, read_config, read_state
     from pipeline.config import apply_overrides
+    from training.checkpoints import CheckpointError, read_config, read_state
 
     try:
         cfg = read_config(checkpoint)

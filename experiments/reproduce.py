@@ -39,13 +39,13 @@ from experiments.results import (
 )
 from experiments.rows import TableRow
 from experiments.tables import control_of, get_row
-from pipeline import metrics as M
 from pipeline import tracking
 from pipeline.chain import run_chain
 from pipeline.config import Config, apply_overrides, load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from pipeline.provenance import git_sha
+from training import metrics as M
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import metrics as M
 from pipeline import storage as shared
 from pipeline import tracking
 from pipeline.artifacts import (
@@ -35,12 +34,14 @@ from pipeline.artifacts import (
     predictions_csv,
 )
 from pipeline.config import Config, config_hash, to_flat_dict
-from pipeline.data import LoadedDataset, load_dataset
-from pipeline.precision import PrecisionChoice, log_choice, resolve_precision
+from pipeline.data import load_dataset
 from pipeline.progress import EpochLines, duration
-from pipeline.protocols import protocol_stages, run_protocol
 from pipeline.provenance import chain_tags, pretrain_key
 from pipeline.tracking import INTERRUPTS
+from training import metrics as M
+from training.dataset import LoadedDataset
+from training.precision import PrecisionChoice, log_choice, resolve_precision
+from training.protocols import protocol_stages, run_protocol
 
 log = logging.getLogger(__name__)
 CHECKPOINT_TAG = M.CHECKPOINT  # the local copy the chain evaluated
@@ -104,7 +105,7 @@ def run_chain(
     (short params, e.g. ``{"num_banks": "3"}``: what sets this chain apart in its grid) and ``paper`` (the
     paper's figure per metric: logged as ``<metric>_paper`` beside ``<metric>_diff``)."""
     run_dir = Path(run_dir).resolve()
-    cfg, precision = resolve_precision(cfg)  # before hashing: auto on native bf16 hashes as bf16 (pipeline.precision)
+    cfg, precision = resolve_precision(cfg)  # before hashing: auto on native bf16 hashes as bf16 (training.precision)
     data = data_dir if isinstance(data_dir, LoadedDataset) else load_dataset(data_dir, cfg, cache=run_dir / "data")
     run_dir.mkdir(parents=True, exist_ok=True)
     store = tracking.init_store(tracking_uri or tracking.default_uri(run_dir), experiment,

@@ -29,11 +29,11 @@ import ray
 from ray import tune
 
 from pipeline import console, tracking
-from pipeline import metrics as M
 from pipeline import storage as shared
 from pipeline.chain import run_chain
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 from pipeline.progress import duration
+from training import metrics as M
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.01

@@ -1,4 +1,4 @@
-"""Ray Train (V2) adapter around ``pipeline.engine.run_pretraining``: DDP over gloo or nccl.
+"""Ray Train (V2) adapter around ``training.engine.run_pretraining``: DDP over gloo or nccl.
 
 The worker function is thin: it reads its config from ``train_loop_config`` (the flat dict), takes
 rank, device and the DDP wrapper from Ray's context, and runs the worker body that in-process
@@ -36,12 +36,12 @@ import ray.train.torch
 
 from pipeline import console
 from pipeline import storage as shared
-from pipeline.checkpoints import read_state
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 from pipeline.data import local_copy
-from pipeline.engine import PretrainingDiverged
-from pipeline.runtime import allocator_env
 from pipeline.worker import pretrain_worker
+from training.checkpoints import read_state
+from training.engine import PretrainingDiverged
+from training.runtime import allocator_env
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Each caller says only where it runs (rank, world size, device, the DDP wrapper),
 from, and how a checkpoint is kept (``persist``: renamed into the run folder, or reported to Ray).
 The rest is here: the allocator tuning, the dataset (opened once, trusting the driver's
 verification), the metric journal that logs an epoch with its checkpoint (rank 0), the kNN
-monitor (rank 0) and the plain loop of ``pipeline.engine``.
+monitor (rank 0) and the plain loop of ``training.engine``.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from torch import nn
 from pipeline import tracking
 from pipeline.config import Config
 from pipeline.data import load_dataset
-from pipeline.engine import PretrainingDiverged, PretrainSummary, Reporter, WorkerContext, run_pretraining
 from pipeline.metric_journal import MetricJournal
-from pipeline.monitor import make_knn_monitor
-from pipeline.runtime import tune_allocator_
+from training.engine import PretrainingDiverged, PretrainSummary, Reporter, WorkerContext, run_pretraining
+from training.monitor import make_knn_monitor
+from training.runtime import tune_allocator_
 
 log = logging.getLogger(__name__)
 

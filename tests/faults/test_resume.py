@@ -21,12 +21,12 @@ from fault_injection import CrashOnce, crash_after
 from mlflow.tracking import MlflowClient
 
 import pipeline.worker
-from pipeline import metrics as M
 from pipeline import train_ray
 from pipeline.chain import StageError, run_chain
 from pipeline.config import load_config, to_flat_dict
 from pipeline.data import load_dataset
-from pipeline.engine import WorkerContext, run_pretraining
+from training import metrics as M
+from training.engine import WorkerContext, run_pretraining
 
 KEYS = (M.LOSS, M.LR, M.MOMENTUM)
 RESUME_COPIES = os.path.join(tempfile.gettempdir(), "crossmoco-resume-*")

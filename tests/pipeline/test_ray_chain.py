@@ -8,8 +8,8 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import train_ray
 from pipeline.chain import run_chain
-from pipeline.checkpoints import read_state
 from pipeline.config import load_config
+from training.checkpoints import read_state
 
 pytestmark = pytest.mark.ray
 

@@ -12,7 +12,7 @@ One contrastive step follows Algorithm 1 top to bottom::
 
 ``method=supervised`` trains the classifier of every stream on one augmented view with its
 labels instead (the supervised control). Learning rate and key momentum follow their schedules
-per optimizer step (``pipeline/schedule.py``).
+per optimizer step (``training/schedule.py``).
 
 Every epoch reports the loss, each stream's loss beside its chance level (the loss when nothing
 is learned: ``log(K + 1)`` for InfoNCE, see ``models.losses.chance_loss``), lr, m and samples/s,
@@ -42,10 +42,10 @@ from tqdm import tqdm
 from datasets.augment import augment
 from models.distributed import all_finite
 from models.losses import weighted_streams
-from pipeline import metrics as M
-from pipeline.checkpoints import load_checkpoint, save_checkpoint
 from pipeline.config import Config
-from pipeline.modeling import (
+from training import metrics as M
+from training.checkpoints import load_checkpoint, save_checkpoint
+from training.modeling import (
     DataInfo,
     build_pretrain_model,
     core_of,
@@ -53,9 +53,9 @@ from pipeline.modeling import (
     stream_names,
     stream_weights,
 )
-from pipeline.precision import resolve_on_device
-from pipeline.runtime import autocast, compile_encoders_
-from pipeline.schedule import crossed_at, key_momentum, learning_rate
+from training.precision import resolve_on_device
+from training.runtime import autocast, compile_encoders_
+from training.schedule import crossed_at, key_momentum, learning_rate
 
 log = logging.getLogger(__name__)
 

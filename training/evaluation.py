@@ -37,9 +37,9 @@ from tqdm import tqdm
 
 from models.classifier import Classifier
 from models.heads import GroupedLinear
-from pipeline import metrics as M
 from pipeline.config import Config
-from pipeline.modeling import DataInfo, eval_streams, model_features, unwrap
+from training import metrics as M
+from training.modeling import DataInfo, eval_streams, model_features, unwrap
 
 log = logging.getLogger(__name__)
 KNN_TEMPERATURE = 0.07

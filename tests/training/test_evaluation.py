@@ -8,7 +8,7 @@ import torch
 
 from datasets.skeleton import ntu_layout
 from pipeline.config import load_config
-from pipeline.evaluation import (
+from training.evaluation import (
     EnsembleHead,
     _train_classifier,
     class_scores,
@@ -22,8 +22,8 @@ from pipeline.evaluation import (
     semi_protocol,
     stratified_subset,
 )
-from pipeline.metrics import TEST_TOP1, TRAIN_LOSS, semi_name
-from pipeline.modeling import DataInfo, build_pretrain_model
+from training.metrics import TEST_TOP1, TRAIN_LOSS, semi_name
+from training.modeling import DataInfo, build_pretrain_model
 
 INFO = DataInfo.of("synthetic", ntu_layout(), 3, "test")
 
