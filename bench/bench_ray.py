@@ -52,6 +52,7 @@ def main() -> None:
 
     import ray
 
+    from pipeline.pretraining import PretrainJob, RunHandle
     from pipeline.train_ray import pretrain_on_ray
 
     t0 = time.perf_counter()
@@ -61,7 +62,7 @@ def main() -> None:
     for workers in (1, 2):
         wcfg = load_config(args.profile, [*base, f"resources.num_workers={workers}", "resources.cpus_per_worker=0.99"])
         t0 = time.perf_counter()
-        res = pretrain_on_ray(wcfg, shards, storage=work / "ray", name=f"bench-{workers}")
+        res = pretrain_on_ray(PretrainJob(wcfg, data, RunHandle(), work / "ray", f"bench-{workers}"))
         rows.append((f"Ray Train, {workers} worker(s), DDP/gloo", res.history, time.perf_counter() - t0))
     ray.shutdown()
 

@@ -369,7 +369,7 @@ def one_command_in(run_dir: Path) -> Iterator[None]:
 
 def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
     from pipeline import tracking
-    from pipeline.chain import StageError, run_chain, summary_json
+    from pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain, summary_json
 
     log.info("data: %s (%s/%s)", data.root, cfg.data.dataset, cfg.data.split)
     log.info("logs: %s", console.log_to_file(run_dir).parent)
@@ -378,7 +378,9 @@ def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, 
 
         ray_init_local()
     try:
-        result = run_chain(data, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
+        labels = ChainLabels(str(kwargs.pop("row_id", "")))
+        result = run_chain(data, cfg, run_dir=run_dir, experiment=experiment, labels=labels,
+                           plan=ChainPlan(**kwargs))  # type: ignore[arg-type]
     except StageError as e:
         fail(str(e), code=1)
     except KeyboardInterrupt:
