@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -176,7 +177,7 @@ def run_pretraining(
         began = time.perf_counter()
         gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + ctx.rank)  # new views every epoch
         torch.manual_seed(epoch_seed(cfg.seed, epoch, ctx.rank))  # dropout: a resumed epoch draws the same
-        row = _train_epoch(cfg, model, optimizer, x, labels, info, ctx, gen, epoch, per_rank)
+        row = _train_epoch(cfg, model, optimizer, _Samples(x, labels, info), ctx, gen, epoch, per_rank)
         if ctx.monitor is not None and ctx.rank == 0 and cfg.pretrain.knn_every > 0 \
                 and ((epoch + 1) % cfg.pretrain.knn_every == 0 or epoch + 1 == epochs):
             row[M.KNN_MONITOR] = ctx.monitor(model)
@@ -212,10 +213,19 @@ def _log_eta(cfg: Config, seconds: float, row: dict[str, float], left: int) -> N
              seconds, cfg.pretrain.precision, speed, seconds * left / 60, left, "" if left == 1 else "s")
 
 
+class _Samples(NamedTuple):
+    """What every epoch draws its batches from."""
+
+    x: np.ndarray  # (N, C, T, V, M) float32
+    labels: torch.Tensor | None  # (N,) int64 for method=supervised, else None
+    info: DataInfo  # the skeleton the augmentations and streams read
+
+
 def _train_epoch(
-    cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, labels: torch.Tensor | None,
-    info: DataInfo, ctx: WorkerContext, gen: torch.Generator, epoch: int, per_rank: int,
+    cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer, samples: _Samples, ctx: WorkerContext,
+    gen: torch.Generator, epoch: int, per_rank: int,
 ) -> dict[str, float]:  # fmt: skip
+    x, labels, info = samples
     core = core_of(model)
     weights = stream_weights(cfg).to(ctx.device)
     crossed = crossed_at(cfg, epoch)
