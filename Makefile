@@ -39,7 +39,7 @@ lint: venv
 	$(PY) -m ruff check .
 
 typecheck: venv
-	$(PY) -m mypy crossmoco pipeline models datasets experiments
+	$(PY) -m mypy crossmoco pipeline training models datasets experiments
 
 # Every benchmark prints its figures beside its reference's. One that runs past BENCH_CAP seconds is stopped, and
 # make bench says so and goes on (bench_step.py also caps each of its own measurements: --cap).

@@ -4,10 +4,10 @@ code would run it.
     .venv/bin/python bench/bench_epoch.py                 # ours (cpu profile) vs reference, 2 threads
     .venv/bin/python bench/bench_epoch.py --threads 1
 
-Ours: ``pipeline.engine``'s epoch with the `cpu` profile's settings (batch 64, three streams stacked
+Ours: ``training.engine``'s epoch with the `cpu` profile's settings (batch 64, three streams stacked
 into one model, augmentation on the batch, one process) on 1,020 samples shaped like NW-UCLA's
 training side (3 x 50 x 20 x 1), in every precision this CPU runs natively (fp32, and bf16 with
-AMX-BF16 / AVX512-BF16: ``pipeline.precision``); the profile's own, ``pretrain.precision=auto``, is
+AMX-BF16 / AVX512-BF16: ``training.precision``); the profile's own, ``pretrain.precision=auto``, is
 marked, and its time is put beside the fastest's (issue #32: within 10%). A precision the CPU lacks
 is never run (emulated bf16 took over 400 s an epoch on an AVX2-only CPU). Reference: the
 CrosSCLR-style step of ``bench/reference_step.py`` (three separate fp32 MoCo models, the per-stream
@@ -35,10 +35,10 @@ from reference_step import ReferenceMoCo  # noqa: E402
 from datasets.skeleton import ucla_layout  # noqa: E402
 from datasets.streams import make_streams  # noqa: E402
 from pipeline.config import Config, load_config  # noqa: E402
-from pipeline.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
-from pipeline.modeling import DataInfo, build_pretrain_model  # noqa: E402
-from pipeline.precision import native_bf16, resolve_precision  # noqa: E402
-from pipeline.runtime import tune_allocator_  # noqa: E402
+from training.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
+from training.modeling import DataInfo, build_pretrain_model  # noqa: E402
+from training.precision import native_bf16, resolve_precision  # noqa: E402
+from training.runtime import tune_allocator_  # noqa: E402
 
 SAMPLES = 1020  # NW-UCLA views 1 and 2
 

@@ -25,7 +25,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 from pipeline.config import load_config  # noqa: E402
 from pipeline.data import load_dataset  # noqa: E402
 from pipeline.embedded import ensure_synthetic_shards  # noqa: E402
-from pipeline.engine import WorkerContext, run_pretraining  # noqa: E402
+from training.engine import WorkerContext, run_pretraining  # noqa: E402
 
 
 def _epoch_seconds(history: list[dict[str, float]], samples: int) -> float:
@@ -52,6 +52,7 @@ def main() -> None:
 
     import ray
 
+    from pipeline.pretraining import PretrainJob, RunHandle
     from pipeline.train_ray import pretrain_on_ray
 
     t0 = time.perf_counter()
@@ -61,7 +62,7 @@ def main() -> None:
     for workers in (1, 2):
         wcfg = load_config(args.profile, [*base, f"resources.num_workers={workers}", "resources.cpus_per_worker=0.99"])
         t0 = time.perf_counter()
-        res = pretrain_on_ray(wcfg, shards, storage=work / "ray", name=f"bench-{workers}")
+        res = pretrain_on_ray(PretrainJob(wcfg, data, RunHandle(), work / "ray", f"bench-{workers}"))
         rows.append((f"Ray Train, {workers} worker(s), DDP/gloo", res.history, time.perf_counter() - t0))
     ray.shutdown()
 

@@ -12,7 +12,7 @@ step in NCHW memory, ``encoder.channels_last=false``).
 
 What it prints, in order:
 
-1. The matmul peak of each precision the hardware has natively (``pipeline.precision.native_bf16``).
+1. The matmul peak of each precision the hardware has natively (``training.precision.native_bf16``).
    A precision it lacks is skipped, and says so: PyTorch emulates bf16 without AMX-BF16 /
    AVX512-BF16, and one 2048^3 bf16 matmul then took over 60 s (issue #32). ``--emulated-bf16``
    measures it anyway. The matmul size grows from 256 only while one multiply stays short.
@@ -28,7 +28,7 @@ What it prints, in order:
    precision this hardware has (native bf16: >= 5x, >= 60% of the bf16 peak; else fp32: >= 1.8x,
    >= 80% of the fp32 peak).
 
-``--allocator`` re-runs the fp32 variants with and without ``pipeline.runtime.allocator_env()``
+``--allocator`` re-runs the fp32 variants with and without ``training.runtime.allocator_env()``
 (glibc reads it at start-up) and reports minor page faults.
 """
 
@@ -58,8 +58,8 @@ from models.config import ContrastiveConfig, EncoderConfig  # noqa: E402
 from models.graph import SkeletonGraph  # noqa: E402
 from models.losses import weighted_streams  # noqa: E402
 from models.registry import build_model  # noqa: E402
-from pipeline.precision import EMULATED_COST, native_bf16  # noqa: E402
-from pipeline.runtime import allocator_env, autocast, compile_encoders_, tune_allocator_  # noqa: E402
+from training.precision import EMULATED_COST, native_bf16  # noqa: E402
+from training.runtime import allocator_env, autocast, compile_encoders_, tune_allocator_  # noqa: E402
 
 STREAMS = ("joint", "motion", "bone")
 VARIANTS = ("ours-fp32", "ours-fp32-nchw", "ours-bf16", "ours-bf16-nchw", "ours-bf16-compile", "reference-fp32")
@@ -303,7 +303,7 @@ def main() -> None:
           f"V {layout.num_joints}, M {bodies}, 3 streams, {args.steps} timed step(s) after {args.warmup} warm-up, "
           f"each variant capped at {args.cap:.0f} s")
     print(f"native bf16: {native or 'none'}; allocator env of the measured children: tuned in-process "
-          f"(pipeline.runtime.tune_allocator_)", flush=True)
+          f"(training.runtime.tune_allocator_)", flush=True)
     peaks, sizes = {}, {}
     for prec, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         if prec == "bf16" and not native and not args.emulated_bf16:

@@ -26,7 +26,7 @@ from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_con
 
 if TYPE_CHECKING:
     from experiments.grid_runner import GridSummary
-    from pipeline.data import LoadedDataset
+    from training.dataset import LoadedDataset
 
 log = logging.getLogger("pipeline")
 REPO_ROOT = Path(__file__).resolve().parents[1]  # results/ and the README live here
@@ -181,7 +181,7 @@ def config_cmd(
     """Print the resolved configuration a run would use, with its hash (precision auto resolved for this
     machine, as a chain resolves it before hashing): save it, edit it, run it with --config FILE."""
     from pipeline.config_file import to_toml
-    from pipeline.precision import resolve_precision
+    from training.precision import resolve_precision
 
     if fmt not in ("toml", "json"):
         fail(f"--format: expected toml or json, got {fmt!r}")
@@ -334,8 +334,8 @@ def _start_chain(data_dir: str | None, cfg: Config, run_dir: Path, experiment: s
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
     if kwargs.get("checkpoint") is not None:  # weights that fit neither the config nor the data: before any run
-        from pipeline.checkpoints import CheckpointError
-        from pipeline.protocols import load_model
+        from training.checkpoints import CheckpointError
+        from training.protocols import load_model
 
         try:
             load_model(cfg, data, kwargs["checkpoint"])  # type: ignore[arg-type]
@@ -369,7 +369,7 @@ def one_command_in(run_dir: Path) -> Iterator[None]:
 
 def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
     from pipeline import tracking
-    from pipeline.chain import StageError, run_chain, summary_json
+    from pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain, summary_json
 
     log.info("data: %s (%s/%s)", data.root, cfg.data.dataset, cfg.data.split)
     log.info("logs: %s", console.log_to_file(run_dir).parent)
@@ -378,7 +378,9 @@ def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, 
 
         ray_init_local()
     try:
-        result = run_chain(data, cfg, run_dir=run_dir, experiment=experiment, **kwargs)  # type: ignore[arg-type]
+        labels = ChainLabels(str(kwargs.pop("row_id", "")))
+        result = run_chain(data, cfg, run_dir=run_dir, experiment=experiment, labels=labels,
+                           plan=ChainPlan(**kwargs))  # type: ignore[arg-type]
     except StageError as e:
         fail(str(e), code=1)
     except KeyboardInterrupt:
@@ -422,8 +424,8 @@ def evaluate(
 ) -> None:
     """Evaluate a pretrained checkpoint (its own config, so its dataset, plus --set) with the configured
     protocols."""
-    from pipeline.checkpoints import CheckpointError, read_config, read_state
     from pipeline.config import apply_overrides
+    from training.checkpoints import CheckpointError, read_config, read_state
 
     try:
         cfg = read_config(checkpoint)

@@ -19,7 +19,6 @@ from experiments.grids import (
 from experiments.reproduce import REPO_ROOT, Outcome, record, record_refusal, regenerate, row_config, row_metric
 from experiments.results import DEFAULT_SEED, describe_augment
 from experiments.tables import get_row
-from pipeline import metrics as M
 from pipeline import tracking
 from pipeline.artifacts import NEAR_CHANCE, PREDICTIONS
 from pipeline.config import config_hash, load_config
@@ -27,6 +26,7 @@ from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from pipeline.grid import TrialOutcome, TrialSpec, run_grid
 from pipeline.train_ray import ray_init_local
+from training import metrics as M
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from pathlib import Path
 from experiments.reproduce import row_config, row_metric
 from experiments.rows import TableRow
 from experiments.tables import get_row, rows_of
-from pipeline import metrics as M
 from pipeline import tracking
 from pipeline.config import Config, apply_overrides, parse_override, to_flat_dict
 from pipeline.grid import TrialOutcome, TrialSpec
 from pipeline.provenance import pretrain_key
+from training import metrics as M
 
 
 def _merge_eval(a: Config, b: Config) -> Config:

@@ -14,10 +14,10 @@ from datasets.atomic import write_text_atomic
 from experiments.grids import SummaryRow, markdown
 from experiments.reproduce import row_metric
 from experiments.tables import TABLE_TITLES, rows_of
-from pipeline import metrics as M
 from pipeline import tracking
 from pipeline.config import from_flat_dict
 from pipeline.figures import save_png
+from training import metrics as M
 
 
 @dataclass(frozen=True)

@@ -42,13 +42,13 @@ from experiments.results import (
 )
 from experiments.rows import TableRow
 from experiments.tables import control_of, get_row
-from pipeline import metrics as M
 from pipeline import tracking
-from pipeline.chain import run_chain
+from pipeline.chain import ChainLabels, run_chain
 from pipeline.config import Config, apply_overrides, load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from pipeline.provenance import git_sha
+from training import metrics as M
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -130,7 +130,7 @@ def reproduce_row(
     # a mismatched dataset fails before anything runs; a URI's is copied into run_dir/data once
     opened = load_dataset(data, cfg, cache=Path(run_dir).resolve() / "data")
     result = run_chain(opened, cfg, run_dir=run_dir, experiment=experiment or f"table{row.table_number}",
-                       row_id=row.row_id)
+                       labels=ChainLabels(row.row_id))
     metric = row_metric(row, cfg)
     measured = result.metrics[metric]
     store = tracking.Store(result.tracking_uri, result.experiment_id)

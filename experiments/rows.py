@@ -48,7 +48,7 @@ class TableRow:
     overrides: tuple[str, ...]  # dotted key=value strings, applied after the profile
     runnable: bool  # False: a figure the paper cites for a method this project does not implement
     note: str = ""  # why a row is not runnable; where the paper contradicts itself; our reading
-    metric: str = "top1"  # top-1 accuracy (%) of the row's protocol (pipeline.metrics names it per protocol)
+    metric: str = "top1"  # top-1 accuracy (%) of the row's protocol (training.metrics names it per protocol)
 
     def __post_init__(self) -> None:
         if self.table not in TABLE_IDS:

@@ -1,1 +1,2 @@
-"""The experiment pipeline: the only package that knows Ray Train, Ray Tune and MLflow."""
+"""The orchestration: chains, Ray Train and Tune, MLflow tracking, storage; the only package that knows
+Ray and MLflow. The PyTorch training core it runs is ``training``."""

@@ -18,11 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import metrics as M
 from pipeline import storage as shared
 from pipeline import tracking
 from pipeline.artifacts import (
@@ -35,12 +34,15 @@ from pipeline.artifacts import (
     predictions_csv,
 )
 from pipeline.config import Config, config_hash, to_flat_dict
-from pipeline.data import LoadedDataset, load_dataset
-from pipeline.precision import PrecisionChoice, log_choice, resolve_precision
+from pipeline.data import load_dataset
+from pipeline.pretraining import PretrainBackend, PretrainJob, RunHandle, pretrain
 from pipeline.progress import EpochLines, duration
-from pipeline.protocols import protocol_stages, run_protocol
 from pipeline.provenance import chain_tags, pretrain_key
 from pipeline.tracking import INTERRUPTS
+from training import metrics as M
+from training.dataset import LoadedDataset
+from training.precision import PrecisionChoice, log_choice, resolve_precision
+from training.protocols import protocol_stages, run_protocol
 
 log = logging.getLogger(__name__)
 CHECKPOINT_TAG = M.CHECKPOINT  # the local copy the chain evaluated
@@ -89,35 +91,56 @@ class _Chain:
     precision: PrecisionChoice  # what pretrain.precision resolved to here, and why
 
 
+@dataclass(frozen=True)
+class ChainLabels:
+    """How a chain's runs are found and shown: the table rows it measures (``row_id``, comma-separated;
+    part of the parent's key), the parent run's ``name`` (default: the rows' common id), extra ``tags``,
+    ``setting`` (short params, e.g. ``{"num_banks": "3"}``: what sets this chain apart in its grid) and
+    ``paper`` (the paper's figure per metric: logged as ``<metric>_paper`` beside ``<metric>_diff``)."""
+
+    row_id: str = ""
+    name: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    setting: Mapping[str, str] = field(default_factory=dict)
+    paper: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChainPlan:
+    """Which stages a chain runs: pretraining with ``backend`` (default ``pipeline.pretraining.pretrain``),
+    or none on a given ``checkpoint``; then the evaluation ``stages`` (default: the configured protocols)."""
+
+    stages: Sequence[str] | None = None
+    checkpoint: Path | None = None
+    backend: PretrainBackend | None = None
+
+
 def run_chain(
     data_dir: str | Path | LoadedDataset, cfg: Config, *, run_dir: Path, experiment: str = "crossmoco",
-    row_id: str = "", pretrain_fn: Callable[..., Path] | None = None, stages: list[str] | None = None,
-    checkpoint: Path | None = None, tags: dict[str, str] | None = None, storage: str | None = None,
-    tracking_uri: str | None = None, name: str = "", setting: Mapping[str, str] | None = None,
-    paper: Mapping[str, float] | None = None,
+    labels: ChainLabels = ChainLabels(), plan: ChainPlan = ChainPlan(), storage: str | None = None,
+    tracking_uri: str | None = None,
 ) -> ChainResult:
     """Run (or resume) the chain for ``cfg`` on the shards in ``data_dir`` (a folder, a URI copied
     into ``run_dir/data``, or a dataset already opened); returns its metrics. Ray Train keeps its
     runs under ``storage`` (a folder or a URI; default ``$CROSSMOCO_STORAGE/ray``, else
     ``<run_dir>/ray``); MLflow is ``tracking_uri`` (default ``$MLFLOW_TRACKING_URI``, else SQLite in
-    ``run_dir``). What the runs table shows at a glance: ``name`` (default: the rows' common id), ``setting``
-    (short params, e.g. ``{"num_banks": "3"}``: what sets this chain apart in its grid) and ``paper`` (the
-    paper's figure per metric: logged as ``<metric>_paper`` beside ``<metric>_diff``)."""
+    ``run_dir``). ``labels``: what the runs table shows at a glance; ``plan``: which stages run."""
+    row_id, checkpoint = labels.row_id, plan.checkpoint
     run_dir = Path(run_dir).resolve()
-    cfg, precision = resolve_precision(cfg)  # before hashing: auto on native bf16 hashes as bf16 (pipeline.precision)
+    cfg, precision = resolve_precision(cfg)  # before hashing: auto on native bf16 hashes as bf16 (training.precision)
     data = data_dir if isinstance(data_dir, LoadedDataset) else load_dataset(data_dir, cfg, cache=run_dir / "data")
     run_dir.mkdir(parents=True, exist_ok=True)
     store = tracking.init_store(tracking_uri or tracking.default_uri(run_dir), experiment,
                                 artifact_root=run_dir / "artifacts")
     chash = config_hash(cfg)
-    extra = dict(tags or {})
+    extra = dict(labels.tags)
     run_tags = {**chain_tags(cfg, data.info.data_hash, row_id), M.PRECISION: precision.describe()}
     key = f"{chash}-{data.info.data_hash}-{row_id or 'adhoc'}" + (f"-{checkpoint}" if checkpoint else "")
-    parent, resumed = tracking.start_chain(store, name or run_name(row_id, cfg), key, {**run_tags, **extra})
+    parent, resumed = tracking.start_chain(store, labels.name or run_name(row_id, cfg), key, {**run_tags, **extra})
     if resumed and extra:
         tracking.set_tags(store, parent, extra)
     if not resumed:
-        tracking.log_params(store, parent, {**to_flat_dict(cfg), **(setting or {})})
+        tracking.log_params(store, parent, {**to_flat_dict(cfg), **labels.setting})
         tracking.log_json(store, parent, to_flat_dict(cfg), "config.json")
     chain = _Chain(store, parent, run_tags, cfg, data, precision)
     result = ChainResult(parent, store.experiment_id, store.uri, None, resumed=resumed)
@@ -130,8 +153,8 @@ def run_chain(
             # In-process pretraining is a one-machine run: its checkpoints stay in the run folder.
             where = (storage or shared.default_storage(run_dir, "ray")) if cfg.resources.num_workers else \
                 shared.resolve(run_dir / "ray")
-            result.checkpoint = _pretrain_stage(chain, run_dir, where, pretrain_fn, result)
-        for stage in stages if stages is not None else protocol_stages(cfg):
+            result.checkpoint = _pretrain_stage(chain, run_dir, where, plan.backend, result)
+        for stage in plan.stages if plan.stages is not None else protocol_stages(cfg):
             _eval_stage(chain, stage, result)
     except INTERRUPTS as e:
         tracking.end_run(store, parent, "KILLED")
@@ -141,11 +164,11 @@ def run_chain(
         raise StageError(stage, e) from e
     tracking.log_metrics(store, parent, {k: round(v, 2) for k, v in result.metrics.items()})  # as tables print them
     headline = [k for k in result.metrics if k.split("_", 1)[-1] == M.TOP1]
-    beside = paper_metrics(result.metrics, paper or {}, diff=cfg.data.dataset != "synthetic")
+    beside = paper_metrics(result.metrics, labels.paper, diff=cfg.data.dataset != "synthetic")
     tracking.log_metrics(store, parent, beside)
     # The headline columns: the row's setting, then each protocol's top-1 in the protocols' order (not the
     # best-epoch figures), each followed by the paper's figure and the difference where the chain has one.
-    tracking.show_columns(store, list(setting or {}),
+    tracking.show_columns(store, list(labels.setting),
                           [m for k in headline for m in (k, f"{k}{PAPER}", f"{k}{DIFF}") if m == k or m in beside])
     tracking.end_run(store, parent, "FINISHED")
     return result
@@ -208,7 +231,7 @@ def _finished_pretraining(store: tracking.Store, key: str, cache: Path) -> tuple
     return None
 
 
-def _pretrain_stage(chain: _Chain, run_dir: Path, storage: str, pretrain_fn: Callable[..., Path] | None,
+def _pretrain_stage(chain: _Chain, run_dir: Path, storage: str, backend: PretrainBackend | None,
                     result: ChainResult) -> Path:
     store, cfg = chain.store, chain.cfg
     run_id, done = tracking.open_stage(store, chain.parent, "pretrain", chain.tags, to_flat_dict(cfg))
@@ -235,17 +258,12 @@ def _pretrain_stage(chain: _Chain, run_dir: Path, storage: str, pretrain_fn: Cal
         where = f"{cfg.resources.num_workers} Ray Train workers" if cfg.resources.num_workers else "in this process"
         log_choice(chain.precision, f"pretrain: {cfg.pretrain.epochs} epochs of {cfg.method} on {cfg.data.dataset}/"
                                     f"{cfg.data.split}, {where}, in ", always=True)  # an ETA follows the 1st epoch
+        job = PretrainJob(cfg, chain.data, RunHandle(store.uri, store.experiment_id, run_id), storage,
+                          f"pretrain-{chain.parent}", cache)
         with EpochLines(store, run_id, cfg.pretrain.epochs):
-            out = (pretrain_fn or _default_pretrain)(
-                cfg, chain.data.root, storage=storage, name=f"pretrain-{chain.parent}", tracking_uri=store.uri,
-                experiment_id=store.experiment_id, run_id=run_id, verified=chain.data.stamp, cache=cache,
-                data_source=chain.data.source)
-        # A pretrain function returns the local checkpoint folder, or an object with it (``checkpoint``)
-        # and its location on storage (``location``), as ``pretrain_on_ray`` does.
-        ckpt = Path(getattr(out, "checkpoint", out))
-        location = str(getattr(out, "location", ckpt))
+            out = (backend or pretrain)(job)
         log.info("pretrain: done in %s", duration(time.monotonic() - start))
-        log_pretraining(store, run_id, cfg, ckpt, location)
+        log_pretraining(store, run_id, cfg, out.checkpoint, out.location)
         result.health = learning_health(store, run_id)
         if (ratio := loss_to_chance(result.health)) is not None:
             result.metrics[M.LOSS_TO_CHANCE] = round(ratio, 3)
@@ -253,19 +271,7 @@ def _pretrain_stage(chain: _Chain, run_dir: Path, storage: str, pretrain_fn: Cal
             log.warning("pretrain: %s", note)
             for run in (run_id, chain.parent):
                 tracking.set_tags(store, run, {M.LEARNING: "near chance"})
-        return ckpt
-
-
-def _default_pretrain(cfg: Config, data_dir: Path, **kwargs):
-    if cfg.resources.num_workers == 0:
-        from pipeline.local import pretrain_in_process
-
-        kwargs.pop("cache", None)
-        kwargs.pop("data_source", None)  # this process has the dataset's copy already
-        return pretrain_in_process(cfg, data_dir, **kwargs)
-    from pipeline.train_ray import pretrain_on_ray
-
-    return pretrain_on_ray(cfg, data_dir, **kwargs)
+        return out.checkpoint
 
 
 def _eval_stage(chain: _Chain, stage: str, result: ChainResult) -> None:

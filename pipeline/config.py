@@ -87,7 +87,7 @@ class PretrainConfig:
     checkpoint_every: int = 10  # epochs between checkpoints; the last epoch always checkpoints
     precision: Literal["auto", "fp32", "bf16"] = "fp32"  # fp32: the numbers tests and the smoke profile pin on
     # every machine. "auto" (the cpu and paper profiles): bf16 autocast where the hardware has it natively (CPU
-    # AMX-BF16 / AVX512-BF16, GPU compute capability >= 8.0), else fp32; resolved before hashing (pipeline/precision.py)
+    # AMX-BF16 / AVX512-BF16, GPU compute capability >= 8.0), else fp32; resolved before hashing (training/precision.py)
     compile: bool = False  # torch.compile path, off by default (bench/ shows whether it pays)
     knn_every: int = 0  # epochs between kNN top-1 monitors on the validation samples (and the last); 0 = off
     momentum_schedule: Literal["constant", "cosine"] = "constant"  # m of Eq. (1) fixed at 0.999 (§IV-B)
@@ -132,7 +132,7 @@ class EvalConfig:
     # (sd 8.0), so one subset cannot resolve a 5-point target (docs/fidelity.md "Measured on NW-UCLA")
     knn_k: int = 20  # not stated; a common kNN monitor setting
     bn_recalibrate: bool = True  # frozen-feature protocols recompute BatchNorm statistics on clean training
-    # samples first (pipeline/evaluation.py: pretraining saw only masked input); measured on validation
+    # samples first (training/evaluation.py: pretraining saw only masked input); measured on validation
     split: Literal["test", "val"] = "test"  # "val": protocols train on the training side's fit subset and
     # evaluate on its held-out performers (data.val_performers), for choosing settings without the test side
     features: Literal["gcn", "mlp", "both"] = "both"  # "we freeze two encoders" (§IV-B)

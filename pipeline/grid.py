@@ -29,11 +29,11 @@ import ray
 from ray import tune
 
 from pipeline import console, tracking
-from pipeline import metrics as M
 from pipeline import storage as shared
-from pipeline.chain import run_chain
+from pipeline.chain import ChainLabels, run_chain
 from pipeline.config import Config, from_flat_dict, to_flat_dict
 from pipeline.progress import duration
+from training import metrics as M
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.01
@@ -71,10 +71,11 @@ def _trial(params: dict[str, Any]) -> None:
 
         torch.set_num_threads(max(1, int(cfg.resources.cpus_per_worker)))
     trial_id = tune.get_context().get_trial_id()
+    labels = ChainLabels(spec["row_id"], spec["name"], {M.TUNE_TRIAL: trial_id, M.GRID: spec["grid"]},
+                         dict(spec.get("setting") or ()), dict(spec.get("paper") or ()))
     result = run_chain(spec["data_dir"], cfg, run_dir=Path(spec["run_dir"]), experiment=spec["experiment"],
-                       row_id=spec["row_id"], tags={M.TUNE_TRIAL: trial_id, M.GRID: spec["grid"]},
-                       storage=spec.get("storage") or None, tracking_uri=spec.get("tracking_uri") or None,
-                       name=spec["name"], setting=dict(spec.get("setting") or ()), paper=dict(spec.get("paper") or ()))
+                       labels=labels, storage=spec.get("storage") or None,
+                       tracking_uri=spec.get("tracking_uri") or None)
     tune.report({**result.metrics, "parent_run_id": result.parent_run_id, "trial_name": spec["name"]})
 
 

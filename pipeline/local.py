@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import Config
+from pipeline.pretraining import PretrainJob, PretrainResult
 from pipeline.worker import pretrain_worker
+from training.checkpoints import read_state
+from training.engine import WorkerContext
 
 log = logging.getLogger(__name__)
 _CKPT = re.compile(r"checkpoint_(\d+)$")
@@ -28,12 +30,10 @@ def latest_checkpoint(run_root: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def pretrain_in_process(
-    cfg: Config, data_dir: Path, *, storage: Path, name: str, tracking_uri: str = "", experiment_id: str = "",
-    run_id: str = "", verified: str = "",
-) -> Path:
-    """Pretrain in this process; returns the final checkpoint directory."""
-    run_root = Path(storage) / name
+def pretrain_in_process(job: PretrainJob) -> PretrainResult:
+    """Pretrain in this process; the final checkpoint stays in ``<storage>/<name>`` (this machine's
+    dataset copy is the one ``job.data`` opened, so ``cache`` and ``data.source`` are not needed)."""
+    run_root = Path(job.storage) / job.name
     run_root.mkdir(parents=True, exist_ok=True)
 
     def persist(metrics: dict[str, float], ckpt: Path | None) -> None:
@@ -42,10 +42,11 @@ def pretrain_in_process(
             shutil.rmtree(final, ignore_errors=True)
             ckpt.rename(final)
 
+    cfg = job.cfg
     device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
-    pretrain_worker(cfg, data_dir, persist=persist, resume_from=latest_checkpoint(run_root), device=device,
-                    verified=verified, tracking_uri=tracking_uri, experiment_id=experiment_id, run_id=run_id)
+    place = WorkerContext(device=device, report=persist, resume_from=latest_checkpoint(run_root))
+    summary = pretrain_worker(cfg, job.data, job.run, place)
     final = latest_checkpoint(run_root)
     if final is None:
-        raise RuntimeError(f"pretraining {name!r} wrote no checkpoint under {run_root}")
-    return final
+        raise RuntimeError(f"pretraining {job.name!r} wrote no checkpoint under {run_root}")
+    return PretrainResult(final, str(final), int(read_state(final)["epoch"]) + 1, str(run_root), summary.history)

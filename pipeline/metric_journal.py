@@ -8,7 +8,7 @@ beside ``state.pt``) and logs them to MLflow only once that checkpoint is saved:
 * killed between two checkpoints: the rows since the last one were never logged, and the resumed
   run, which starts from that checkpoint's journal, logs them when it saves the next;
 * killed after a checkpoint was saved but before its rows were logged, or before Ray registered it
-  (so those epochs are trained again, identically: see ``pipeline.engine``): the resumed run logs
+  (so those epochs are trained again, identically: see ``training.engine``): the resumed run logs
   only steps MLflow does not hold yet.
 """
 
@@ -18,8 +18,8 @@ import json
 from pathlib import Path
 
 from datasets.atomic import write_text_atomic
-from pipeline import metrics as M
 from pipeline import tracking
+from training import metrics as M
 
 JOURNAL_FILE = "metrics.json"
 

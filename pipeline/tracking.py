@@ -1,7 +1,7 @@
 """MLflow, and only here: the store, experiments, chain (parent) runs and stage (child) runs.
 
 No MLflow object leaves this module: a run read back is a ``RunRecord`` (id, status, tags, params,
-metrics), a metric history a list of rows; tag names are in ``pipeline.metrics``.
+metrics), a metric history a list of rows; tag names are in ``training.metrics``.
 
 Everything goes through ``MlflowClient`` with explicit run ids, so a run can be created by the
 driver and written by rank 0 of a Ray Train worker group (or reopened after a worker retry)
@@ -42,7 +42,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from pipeline import metrics as M
+from training import metrics as M
 
 log = logging.getLogger(__name__)
 

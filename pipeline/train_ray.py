@@ -1,4 +1,4 @@
-"""Ray Train (V2) adapter around ``pipeline.engine.run_pretraining``: DDP over gloo or nccl.
+"""Ray Train (V2) adapter around ``training.engine.run_pretraining``: DDP over gloo or nccl.
 
 The worker function is thin: it reads its config from ``train_loop_config`` (the flat dict), takes
 rank, device and the DDP wrapper from Ray's context, and runs the worker body that in-process
@@ -24,11 +24,11 @@ pretraining runs too (``pipeline.worker``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,25 +38,18 @@ import ray.train.torch
 
 from pipeline import console
 from pipeline import storage as shared
-from pipeline.checkpoints import read_state
-from pipeline.config import Config, ResourcesConfig, from_flat_dict, to_flat_dict
+from pipeline.config import ResourcesConfig, from_flat_dict, to_flat_dict
 from pipeline.data import local_copy
-from pipeline.engine import PretrainingDiverged
+from pipeline.pretraining import PretrainJob, PretrainResult
 from pipeline.rendezvous import NodeAddressTorchConfig
-from pipeline.runtime import allocator_env
 from pipeline.worker import pretrain_worker
+from training.checkpoints import read_state
+from training.dataset import LoadedDataset
+from training.engine import PretrainingDiverged, WorkerContext
+from training.runtime import allocator_env
 
 log = logging.getLogger(__name__)
 
-
-
-@dataclass(frozen=True)
-class RayPretrainResult:
-    checkpoint: Path  # a local copy of the final checkpoint (or the folder itself, on local storage)
-    location: str  # the final checkpoint on storage (a URI or an absolute path): what other nodes read
-    epochs_run: int
-    storage: str  # the run's folder on storage
-    history: list[dict[str, float]]  # rank 0's per-epoch metrics of this fit (after any resume)
 
 
 def _worker(loop: dict[str, Any]) -> dict[str, Any]:
@@ -64,8 +57,9 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
     reach the driver through ``ray.train.report``; rank 0's return value is the fit's
     ``Result.return_value``, which ``pretrain_on_ray`` reads the per-epoch history from."""
     console.quiet_worker(loop.get("log_dir"))  # Ray Train's and MLflow's lines to <run_dir>/logs/workers.log
-    if loop.get("data_source"):  # a dataset on shared storage: this node's copy, at the driver's path
-        local_copy(loop["data_source"], Path(loop["data_dir"]).parent)
+    data: LoadedDataset = loop["data"]
+    if data.source:  # a dataset on shared storage: this node's copy, at the driver's path
+        local_copy(data.source, data.root.parent)
     cfg = from_flat_dict(loop["config"])
     context = ray.train.get_context()
     rank = context.get_world_rank()
@@ -78,12 +72,9 @@ def _worker(loop: dict[str, Any]) -> dict[str, Any]:
             shutil.rmtree(ckpt, ignore_errors=True)  # persisted to storage by report()
 
     try:
-        summary = pretrain_worker(
-            cfg, Path(loop["data_dir"]), persist=persist, resume_from=resume_dir, device=ray.train.torch.get_device(),
-            rank=rank, world_size=context.get_world_size(), prepare_model=ray.train.torch.prepare_model,
-            verified=loop.get("verified", ""), tracking_uri=loop["tracking_uri"],
-            experiment_id=loop["experiment_id"], run_id=loop["run_id"],
-        )
+        place = WorkerContext(rank=rank, world_size=context.get_world_size(), device=ray.train.torch.get_device(),
+                              prepare_model=ray.train.torch.prepare_model, report=persist, resume_from=resume_dir)
+        summary = pretrain_worker(cfg, data, loop["run"], place)
     except PretrainingDiverged as e:  # every rank at the same step: ended, not failed, so Ray retries nothing
         return {"diverged": str(e)}  # deterministic: a retry from the last checkpoint would diverge again
     finally:
@@ -105,29 +96,25 @@ def _resume_copy(name: str, rank: int) -> Path | None:
     return Path(resume.to_directory(str(folder)))
 
 
-def pretrain_on_ray(
-    cfg: Config, data_dir: Path, *, storage: str | Path, name: str, tracking_uri: str = "", experiment_id: str = "",
-    run_id: str = "", verified: str = "", cache: Path | None = None, placement_strategy: str = "PACK",
-    data_source: str = "",
-) -> RayPretrainResult:
-    """Run (or resume) pretraining as a Ray Train job named ``name`` under ``storage`` (a folder or a
-    URI); the final checkpoint is copied into ``cache`` (default: the temporary folder) unless it is
-    on this machine's disk already. ``placement_strategy`` is Ray's for the workers' placement group
-    (``SPREAD``: one rank per node where it fits; on a GPU cluster one GPU per node spreads them anyway).
-    ``data_source``: the dataset folder on shared storage that ``data_dir`` is the driver's copy of;
-    a worker on a node without that copy makes its own at the same path."""
+def pretrain_on_ray(job: PretrainJob, placement_strategy: str = "PACK") -> PretrainResult:
+    """Run (or resume) pretraining as a Ray Train job named ``job.name`` under ``job.storage`` (a
+    folder or a URI); the final checkpoint is copied into ``job.cache`` (default: the temporary
+    folder) unless it is on this machine's disk already. ``placement_strategy`` is Ray's for the
+    workers' placement group (``SPREAD``: one rank per node where it fits; on a GPU cluster one GPU
+    per node spreads them anyway). A worker on a node without the driver's copy of a dataset on
+    shared storage (``job.data.source``) makes its own at the same path."""
     from ray.train.torch import TorchTrainer
 
+    cfg, name, storage = job.cfg, job.name, job.storage
     res = cfg.resources
     if res.num_workers < 1:  # Ray Train needs a worker; the chain runs num_workers=0 in its own process
         raise ValueError("pretrain_on_ray: resources.num_workers=0 means no Ray Train workers; "
                          "pipeline.local.pretrain_in_process runs that configuration")
     per_worker = {"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.use_gpu else {})}
     loop = {
-        "config": to_flat_dict(cfg), "data_dir": str(Path(data_dir).resolve()), "tracking_uri": tracking_uri,
-        "experiment_id": experiment_id, "run_id": run_id, "name": name, "log_dir": str(console.log_dir() or ""),
-        "verified": verified,  # the files' stamp as the driver verified them: workers do not hash them again
-        "data_source": data_source,
+        "config": to_flat_dict(cfg), "name": name, "log_dir": str(console.log_dir() or ""),
+        # the dataset as the driver verified it (its stamp: workers do not hash the files again), and the run
+        "data": dataclasses.replace(job.data, root=job.data.root.resolve()), "run": job.run,
     }
     trainer = TorchTrainer(
         _worker,  # type: ignore[arg-type]  # typed as returning None, but Ray 2.60 keeps rank 0's return value
@@ -150,10 +137,10 @@ def pretrain_on_ray(
     if result.checkpoint is None:
         raise RuntimeError(f"pretraining run {name!r} finished without a checkpoint")
     location = shared.location_under(shared.resolve(storage), result.checkpoint.path)
-    local = local_checkpoint(location, Path(cache) if cache else Path(tempfile.gettempdir()) / "crossmoco-checkpoints")
+    local = local_checkpoint(location, job.cache or Path(tempfile.gettempdir()) / "crossmoco-checkpoints")
     epochs = int(read_state(local)["epoch"]) + 1
     history = (getattr(result, "return_value", None) or {}).get("history", [])
-    return RayPretrainResult(local, location, epochs, shared.join(shared.resolve(storage), name), history)
+    return PretrainResult(local, location, epochs, shared.join(shared.resolve(storage), name), history)
 
 
 def torch_config(resources: ResourcesConfig) -> NodeAddressTorchConfig:

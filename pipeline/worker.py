@@ -1,47 +1,46 @@
 """The pretraining worker's body, one for both places it runs: this process
 (``resources.num_workers=0``, ``pipeline.local``) and every Ray Train worker (``pipeline.train_ray``).
 
-Each caller says only where it runs (rank, world size, device, the DDP wrapper), what it resumes
-from, and how a checkpoint is kept (``persist``: renamed into the run folder, or reported to Ray).
+Each caller says only where it runs (a ``WorkerContext``: rank, world size, device, the DDP wrapper,
+what it resumes from, and how a checkpoint is kept: renamed into the run folder, or reported to Ray).
 The rest is here: the allocator tuning, the dataset (opened once, trusting the driver's
 verification), the metric journal that logs an epoch with its checkpoint (rank 0), the kNN
-monitor (rank 0) and the plain loop of ``pipeline.engine``.
+monitor (rank 0) and the plain loop of ``training.engine``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable
 from pathlib import Path
-
-import torch
-from torch import nn
 
 from pipeline import tracking
 from pipeline.config import Config
 from pipeline.data import load_dataset
-from pipeline.engine import PretrainingDiverged, PretrainSummary, Reporter, WorkerContext, run_pretraining
 from pipeline.metric_journal import MetricJournal
-from pipeline.monitor import make_knn_monitor
-from pipeline.runtime import tune_allocator_
+from pipeline.pretraining import RunHandle
+from training.dataset import LoadedDataset
+from training.engine import PretrainingDiverged, PretrainSummary, WorkerContext, run_pretraining
+from training.monitor import make_knn_monitor
+from training.runtime import tune_allocator_
 
 log = logging.getLogger(__name__)
 
 
-def pretrain_worker(
-    cfg: Config, data_dir: Path, *, persist: Reporter, resume_from: Path | None, device: torch.device,
-    rank: int = 0, world_size: int = 1, prepare_model: Callable[[nn.Module], nn.Module] = lambda m: m,
-    verified: str = "", tracking_uri: str = "", experiment_id: str = "", run_id: str = "",
-) -> PretrainSummary:
-    """Pretrain ``cfg`` on this worker's part of the data; ``persist(metrics, checkpoint)`` is called
-    for every epoch (with its checkpoint directory every ``pretrain.checkpoint_every`` epochs), and
-    rank 0 logs the epochs to MLflow run ``run_id`` once their checkpoint is persisted."""
+def pretrain_worker(cfg: Config, data: LoadedDataset, run: RunHandle, place: WorkerContext) -> PretrainSummary:
+    """Pretrain ``cfg`` on this worker's part of ``data`` (reopened here, trusting the driver's
+    verification); ``place`` says where this worker runs and how it keeps a checkpoint:
+    ``place.report(metrics, checkpoint)`` persists every epoch (with its checkpoint directory every
+    ``pretrain.checkpoint_every`` epochs), and rank 0 logs the epochs to MLflow run ``run`` once
+    their checkpoint is persisted."""
     tune_allocator_()  # glibc's mmap threshold page-faults every large activation: +32% samples/s (bench_step)
-    data = load_dataset(data_dir, cfg, verified=verified)
+    data = load_dataset(data.root, cfg, verified=data.stamp)
     x, y = data.arrays(data.eval_sides(cfg.eval.split)[0])
+    rank, persist = place.rank, place.report
     journal = None
-    if rank == 0 and run_id:
-        journal = MetricJournal.resume(tracking.Store(tracking_uri, experiment_id), run_id, resume_from)
+    if rank == 0 and run.run_id:
+        journal = MetricJournal.resume(tracking.Store(run.tracking_uri, run.experiment_id), run.run_id,
+                                       place.resume_from)
 
     def report(metrics: dict[str, float], ckpt: Path | None) -> None:
         if journal is not None:
@@ -52,12 +51,11 @@ def pretrain_worker(
 
     monitor = None
     if rank == 0 and monitor_reads_unseen_labels(cfg):
-        monitor = make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, device)
+        monitor = make_knn_monitor(cfg, data.arrays("fit"), data.arrays("val"), data.info, place.device)
     elif rank == 0 and cfg.pretrain.knn_every:
         log.info("kNN monitor off: %s pretraining on the whole training side trains on the validation "
                  "samples' labels, so the monitor would read them back (100%%)", cfg.method)
-    ctx = WorkerContext(rank=rank, world_size=world_size, device=device, prepare_model=prepare_model,
-                        report=report, resume_from=resume_from, checkpoint_dir=None, monitor=monitor)
+    ctx = dataclasses.replace(place, report=report, monitor=monitor)
     try:
         return run_pretraining(cfg, x, data.info, ctx, y)
     except PretrainingDiverged:

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from pipeline.checkpoints import save_checkpoint
 from pipeline.config import load_config, to_flat_dict
 from pipeline.data import load_dataset
-from pipeline.modeling import build_pretrain_model
+from training.checkpoints import save_checkpoint
+from training.modeling import build_pretrain_model
 
 from .conftest import error_line, invoke
 

@@ -22,9 +22,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import chain as chain_mod
-from pipeline import metrics as M
 from pipeline.chain import ChainInterrupted, run_chain
 from pipeline.config import load_config
+from training import metrics as M
 
 from .conftest import ROOT, error_line, invoke
 
@@ -44,7 +44,7 @@ def test_an_interrupted_stage_is_killed_not_failed(tiny_shards, run_dir, monkeyp
     def interrupted(*args, **kwargs):
         raise signal_as()
 
-    monkeypatch.setattr(chain_mod, "_default_pretrain", interrupted)
+    monkeypatch.setattr(chain_mod, "pretrain", interrupted)
     cfg = load_config("smoke", [*TINY, "resources.num_workers=0"])
     with pytest.raises(ChainInterrupted, match="pretrain"):
         run_chain(tiny_shards, cfg, run_dir=run_dir, experiment="crossmoco")
@@ -55,7 +55,7 @@ def test_ctrl_c_is_exit_130_and_one_line(tiny_shards, run_dir, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(chain_mod, "_default_pretrain", interrupted)
+    monkeypatch.setattr(chain_mod, "pretrain", interrupted)
     proc = invoke("chain", tiny_shards, "--run-dir", run_dir, "--profile", "smoke",
                   *(a for o in [*TINY, "resources.num_workers=0"] for a in ("--set", o)))  # fmt: skip
     assert proc.returncode == 130

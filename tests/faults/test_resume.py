@@ -21,12 +21,12 @@ from fault_injection import CrashOnce, crash_after
 from mlflow.tracking import MlflowClient
 
 import pipeline.worker
-from pipeline import metrics as M
 from pipeline import train_ray
-from pipeline.chain import StageError, run_chain
+from pipeline.chain import ChainPlan, StageError, run_chain
 from pipeline.config import load_config, to_flat_dict
 from pipeline.data import load_dataset
-from pipeline.engine import WorkerContext, run_pretraining
+from training import metrics as M
+from training.engine import WorkerContext, run_pretraining
 
 KEYS = (M.LOSS, M.LR, M.MOMENTUM)
 RESUME_COPIES = os.path.join(tempfile.gettempdir(), "crossmoco-resume-*")
@@ -67,7 +67,7 @@ def test_killed_between_checkpoints_resumes_to_the_uninterrupted_history(tiny_sh
 
     _kill_after(monkeypatch, epoch=2)  # epoch 3 trained and reported; the last checkpoint is epoch 2's
     with pytest.raises((Killed, StageError)):
-        run_chain(tiny_shards, cfg, run_dir=run_dir, experiment="t", stages=[])
+        run_chain(tiny_shards, cfg, run_dir=run_dir, experiment="t", plan=ChainPlan(stages=[]))
     monkeypatch.undo()
     first = MlflowClient(f"sqlite:///{run_dir / 'mlflow.db'}")
     (pre,) = first.search_runs([first.get_experiment_by_name("t").experiment_id],
@@ -75,7 +75,7 @@ def test_killed_between_checkpoints_resumes_to_the_uninterrupted_history(tiny_sh
     assert [m.step for m in first.get_metric_history(pre.info.run_id, M.LOSS)] == [1, 2], \
         "epoch 3 is not final before its checkpoint"
 
-    again = run_chain(tiny_shards, cfg, run_dir=run_dir, experiment="t", stages=[])
+    again = run_chain(tiny_shards, cfg, run_dir=run_dir, experiment="t", plan=ChainPlan(stages=[]))
     assert again.resumed and again.stage_runs["pretrain"] == pre.info.run_id
     assert _histories(again.tracking_uri, again.stage_runs["pretrain"]) == expected
     client = MlflowClient(again.tracking_uri)
@@ -93,7 +93,7 @@ def test_ray_worker_killed_between_checkpoints_leaves_one_value_per_epoch(ray_se
     expected = _uninterrupted(cfg, tiny_shards)
     monkeypatch.setattr(train_ray, "_worker", CrashOnce(epoch=2, marker=str(tmp_path / "crashed-once")))
     before = set(glob.glob(RESUME_COPIES))
-    res = run_chain(tiny_shards, cfg, run_dir=tmp_path / "ray", experiment="t", stages=[])
+    res = run_chain(tiny_shards, cfg, run_dir=tmp_path / "ray", experiment="t", plan=ChainPlan(stages=[]))
     assert (tmp_path / "crashed-once").exists(), "the worker was killed once"
     got = _histories(res.tracking_uri, res.stage_runs["pretrain"])
     assert [s for s, _ in got[M.LOSS]] == [1, 2, 3, 4]

@@ -27,7 +27,7 @@ def test_sigterm_marks_the_runs_killed(tiny_shards, run_dir, monkeypatch) -> Non
         time.sleep(30)  # the handler interrupts this
         raise AssertionError("SIGTERM was not handled")
 
-    monkeypatch.setattr(chain_mod, "_default_pretrain", terminated)
+    monkeypatch.setattr(chain_mod, "pretrain", terminated)
     before = signal.getsignal(signal.SIGTERM)
     try:
         proc = invoke("chain", tiny_shards, "--run-dir", run_dir, "--profile", "smoke",

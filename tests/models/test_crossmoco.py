@@ -15,7 +15,7 @@ from models.config import ContrastiveConfig
 from models.crossmoco import BANK_PLANS, CrossMoCo
 from models.losses import crossmoco_loss, moco_loss
 from models.registry import build_model
-from pipeline.runtime import autocast
+from training.runtime import autocast
 
 
 def _model(enc, con, graph, streams: int = 2, **changes) -> CrossMoCo:

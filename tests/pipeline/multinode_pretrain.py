@@ -30,6 +30,8 @@ from fault_injection import PlacementProbe  # noqa: E402
 from pipeline import storage as shared  # noqa: E402
 from pipeline import tracking, train_ray  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
+from pipeline.data import load_dataset  # noqa: E402
+from pipeline.pretraining import PretrainJob, RunHandle  # noqa: E402
 from pipeline.train_ray import keep_on_loopback, pretrain_on_ray  # noqa: E402
 
 EPOCHS = 5
@@ -78,9 +80,9 @@ def main(shards: Path, s3: str, work: Path) -> dict:
 
         def fit() -> None:
             try:
-                res = pretrain_on_ray(cfg, shards, storage=s3, name="multinode", tracking_uri=store.uri,
-                                      experiment_id=store.experiment_id, run_id=run_id, cache=work / "cache",
-                                      placement_strategy="SPREAD")
+                job = PretrainJob(cfg, load_dataset(shards, cfg), RunHandle(store.uri, store.experiment_id, run_id),
+                                  s3, "multinode", work / "cache")
+                res = pretrain_on_ray(job, placement_strategy="SPREAD")
                 out.update(epochs_run=res.epochs_run, location=res.location, checkpoint=str(res.checkpoint))
             except BaseException as e:  # reported, not lost in the thread
                 out["error"] = f"{type(e).__name__}: {e}"

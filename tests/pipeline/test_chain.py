@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from pipeline import chain as chain_mod
-from pipeline.chain import StageError, run_chain
+from pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain
 from pipeline.config import load_config
 from pipeline.data import DataError, load_dataset
 from pipeline.tracking import PARENT, STAGE
@@ -19,7 +19,7 @@ def _children(client, exp, parent):
 
 def test_chain_leaves_a_complete_run_tree(synthetic_shards, tmp_path, smoke_overrides):
     cfg = load_config("smoke", [*smoke_overrides, "resources.num_workers=0"])
-    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="t", row_id="table5-test")
+    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="t", labels=ChainLabels("table5-test"))
     client = MlflowClient(res.tracking_uri)
     parent = client.get_run(res.parent_run_id)
     assert parent.info.status == "FINISHED"
@@ -45,7 +45,7 @@ def test_chain_leaves_a_complete_run_tree(synthetic_shards, tmp_path, smoke_over
 def test_interrupted_chain_resumes_into_the_same_parent(synthetic_shards, tmp_path, smoke_overrides, monkeypatch):
     cfg = load_config("smoke", [*smoke_overrides, "resources.num_workers=0"])
     calls = {"pretrain": 0}
-    real = chain_mod._default_pretrain
+    real = chain_mod.pretrain
 
     def counting(*a, **k):
         calls["pretrain"] += 1
@@ -56,10 +56,10 @@ def test_interrupted_chain_resumes_into_the_same_parent(synthetic_shards, tmp_pa
 
     monkeypatch.setattr(chain_mod, "run_protocol", broken)
     with pytest.raises(StageError, match="'linear'") as err:
-        run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="t", pretrain_fn=counting)
+        run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="t", plan=ChainPlan(backend=counting))
     assert err.value.stage == "linear"
     monkeypatch.undo()
-    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="t", pretrain_fn=counting)
+    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="t", plan=ChainPlan(backend=counting))
     assert calls["pretrain"] == 1, "a finished pretraining stage is not run again"
     assert res.resumed
     client = MlflowClient(res.tracking_uri)

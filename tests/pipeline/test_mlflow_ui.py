@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import tracking
-from pipeline.chain import run_chain
+from pipeline.chain import ChainLabels, run_chain
 from pipeline.config import load_config
 
 ROWS = "table2-crossed-le,table2-crossed-fe"  # one chain, two table rows: LE and FE
@@ -22,7 +22,8 @@ FAST = ["resources.num_workers=0", "pretrain.epochs=2", "eval.protocols=linear,f
 @pytest.fixture(scope="module")
 def chain(synthetic_shards, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("mlflow-ui")
-    result = run_chain(synthetic_shards, load_config("smoke", FAST), run_dir=run_dir, experiment="table2", row_id=ROWS)
+    result = run_chain(synthetic_shards, load_config("smoke", FAST), run_dir=run_dir, experiment="table2",
+                       labels=ChainLabels(ROWS))
     return run_dir, result
 
 

@@ -7,9 +7,9 @@ from fault_injection import CrashOnce
 from mlflow.tracking import MlflowClient
 
 from pipeline import train_ray
-from pipeline.chain import run_chain
-from pipeline.checkpoints import read_state
+from pipeline.chain import ChainPlan, run_chain
 from pipeline.config import load_config
+from training.checkpoints import read_state
 
 pytestmark = pytest.mark.ray
 
@@ -18,11 +18,12 @@ def test_chain_pretrains_with_ddp_on_two_ray_workers(ray_session, synthetic_shar
     cfg = load_config("smoke", [*smoke_overrides, "resources.num_workers=2", "resources.cpus_per_worker=0.9"])
     fits = []
 
-    def pretrain(*args, **kwargs):
-        fits.append(train_ray.pretrain_on_ray(*args, **kwargs))
+    def pretrain(job):
+        fits.append(train_ray.pretrain_on_ray(job))
         return fits[-1]
 
-    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="ray", stages=["linear"], pretrain_fn=pretrain)
+    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="ray",
+                    plan=ChainPlan(stages=["linear"], backend=pretrain))
     assert read_state(res.checkpoint)["epoch"] == 1
     # rank 0's per-epoch history comes back through Ray's Result.return_value (bench/bench_ray.py reads it)
     assert len(fits[0].history) == 2 and all(h["samples_per_s"] > 0 for h in fits[0].history)
@@ -37,7 +38,7 @@ def test_killed_worker_is_retried_from_its_checkpoint(ray_session, synthetic_sha
     cfg = load_config("smoke", [*smoke_overrides, "pretrain.epochs=3", "resources.num_workers=2",
                                 "resources.cpus_per_worker=0.9", "resources.max_failures=2"])
     monkeypatch.setattr(train_ray, "_worker", CrashOnce(epoch=1, marker=str(tmp_path / "crashed-once")))
-    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="fault", stages=[])
+    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path, experiment="fault", plan=ChainPlan(stages=[]))
     assert (tmp_path / "crashed-once").exists(), "the fault was injected"
     assert read_state(res.checkpoint)["epoch"] == 2, "the run finished all 3 epochs"
     client = MlflowClient(res.tracking_uri)

@@ -13,9 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import storage as shared
 from pipeline import train_ray
-from pipeline.chain import CHECKPOINT_TAG, LOCATION_TAG, run_chain
-from pipeline.checkpoints import read_state
+from pipeline.chain import CHECKPOINT_TAG, LOCATION_TAG, ChainPlan, run_chain
 from pipeline.config import load_config
+from training.checkpoints import read_state
 
 
 def test_join_keeps_pyarrows_options_and_local_paths_become_absolute(tmp_path, monkeypatch):
@@ -55,8 +55,8 @@ def test_ddp_pretraining_on_s3_resumes_from_the_shared_checkpoint(ray_session, s
     # rank 0 exits hard after epoch 2 (0-based 1), once (tests/support/fault_injection.py)
     monkeypatch.setattr(train_ray, "_worker", CrashOnce(epoch=1, marker=str(tmp_path / "crashed-once")))
     pretrain = train_ray.pretrain_on_ray
-    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path / "run", experiment="s3", stages=[],
-                    storage=s3_bucket, pretrain_fn=pretrain)
+    res = run_chain(synthetic_shards, cfg, run_dir=tmp_path / "run", experiment="s3",
+                    plan=ChainPlan(stages=[], backend=pretrain), storage=s3_bucket)
     assert (tmp_path / "crashed-once").exists(), "rank 0 died after epoch 2; the group restarted from storage"
     assert read_state(res.checkpoint)["epoch"] == 2, "all 3 epochs, resumed from epoch 1's checkpoint on S3"
     client = MlflowClient(res.tracking_uri)
@@ -71,8 +71,8 @@ def test_ddp_pretraining_on_s3_resumes_from_the_shared_checkpoint(ray_session, s
     # The local copy is gone (another node ran the chain, or this one was replaced): the next
     # stage fetches the checkpoint from S3 instead of failing or pretraining again.
     shutil.rmtree(tags[CHECKPOINT_TAG])
-    again = run_chain(synthetic_shards, cfg, run_dir=tmp_path / "run", experiment="s3", stages=["knn"],
-                      storage=s3_bucket, pretrain_fn=pretrain)
+    again = run_chain(synthetic_shards, cfg, run_dir=tmp_path / "run", experiment="s3",
+                      plan=ChainPlan(stages=["knn"], backend=pretrain), storage=s3_bucket)
     assert again.resumed and "knn_top1" in again.metrics
     assert read_state(again.checkpoint)["epoch"] == 2 and again.checkpoint.is_relative_to(tmp_path / "run")
     fs, path = shared.filesystem(location)

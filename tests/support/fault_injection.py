@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pipeline.worker
-from pipeline import metrics as M
 from pipeline import train_ray
+from training import metrics as M
 
 REAL_WORKER = train_ray._worker  # the function a test replaces
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from pipeline.config import Config
-from pipeline.runtime import Precision
+from training.runtime import Precision
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,9 @@ import torch
 
 from datasets.skeleton import ntu_layout
 from pipeline.config import load_config
-from pipeline.evaluation import (
+from training.evaluation import (
     EnsembleHead,
+    Epochs,
     _train_classifier,
     class_scores,
     classification_loss,
@@ -22,8 +23,8 @@ from pipeline.evaluation import (
     semi_protocol,
     stratified_subset,
 )
-from pipeline.metrics import TEST_TOP1, TRAIN_LOSS, semi_name
-from pipeline.modeling import DataInfo, build_pretrain_model
+from training.metrics import TEST_TOP1, TRAIN_LOSS, semi_name
+from training.modeling import DataInfo, build_pretrain_model
 
 INFO = DataInfo.of("synthetic", ntu_layout(), 3, "test")
 
@@ -187,7 +188,7 @@ def test_ensemble_heads_train_as_if_apart():
 
     def fit(head, xs):
         opt = torch.optim.SGD(head.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
-        _train_classifier(head, list(head.parameters()), opt, (xs, labels), lambda: 0.0, 3, 8, 0, "t", [head])
+        _train_classifier(head, [head], opt, (xs, labels), lambda: 0.0, Epochs(3, 8, 0, "t"))
         return head
 
     torch.manual_seed(0)

@@ -37,9 +37,9 @@ from tqdm import tqdm
 
 from models.classifier import Classifier
 from models.heads import GroupedLinear
-from pipeline import metrics as M
 from pipeline.config import Config
-from pipeline.modeling import DataInfo, eval_streams, model_features, unwrap
+from training import metrics as M
+from training.modeling import DataInfo, eval_streams, model_features, unwrap
 
 log = logging.getLogger(__name__)
 KNN_TEMPERATURE = 0.07
@@ -176,17 +176,30 @@ def class_scores(logits: torch.Tensor) -> torch.Tensor:
     return Classifier.scores(logits) if logits.dim() == 3 else logits.float()
 
 
+@dataclass(frozen=True)
+class Epochs:
+    """How a classifier's minibatches run: ``epochs`` passes in batches of ``batch``, shuffled by
+    ``seed``; the test accuracy every ``every`` epochs and at the last; ``desc`` labels the progress bar."""
+
+    epochs: int
+    batch: int
+    seed: int
+    desc: str
+    every: int = 1
+
+
 def _train_classifier(
-    forward: Callable[[torch.Tensor], torch.Tensor], params: list[nn.Parameter], optimizer: torch.optim.Optimizer,
-    train: tuple[np.ndarray, np.ndarray], evaluate: Callable[[], float], epochs: int, batch: int, seed: int,
-    desc: str, train_modules: list[nn.Module], every: int = 1,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    forward: Callable[[torch.Tensor], torch.Tensor], train_modules: list[nn.Module],
+    optimizer: torch.optim.Optimizer, train: tuple[np.ndarray, np.ndarray], evaluate: Callable[[], float],
+    run: Epochs, scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> list[dict[str, float]]:
-    """Minibatch cross-entropy training with a test-accuracy curve per epoch (``scheduler`` steps per epoch)."""
+    """Minibatch cross-entropy training of ``train_modules`` (put in train mode each epoch) with a
+    test-accuracy curve per epoch (``scheduler`` steps per epoch)."""
     xs, ys = train
-    rng = np.random.default_rng(seed)
+    epochs, batch, every = run.epochs, run.batch, run.every
+    rng = np.random.default_rng(run.seed)
     curves = []
-    for epoch in tqdm(range(epochs), desc=desc, leave=False):
+    for epoch in tqdm(range(epochs), desc=run.desc, leave=False):
         for m in train_modules:
             m.train()
         perm = rng.permutation(len(xs))
@@ -250,9 +263,8 @@ def linear_protocol(model: nn.Module, train, test, cfg: Config, info: DataInfo, 
         with torch.no_grad():
             return float((class_scores(head(t_test)).argmax(1).numpy() == test[1]).mean() * 100)
 
-    curves = _train_classifier(head, list(head.parameters()), opt, (f_train, train[1]), evaluate,
-                               cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "linear", [head],
-                               scheduler=sched)
+    curves = _train_classifier(head, [head], opt, (f_train, train[1]), evaluate,
+                               Epochs(cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "linear"), sched)
     with torch.no_grad():
         logits = class_scores(head(t_test)).numpy()
     return _result("linear", logits, test[1], info, curves, f_test)
@@ -288,17 +300,26 @@ def _start_from_probe(clf: _Classifier, train, cfg: Config, info: DataInfo, devi
         clf.std.copy_(torch.from_numpy(feats.std(axis=0) + 1e-6))
     scaled = (feats - clf.mean.cpu().numpy()) / clf.std.cpu().numpy()
     probe, opt, sched = _linear_probe(feats.shape[1], cfg, info)
-    _train_classifier(probe, list(probe.parameters()), opt, (scaled, train[1]), lambda: float("nan"),
-                      cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "probe", [probe], every=10**9,
-                      scheduler=sched)
+    _train_classifier(probe, [probe], opt, (scaled, train[1]), lambda: float("nan"),
+                      Epochs(cfg.eval.linear_epochs, cfg.eval.batch_size, cfg.seed, "probe", every=10**9), sched)
     clf.head.load_state_dict(probe.state_dict())
 
 
+@dataclass(frozen=True)
+class Finetune:
+    """A fine-tuning run's name, epochs and lr: the ``finetune`` protocol's (``eval.finetune_*``), or a
+    semi-supervised stage's."""
+
+    name: str = "finetune"
+    epochs: int | None = None  # None (or 0): eval.finetune_epochs
+    lr: float | None = None  # None: eval.finetune_lr
+
+
 def finetune_protocol(
-    model: nn.Module, train, test, cfg: Config, info: DataInfo, device: torch.device, *,
-    name: str = "finetune", epochs: int | None = None, lr: float | None = None,
+    model: nn.Module, train, test, cfg: Config, info: DataInfo, device: torch.device, run: Finetune = Finetune()
 ) -> ProtocolResult:
     """The whole model trained with a linear classifier on labelled data (§IV-B: 100 epochs, lr 1e-4)."""
+    name, epochs, lr = run.name, run.epochs, run.lr
     model = copy.deepcopy(model)
     dim = extract_features(model, train[0][:2], cfg, info, device).shape[1]
     torch.manual_seed(cfg.seed)
@@ -310,17 +331,16 @@ def finetune_protocol(
     head = list(clf.head.parameters())
     encoders = [p for p in clf.model.parameters() if p.requires_grad]
     base = lr if lr is not None else cfg.eval.finetune_lr
-    params = encoders + head
     opt = torch.optim.Adam([{"params": encoders, "lr": base * cfg.eval.finetune_encoder_lr_scale},
                             {"params": head, "lr": base}])
 
-    def run(x: torch.Tensor) -> torch.Tensor:
+    def forward(x: torch.Tensor) -> torch.Tensor:
         return clf(x.to(device))
 
     def logits_of(x: np.ndarray) -> np.ndarray:
         clf.eval()
         with torch.no_grad():
-            parts = [class_scores(run(torch.from_numpy(np.ascontiguousarray(x[i : i + cfg.eval.batch_size])))).cpu()
+            parts = [class_scores(forward(torch.from_numpy(np.ascontiguousarray(x[i : i + cfg.eval.batch_size])))).cpu()
                      for i in range(0, len(x), cfg.eval.batch_size)]
         return torch.cat(parts).numpy()
 
@@ -330,9 +350,9 @@ def finetune_protocol(
         last[:] = [logits_of(test[0])]
         return float((last[0].argmax(1) == test[1]).mean() * 100)
 
-    curves = _train_classifier(run, params, opt, train, evaluate, epochs or cfg.eval.finetune_epochs,
-                               cfg.eval.batch_size, cfg.seed, name, [clf.head] if from_probe else [clf],
-                               every=cfg.eval.eval_every)
+    curves = _train_classifier(forward, [clf.head] if from_probe else [clf], opt, train, evaluate,
+                               Epochs(epochs or cfg.eval.finetune_epochs, cfg.eval.batch_size, cfg.seed, name,
+                                      every=cfg.eval.eval_every))
     return _result(name, last[0] if curves else logits_of(test[0]), test[1], info, curves, None)
 
 
@@ -352,8 +372,8 @@ def semi_protocol(model, train, test, cfg: Config, info: DataInfo, device, fract
         log.info("semi-supervised %.0f%%, subset %d/%d: %d labelled samples of %d", fraction * 100, i + 1,
                  cfg.eval.semi_subsets, len(idx), len(train[1]))  # fmt: skip
         subset = (train[0][idx], train[1][idx])
-        results.append(finetune_protocol(model, subset, test, run_cfg, info, device, name=name,
-                                         epochs=cfg.eval.semi_epochs, lr=cfg.eval.semi_lr))
+        results.append(finetune_protocol(model, subset, test, run_cfg, info, device,
+                                         Finetune(name, cfg.eval.semi_epochs, cfg.eval.semi_lr)))
     return results[0] if len(results) == 1 else mean_of_subsets(name, results)
 
 

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.config import Config
-from pipeline.evaluation import extract_features, frozen_encoder, knn_scores
-from pipeline.modeling import DataInfo, unwrap
+from training.evaluation import extract_features, frozen_encoder, knn_scores
+from training.modeling import DataInfo, unwrap
 
 MAX_SAMPLES = 2000  # bounds the monitor's cost on large datasets (bank and queries each)
 

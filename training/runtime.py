@@ -2,7 +2,7 @@
 
 * ``autocast(precision, device_type)``: bf16 autocast on CPU (AMX) or GPU when ``"bf16"``; the
   losses cast the embeddings back to fp32 and compute the logits outside autocast. Which precision
-  a run uses (``auto``: what the hardware has natively) is ``pipeline.precision``'s decision.
+  a run uses (``auto``: what the hardware has natively) is ``training.precision``'s decision.
 * ``compile_encoders_(model)``: compiles every ST-GCN in place (``nn.Module.compile``, so state
   dict keys do not change). Off by default; ``bench/bench_step.py`` shows whether it pays.
 * glibc's malloc returns large freed blocks to the OS (mmap / trim), so every training step
@@ -34,7 +34,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # <malloc.h>
 def autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager:
     """A context running the forward pass in ``precision`` (no-op for fp32)."""
     if precision == "auto":
-        raise ValueError("precision 'auto' depends on the device: resolve it first (pipeline.precision)")
+        raise ValueError("precision 'auto' depends on the device: resolve it first (training.precision)")
     if precision not in ("fp32", "bf16"):
         raise ValueError(f"unknown precision {precision!r}; expected 'fp32' or 'bf16'")
     return torch.autocast(device_type=device_type, dtype=torch.bfloat16, enabled=precision == "bf16")

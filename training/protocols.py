@@ -7,12 +7,12 @@ from pathlib import Path
 
 import torch
 
-from pipeline import metrics as M
-from pipeline.checkpoints import load_checkpoint
 from pipeline.config import Config
-from pipeline.data import LoadedDataset
-from pipeline.evaluation import ProtocolResult, finetune_protocol, knn_protocol, linear_protocol, semi_protocol
-from pipeline.modeling import build_pretrain_model
+from training import metrics as M
+from training.checkpoints import load_checkpoint
+from training.dataset import LoadedDataset
+from training.evaluation import ProtocolResult, finetune_protocol, knn_protocol, linear_protocol, semi_protocol
+from training.modeling import build_pretrain_model
 
 PROTOCOLS = {"linear": linear_protocol, "finetune": finetune_protocol, "knn": knn_protocol}  # semi: per fraction
 

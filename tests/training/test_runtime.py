@@ -13,7 +13,7 @@ from models.config import ContrastiveConfig, EncoderConfig
 from models.graph import SkeletonGraph
 from models.registry import build_model
 from models.stgcn import STGCN
-from pipeline.runtime import allocator_env, autocast, compile_encoders_
+from training.runtime import allocator_env, autocast, compile_encoders_
 
 _PROBE = """
 import sys

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from datasets.skeleton import ntu_layout
-from pipeline import metrics as M
-from pipeline.checkpoints import load_checkpoint, read_config, read_state
 from pipeline.config import load_config
-from pipeline.engine import WorkerContext, epoch_indices, run_pretraining
-from pipeline.modeling import DataInfo, build_pretrain_model
-from pipeline.schedule import crossed_at, key_momentum, learning_rate
+from training import metrics as M
+from training.checkpoints import load_checkpoint, read_config, read_state
+from training.engine import WorkerContext, epoch_indices, run_pretraining
+from training.modeling import DataInfo, build_pretrain_model
+from training.schedule import crossed_at, key_momentum, learning_rate
 
 INFO = DataInfo.of("synthetic", ntu_layout(), 4, "test")
 
@@ -133,7 +133,7 @@ def test_bf16_autocast_runs_on_cpu():
 
 
 def test_knn_monitor_reports_every_n_epochs():
-    from pipeline.monitor import make_knn_monitor
+    from training.monitor import make_knn_monitor
 
     x = _data(40)
     y = np.arange(40) % 4
@@ -164,7 +164,7 @@ def test_supervised_control_trains_a_classifier_per_stream():
 
 
 def test_monitor_measures_the_random_init_reference_first():
-    from pipeline.monitor import make_knn_monitor
+    from training.monitor import make_knn_monitor
 
     x, y = _data(40), np.arange(40) % 4
     cfg = _cfg("pretrain.epochs=2", "pretrain.knn_every=1")

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from datasets.skeleton import ntu_layout
-from pipeline import precision as P
-from pipeline.checkpoints import read_config
 from pipeline.config import config_hash, load_config
-from pipeline.engine import WorkerContext, run_pretraining
-from pipeline.modeling import DataInfo
 from pipeline.provenance import pretrain_key
-from pipeline.runtime import autocast
+from training import precision as P
+from training.checkpoints import read_config
+from training.engine import WorkerContext, run_pretraining
+from training.modeling import DataInfo
+from training.runtime import autocast
 
 AVX2_ONLY = frozenset({"sse4_2", "avx", "avx2", "fma"})  # the AMD EPYC of issue #32
 SAPPHIRE_RAPIDS = AVX2_ONLY | {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}
@@ -63,13 +63,13 @@ def test_explicit_bf16_without_native_support_warns_once_with_its_cost(native, c
     native(False)
     choice = P.choose_precision("bf16", "cpu")
     assert choice.emulated
-    with caplog.at_level(logging.INFO, logger="pipeline.precision"):
+    with caplog.at_level(logging.INFO, logger="training.precision"):
         P.log_choice(choice)
         P.log_choice(choice)  # a second call in the same process (the engine after the driver) adds nothing
     (record,) = caplog.records
     assert record.levelno == logging.WARNING and "\n" not in record.getMessage()
     assert "emulated" in record.getMessage() and "60 s" in record.getMessage()
-    with caplog.at_level(logging.INFO, logger="pipeline.precision"):
+    with caplog.at_level(logging.INFO, logger="training.precision"):
         P.log_choice(choice, "pretrain: 2 epochs, in ", always=True)  # a run's start line is always shown
     assert caplog.records[-1].getMessage().startswith("pretrain: 2 epochs, in bf16 (pretrain.precision=bf16 on")
 
@@ -123,6 +123,6 @@ def test_the_engine_resolves_auto_on_its_own_device(native, tmp_path, caplog):
         auto, fp32 = run("auto"), run("fp32")
     assert auto.final_loss == fp32.final_loss
     assert read_config(auto.checkpoint).pretrain.precision == "fp32"
-    eta = [r.getMessage() for r in caplog.records if r.name == "pipeline.engine" and " left" in r.getMessage()]
+    eta = [r.getMessage() for r in caplog.records if r.name == "training.engine" and " left" in r.getMessage()]
     assert len(eta) == 2 and eta[0].startswith("pretrain: epoch 1 took") and "(fp32, " in eta[0]
     assert "min for the 1 epoch left" in eta[0]

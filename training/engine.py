@@ -12,7 +12,7 @@ One contrastive step follows Algorithm 1 top to bottom::
 
 ``method=supervised`` trains the classifier of every stream on one augmented view with its
 labels instead (the supervised control). Learning rate and key momentum follow their schedules
-per optimizer step (``pipeline/schedule.py``).
+per optimizer step (``training/schedule.py``).
 
 Every epoch reports the loss, each stream's loss beside its chance level (the loss when nothing
 is learned: ``log(K + 1)`` for InfoNCE, see ``models.losses.chance_loss``), lr, m and samples/s,
@@ -33,6 +33,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -42,10 +43,10 @@ from tqdm import tqdm
 from datasets.augment import augment
 from models.distributed import all_finite
 from models.losses import weighted_streams
-from pipeline import metrics as M
-from pipeline.checkpoints import load_checkpoint, save_checkpoint
 from pipeline.config import Config
-from pipeline.modeling import (
+from training import metrics as M
+from training.checkpoints import load_checkpoint, save_checkpoint
+from training.modeling import (
     DataInfo,
     build_pretrain_model,
     core_of,
@@ -53,9 +54,9 @@ from pipeline.modeling import (
     stream_names,
     stream_weights,
 )
-from pipeline.precision import resolve_on_device
-from pipeline.runtime import autocast, compile_encoders_
-from pipeline.schedule import crossed_at, key_momentum, learning_rate
+from training.precision import resolve_on_device
+from training.runtime import autocast, compile_encoders_
+from training.schedule import crossed_at, key_momentum, learning_rate
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +177,7 @@ def run_pretraining(
         began = time.perf_counter()
         gen.manual_seed(cfg.seed * 1_000_003 + epoch * 7919 + ctx.rank)  # new views every epoch
         torch.manual_seed(epoch_seed(cfg.seed, epoch, ctx.rank))  # dropout: a resumed epoch draws the same
-        row = _train_epoch(cfg, model, optimizer, x, labels, info, ctx, gen, epoch, per_rank)
+        row = _train_epoch(cfg, model, optimizer, _Samples(x, labels, info), ctx, gen, epoch, per_rank)
         if ctx.monitor is not None and ctx.rank == 0 and cfg.pretrain.knn_every > 0 \
                 and ((epoch + 1) % cfg.pretrain.knn_every == 0 or epoch + 1 == epochs):
             row[M.KNN_MONITOR] = ctx.monitor(model)
@@ -212,10 +213,19 @@ def _log_eta(cfg: Config, seconds: float, row: dict[str, float], left: int) -> N
              seconds, cfg.pretrain.precision, speed, seconds * left / 60, left, "" if left == 1 else "s")
 
 
+class _Samples(NamedTuple):
+    """What every epoch draws its batches from."""
+
+    x: np.ndarray  # (N, C, T, V, M) float32
+    labels: torch.Tensor | None  # (N,) int64 for method=supervised, else None
+    info: DataInfo  # the skeleton the augmentations and streams read
+
+
 def _train_epoch(
-    cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer, x: np.ndarray, labels: torch.Tensor | None,
-    info: DataInfo, ctx: WorkerContext, gen: torch.Generator, epoch: int, per_rank: int,
+    cfg: Config, model: nn.Module, optimizer: torch.optim.Optimizer, samples: _Samples, ctx: WorkerContext,
+    gen: torch.Generator, epoch: int, per_rank: int,
 ) -> dict[str, float]:  # fmt: skip
+    x, labels, info = samples
     core = core_of(model)
     weights = stream_weights(cfg).to(ctx.device)
     crossed = crossed_at(cfg, epoch)
