@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from pipeline import console
-from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_config, to_flat_dict
+from pipeline.config import Config, ConfigError, config_hash, to_flat_dict
+from pipeline.config_file import PROFILES, load_config
 
 if TYPE_CHECKING:
     from experiments.grid_runner import GridSummary

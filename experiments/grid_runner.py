@@ -22,7 +22,8 @@ from experiments.tables import get_row
 from pipeline import metrics as M
 from pipeline import tracking
 from pipeline.artifacts import NEAR_CHANCE, PREDICTIONS
-from pipeline.config import config_hash, load_config
+from pipeline.config import config_hash
+from pipeline.config_file import load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from pipeline.grid import TrialOutcome, TrialSpec, run_grid

@@ -42,7 +42,8 @@ from experiments.tables import control_of, get_row
 from pipeline import metrics as M
 from pipeline import tracking
 from pipeline.chain import run_chain
-from pipeline.config import Config, apply_overrides, load_config
+from pipeline.config import Config, apply_overrides
+from pipeline.config_file import load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from pipeline.provenance import git_sha

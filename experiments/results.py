@@ -30,7 +30,8 @@ import numpy as np
 
 from datasets.atomic import write_text_atomic
 from experiments.rows import TableRow
-from pipeline.config import PROFILES, Config
+from pipeline.config import Config
+from pipeline.config_file import PROFILES
 
 RESULTS_DIR = "results"
 COLUMNS: tuple[str, ...] = (

@@ -120,7 +120,7 @@ def pretrain_on_ray(
         raise ValueError("pretrain_on_ray: resources.num_workers=0 means no Ray Train workers; "
                          "pipeline.local.pretrain_in_process runs that configuration")
     per_worker = {"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.use_gpu else {})}
-    backend = {"auto": "nccl" if res.use_gpu else "gloo"}.get(res.backend, res.backend)
+    backend = res.ddp_backend
     loop = {
         "config": to_flat_dict(cfg), "data_dir": str(Path(data_dir).resolve()), "tracking_uri": tracking_uri,
         "experiment_id": experiment_id, "run_id": run_id, "name": name, "log_dir": str(console.log_dir() or ""),

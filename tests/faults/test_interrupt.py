@@ -24,7 +24,7 @@ from mlflow.tracking import MlflowClient
 from pipeline import chain as chain_mod
 from pipeline import metrics as M
 from pipeline.chain import ChainInterrupted, run_chain
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 
 from .conftest import ROOT, error_line, invoke
 

@@ -24,7 +24,8 @@ import pipeline.worker
 from pipeline import metrics as M
 from pipeline import train_ray
 from pipeline.chain import StageError, run_chain
-from pipeline.config import load_config, to_flat_dict
+from pipeline.config import to_flat_dict
+from pipeline.config_file import load_config
 from pipeline.data import load_dataset
 from pipeline.engine import WorkerContext, run_pretraining
 

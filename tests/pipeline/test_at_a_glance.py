@@ -7,7 +7,7 @@ from experiments.grids import table_trials
 from pipeline import metrics as M
 from pipeline.artifacts import near_chance_note
 from pipeline.chain import paper_metrics, run_name
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 
 
 def test_a_table_grid_carries_its_axis_and_the_papers_figures():

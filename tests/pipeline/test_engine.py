@@ -11,7 +11,7 @@ import torch
 from datasets.skeleton import ntu_layout
 from pipeline import metrics as M
 from pipeline.checkpoints import load_checkpoint, read_config, read_state
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.engine import WorkerContext, epoch_indices, run_pretraining
 from pipeline.modeling import DataInfo, build_pretrain_model
 from pipeline.schedule import crossed_at, key_momentum, learning_rate

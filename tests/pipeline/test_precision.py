@@ -10,7 +10,8 @@ import pytest
 from datasets.skeleton import ntu_layout
 from pipeline import precision as P
 from pipeline.checkpoints import read_config
-from pipeline.config import config_hash, load_config
+from pipeline.config import config_hash
+from pipeline.config_file import load_config
 from pipeline.engine import WorkerContext, run_pretraining
 from pipeline.modeling import DataInfo
 from pipeline.provenance import pretrain_key

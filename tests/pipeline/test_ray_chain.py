@@ -9,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from pipeline import train_ray
 from pipeline.chain import run_chain
 from pipeline.checkpoints import read_state
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 
 pytestmark = pytest.mark.ray
 

@@ -15,7 +15,7 @@ from pipeline import storage as shared
 from pipeline import train_ray
 from pipeline.chain import CHECKPOINT_TAG, LOCATION_TAG, run_chain
 from pipeline.checkpoints import read_state
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 
 
 def test_join_keeps_pyarrows_options_and_local_paths_become_absolute(tmp_path, monkeypatch):
