@@ -168,11 +168,6 @@ def one_data(positional: str | None, option: str | None) -> str | None:
     return option if option is not None else positional
 
 
-def not_built(verb: str, issue: int) -> NoReturn:
-    """A verb of the product that is not built yet: say so and exit non-zero; never fake output."""
-    fail(f"`{verb}` is not built yet (tracked in issue {issue}); nothing was run.", code=3)
-
-
 @app.command("config")
 def config_cmd(
     profile: ProfileOpt = None, config_file: ConfigFileOpt = None, set_: SetOpt = None, data: DataOpt = None,

@@ -43,8 +43,6 @@ from pipeline.provenance import chain_tags, pretrain_key
 from pipeline.tracking import INTERRUPTS
 
 log = logging.getLogger(__name__)
-CHECKPOINT_TAG = M.CHECKPOINT  # the local copy the chain evaluated
-LOCATION_TAG = M.CHECKPOINT_LOCATION  # the checkpoint on Ray's storage (a URI on a cluster)
 
 
 class StageError(RuntimeError):
