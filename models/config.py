@@ -11,6 +11,7 @@ from typing import Literal
 
 EncoderMode = Literal["gcn", "mlp", "uncrossed", "crossed"]
 LossForm = Literal["paper", "infonce"]
+Method = Literal["crossmoco", "skeletonclr", "supervised", "random"]  # models/registry.py builds each
 
 
 @dataclass(frozen=True)

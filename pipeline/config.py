@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from datasets.config import AugmentConfig, PreprocessConfig
-from models.config import ContrastiveConfig, EncoderConfig
+from models.config import ContrastiveConfig, EncoderConfig, Method
 
 DatasetName = Literal["synthetic", "ntu60", "ntu120", "pku", "ucla"]
 Protocol = Literal["linear", "semi", "finetune", "knn"]
-Method = Literal["crossmoco", "skeletonclr", "supervised", "random"]
 
 
 class ConfigError(ValueError):

@@ -26,7 +26,7 @@ import numpy as np
 
 from datasets.errors import DatasetFormatError
 from datasets.loader import load_split_arrays, split_column
-from datasets.manifest import check_shards, read_manifest
+from datasets.manifest import MANIFEST, check_shards, read_manifest
 from datasets.registry import dataset_spec, layout_for
 from pipeline import shared_data
 from pipeline import storage as shared
@@ -34,7 +34,6 @@ from pipeline.config import Config
 from pipeline.modeling import DataInfo
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
 VAL_FRACTION = 0.3  # of the training side's performers, held out to choose settings
 
 
