@@ -34,7 +34,8 @@ from reference_step import ReferenceMoCo  # noqa: E402
 
 from datasets.skeleton import ucla_layout  # noqa: E402
 from datasets.streams import make_streams  # noqa: E402
-from pipeline.config import Config, load_config  # noqa: E402
+from pipeline.config import Config  # noqa: E402
+from pipeline.config_file import load_config  # noqa: E402
 from training.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
 from training.modeling import DataInfo, build_pretrain_model  # noqa: E402
 from training.precision import native_bf16, resolve_precision  # noqa: E402

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from pipeline.config import load_config  # noqa: E402
+from pipeline.config_file import load_config  # noqa: E402
 from pipeline.data import load_dataset  # noqa: E402
 from pipeline.embedded import ensure_synthetic_shards  # noqa: E402
 from training.engine import WorkerContext, run_pretraining  # noqa: E402

@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
+from datasets.locations import REPO_ROOT
 from pipeline import console
-from pipeline.config import PROFILES, Config, ConfigError, config_hash, load_config, to_flat_dict
+from pipeline.config import Config, ConfigError, config_hash, to_flat_dict
+from pipeline.config_file import PROFILES, load_config
 
 if TYPE_CHECKING:
     from experiments.grid_runner import GridSummary
     from training.dataset import LoadedDataset
 
 log = logging.getLogger("pipeline")
-REPO_ROOT = Path(__file__).resolve().parents[1]  # results/ and the README live here
 
 app = typer.Typer(
     name="crossmoco",
@@ -53,6 +54,11 @@ DataOpt = Annotated[
     str | None, typer.Option("--data", "-d", help="The dataset: a shard directory (holding manifest.json) or "
                              "preprocess's OUT_DIR, a folder or a URI (s3://...). One dataset there sets "
                              "data.dataset and its default split. Smoke profile: synthetic data by default.")
+]
+ResultsDirOpt = Annotated[
+    Path | None, typer.Option("--results-dir", help="The folder whose results/ holds the kept figures (read for "
+                              "the controls and verdicts; written only with --record / --write, with the README's "
+                              "and docs' tables). Default: this checkout.")
 ]
 SetOpt = Annotated[
     list[str] | None,
@@ -160,16 +166,21 @@ def run_settings(profile: str | None, config_file: Path | None, overrides: list[
     return name, [*inferred, *from_file, *(overrides or [])]
 
 
+def results_root(results_dir: Path | None, writing: bool = False) -> Path:
+    """The folder holding results/: ``--results-dir``, else this checkout (``REPO_ROOT``), which a command writes
+    into only when asked (``writing``: --record, --write) and only if it is a checkout (it has results/)."""
+    if results_dir is not None:
+        return results_dir
+    if writing and not (REPO_ROOT / "results").is_dir():
+        fail(f"{REPO_ROOT} is not a checkout of this project (no results/ there): give --results-dir DIR")
+    return REPO_ROOT
+
+
 def one_data(positional: str | None, option: str | None) -> str | None:
     """The dataset given as DATA_DIR (the older spelling) or --data; both is an error."""
     if positional is not None and option is not None and positional != option:
         fail(f"give the dataset once: DATA_DIR {positional!r} and --data {option!r} differ")
     return option if option is not None else positional
-
-
-def not_built(verb: str, issue: int) -> NoReturn:
-    """A verb of the product that is not built yet: say so and exit non-zero; never fake output."""
-    fail(f"`{verb}` is not built yet (tracked in issue {issue}); nothing was run.", code=3)
 
 
 @app.command("config")
@@ -341,12 +352,27 @@ def _start_chain(data_dir: str | None, cfg: Config, run_dir: Path, experiment: s
             load_model(cfg, data, kwargs["checkpoint"])  # type: ignore[arg-type]
         except CheckpointError as e:
             fail(str(e))
+    trains_on_ray = cfg.resources.num_workers > 0 and cfg.method != "random" and kwargs.get("checkpoint") is None
+    with run_folder(run_dir, start_ray=trains_on_ray):
+        _chain_in(data, cfg, run_dir, experiment, **kwargs)
+
+
+@contextlib.contextmanager
+def run_folder(run_dir: Path, start_ray: bool = False) -> Iterator[None]:
+    """What every verb that runs does first with RUN_DIR: prove it writable (exit 1 naming it if not), hold it
+    against a second command (``one_command_in``), send Ray's and MLflow's output to its logs/, and start
+    local Ray when ``start_ray``."""
     try:
-        writable_dir(run_dir)  # an unwritable run folder too
+        writable_dir(run_dir)
     except OSError as e:
         fail(os_error_message(e), code=1)
     with one_command_in(run_dir):
-        _chain_in(data, cfg, run_dir, experiment, **kwargs)
+        log.info("logs: %s", console.log_to_file(run_dir).parent)
+        if start_ray:
+            from pipeline.train_ray import ray_init_local
+
+            ray_init_local()
+        yield
 
 
 @contextlib.contextmanager
@@ -372,11 +398,6 @@ def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, 
     from pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain, summary_json
 
     log.info("data: %s (%s/%s)", data.root, cfg.data.dataset, cfg.data.split)
-    log.info("logs: %s", console.log_to_file(run_dir).parent)
-    if cfg.resources.num_workers > 0 and cfg.method != "random" and kwargs.get("checkpoint") is None:
-        from pipeline.train_ray import ray_init_local
-
-        ray_init_local()
     try:
         labels = ChainLabels(str(kwargs.pop("row_id", "")))
         result = run_chain(data, cfg, run_dir=run_dir, experiment=experiment, labels=labels,
@@ -486,6 +507,7 @@ def grid(
                                          "its per-clip predictions), as `reproduce --record` does.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="With --record: replace kept figures measured with "
                                           "other --set overrides (refused without it, before anything runs).")] = False,
+    results_dir: ResultsDirOpt = None,
     run_dir: RunDirOpt = Path("runs"),
 ) -> None:
     """Run a table's rows, the claims' rows, or any config grid (--over KEY=V1,V2), as Ray Tune trials of whole
@@ -498,16 +520,12 @@ def grid(
     # a table's rows name their own dataset; an --over grid takes the one --data holds
     profile, overrides = run_settings(profile, config_file, set_, data if table is None else None)
     resolve_config(profile, overrides)
-    log.info("logs: %s", console.log_to_file(run_dir).parent)
+    record_to = results_root(results_dir, writing=True) if record else None
     try:
-        writable_dir(run_dir)
-    except OSError as e:
-        fail(os_error_message(e), code=1)
-    try:
-        with one_command_in(run_dir):
+        with run_folder(run_dir):
             summary = run_table_or_over(table, over or [], profile=profile, data_dir=data, overrides=overrides,
-                                        name=name, resume=resume, run_dir=run_dir, seeds=seed_list, record=record,
-                                        replace=replace, experiment=experiment)
+                                        name=name, resume=resume, run_dir=run_dir, seeds=seed_list,
+                                        record_to=record_to, replace=replace, experiment=experiment)
     except (KeyError, ValueError, FileExistsError, ConfigError) as e:
         fail(str(e).strip('"'))
     except KeyboardInterrupt:  # a second Ctrl-C, past Tune's own handler
@@ -539,67 +557,37 @@ def reproduce(
     experiment: Annotated[str | None, typer.Option("--experiment", help="MLflow experiment name (default: "
                                                    "table<n>).")] = None,
     record: Annotated[bool, typer.Option("--record", help="Keep each figure measured on the row's own dataset: "
-                                         "results/<row>-<profile>.csv in this repository (-seed<S>.csv with "
+                                         "results/<row>-<profile>.csv in --results-dir (-seed<S>.csv with "
                                          "--set seed=S, beside the default seed's), README tables "
                                          "regenerated.")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="With --record: replace a kept figure of the same "
                                           "row, profile and seed measured with other --set overrides (refused "
                                           "without it, before anything runs).")] = False,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
-    from experiments.reproduce import Outcome, control_line, record_refusal, reproduce_row
-    from experiments.reproduce import record as record_outcome
-    from experiments.results import ResultsError
-    from experiments.tables import get_row
-    from pipeline import tracking
+    from experiments.reproduce import check_request, reproduce_rows
     from pipeline.chain import StageError
     from pipeline.data import DataError
 
     profile, set_ = run_settings(profile, config_file, set_)  # a row names its own dataset: nothing inferred
     cfg = resolve_config(profile, set_)
-    if record and cfg.eval.split != "test":
-        fail(f"--record keeps test-split figures only; eval.split={cfg.eval.split} is for choosing settings")
-    for row in rows:  # an unknown or cited-only row is an error before Ray starts
+    root = results_root(results_dir, writing=record)
+    try:  # an unknown or cited-only row, or a kept figure measured another way: an error before Ray starts
+        check_request(rows, profile, cfg, set_, record_to=root if record else None, replace=replace)
+    except (KeyError, ValueError, FileExistsError) as e:
+        fail(str(e).strip('"'))
+    with run_folder(run_dir, start_ray=cfg.resources.num_workers > 0):
         try:
-            if not get_row(row).runnable:
-                fail(f"{row} is a figure the paper cites for another method; it does not run here")
-        except KeyError as e:
+            for line in reproduce_rows(rows, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_,
+                                       experiment=experiment, results_dir=root, keep=record, replace=replace):
+                typer.echo(line)
+        except (KeyError, ValueError, DataError, ConfigError) as e:
             fail(str(e).strip('"'))
-        try:  # a kept figure measured another way is not replaced by accident, and not after an hour's run
-            if record and not replace and (why := record_refusal(row, profile, cfg.seed, set_ or [])):
-                fail(why)
-        except ResultsError as e:
-            fail(str(e))
-    try:
-        writable_dir(run_dir)
-    except OSError as e:
-        fail(os_error_message(e), code=1)
-    with one_command_in(run_dir):
-        log.info("logs: %s", console.log_to_file(run_dir).parent)
-        if cfg.resources.num_workers > 0:
-            from pipeline.train_ray import ray_init_local
-
-            ray_init_local()
-        measured: dict[str, Outcome] = {}  # this command's figures: a control run beside its row is read from here
-        for row in sorted(rows, key=lambda r: not get_row(r).is_control):  # controls first, to print beside the rest
-            try:
-                outcome = reproduce_row(row, profile=profile, data_dir=data, run_dir=run_dir, overrides=set_ or [],
-                                        experiment=experiment)
-            except (KeyError, ValueError, DataError, ConfigError) as e:
-                fail(str(e).strip('"'))
-            except StageError as e:
-                fail(str(e), code=1)
-            except KeyboardInterrupt:
-                interrupted(f"reproducing {row}; its chain's MLflow runs are marked KILLED")
-            typer.echo(outcome.line())
-            measured[outcome.row.row_id] = outcome
-            if record and outcome.recordable:
-                typer.echo(f"  recorded in {record_outcome(outcome, replace=replace)} (README tables regenerated)")
-            elif outcome.recordable:
-                typer.echo("  not recorded: add --record to keep it in results/ and the README tables")
-            if (beside := control_line(outcome, measured)) is not None:
-                typer.echo(beside)
-        typer.echo(tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id))
+        except StageError as e:
+            fail(str(e), code=1)
+        except KeyboardInterrupt:
+            interrupted("reproducing the rows; the running chain's MLflow runs are marked KILLED")
 
 
 @app.command()
@@ -607,27 +595,29 @@ def claims(
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Also log the report to MLflow (experiment "
                                                  "`claims`) in this run directory.")] = None,
     write: Annotated[bool, typer.Option("--write", help="Regenerate the claims block of README.md and "
-                                        "docs/claims.md in this repository from results/.")] = False,
+                                        "docs/claims.md in --results-dir from its results/.")] = False,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """The paper's claims with their verdicts, from the figures in results/: per claim the paper's difference,
     the measured paired difference (mean, sd, 95% interval over seeds and test clips) and holds / reversed /
     not resolved."""
     from experiments.claims import judge_all, summary_counts, verdict_table
-    from experiments.claims_report import REPO_ROOT, log_claims, write_claims
+    from experiments.claims_report import log_claims, write_claims
     from experiments.results import ResultsError, check_recorded_runs, load_results
     from pipeline.tracking import default_uri
 
+    root = results_root(results_dir, writing=write)
     try:
-        verdicts = judge_all(REPO_ROOT)
+        verdicts = judge_all(root)
         if write:  # figures that the run folder's store recorded are held to their runs there before publishing
-            check_recorded_runs(load_results(REPO_ROOT), default_uri(run_dir or Path("runs")))
+            check_recorded_runs(load_results(root), default_uri(run_dir or Path("runs")))
     except ResultsError as e:
         fail(str(e))
     typer.echo(verdict_table(verdicts))
     counts = summary_counts(verdicts)
     typer.echo(", ".join(f"{n} {k}" for k, n in counts.items()))
     if write:
-        for path in write_claims(REPO_ROOT, verdicts):
+        for path in write_claims(root, verdicts):
             typer.echo(f"wrote {path}")
     if run_dir is not None:
         typer.echo(f"logged to MLflow run {log_claims(run_dir, verdicts)}")
@@ -636,6 +626,7 @@ def claims(
 @app.command()
 def rows(
     table: Annotated[str | None, typer.Argument(help="Only this table's rows (I-VII).")] = None,
+    results_dir: ResultsDirOpt = None,
 ) -> None:
     """List the table rows: id (what reproduce and grid take), table, column, the paper's figure and the figures
     kept in results/ (per profile; several seeds as their mean)."""
@@ -646,7 +637,7 @@ def rows(
     if table is not None and table.upper() not in TABLE_IDS and not table.isdigit():
         fail(f"unknown table {table!r}; expected one of {', '.join(TABLE_IDS)}")
     try:
-        typer.echo(row_table(REPO_ROOT, table))
+        typer.echo(row_table(results_root(results_dir), table))
     except (ResultsError, KeyError) as e:
         fail(str(e).strip('"'))
 
@@ -684,9 +675,9 @@ def demo(
     typer.echo("  1/4 synthetic NTU-format .skeleton files -> 2/4 Parquet shards -> 3/4 Ray Tune grid "
                "(each trial: Ray Train DDP pretraining on 2 workers, then its evaluation protocols) -> "
                "4/4 summary logged to MLflow")
-    log.info("logs: %s (Ray's and MLflow's own output)", console.log_to_file(run_dir).parent)
-    summary = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
-                                resume=True, run_dir=run_dir)
+    with run_folder(run_dir):
+        summary = run_table_or_over(table, [], profile="smoke", data_dir=None, overrides=[], name="demo",
+                                    resume=True, run_dir=run_dir)
     typer.echo(summary.text)
     typer.echo("The figures (confusion matrices, t-SNE, curves) are artifacts of each chain's child runs.")
     grid_outcome(summary)

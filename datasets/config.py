@@ -58,10 +58,8 @@ class OcclusionConfig:
       zeroed), "random_rate_in_selected_frames" (as that, each selected frame with its own rate
       uniform in [0, r]: ~16%), "random_rate_every_frame" (every frame its own rate in [0, r],
       beta unused: ~33%). Fig. 5's single masks: experiments/tables.py::single_mask. The default
-      is the one measured best of the three on NW-UCLA's view-held-out validation (2026-12-07,
-      joint stream, 40 epochs, cosine probe, seeds 0-2; docs/claims.md "Augmentation"): linear
-      55.5 (sd 0.4) for "in_selected_frames", 50.5 (3.7) and 51.3 (2.8) for the random-rate
-      readings, 48.4 (4.5) for the literal one, 58.4 (2.4) for shear + crop, 55.4 (0.7) for none.
+      is the one measured best of the readings on NW-UCLA's view-held-out validation (docs/claims.md
+      "The occlusion mask: four readings of Eq. (14)").
     * ``spatial_sampling`` (Eq. 11): "per_frame" draws new joints in every frame (Fig. 4 shows a
       different occluded body part in each frame); "per_sequence" draws once per sample.
     * ``rate_mode`` (Eqs. 11, 13): "fixed" uses r and beta as printed; "uniform" draws each
@@ -99,20 +97,16 @@ class AugmentConfig:
     # transforms): "view" (a random rotation and scale, datasets/augment.py::view_change), "shear" and "crop"
     # (CrosSCLR's pair), "occlusion" (the paper's mask, Eqs. 11-14); () = the input unchanged. §IV-B: the
     # occlusion mask "instead of traditional data augmentation such as shear and crop"; the paper's rows
-    # (experiments/tables.py) run the mask. The default stays shear + crop: on NW-UCLA's view-held-out validation
-    # (2026-12-07, seeds 0-2 paired, docs/claims.md "Augmentation") the best reading of the mask read 2.9 below it
-    # (sd of the paired differences 2.4; the reading that fits Fig. 4's text best, random rates in selected frames,
-    # 7.9 below, sd 2.2)
+    # (experiments/tables.py) run the mask. The default stays shear + crop, measured best on validation
+    # (docs/claims.md "Augmentation, chosen on validation")
     steps: tuple[AugmentStep, ...] = ("shear", "crop")
     occlusion: OcclusionConfig = field(default_factory=OcclusionConfig)
-    shear_amplitude: float = 0.5  # CrosSCLR/SkeletonCLR shear amplitude. NW-UCLA view-held-out 50-epoch proxy
-    # (2026-12-03, commit 9e4995a): 1.0 read linear 62.5 vs 67.9 (kNN monitor 68.5 vs 67.5): 0.5 stays (README)
+    shear_amplitude: float = 0.5  # CrosSCLR/SkeletonCLR; 1.0 read lower on validation (docs/fidelity.md)
     crop_padding: int = 6  # CrosSCLR's temperal_padding_ratio: pad T // 6 frames on each side, then crop T
     # A random view change before the shear (datasets/augment.py::view_change), for the cross-view splits; the
     # paper and CrosSCLR have none. CTR-GCN's NW-UCLA feeder (feeders/feeder_ucla.py::rand_view_transform) turns
     # every training sample about x and y by angles drawn in [-60, 60] degrees and scales it by s in [0.5, 1.5].
-    # Measured on NW-UCLA's view-held-out validation (50-epoch proxies, docs/fidelity.md "Validation sweeps"): linear
-    # 62.7 (60 degrees, scale 0.5) and 66.1 (30 degrees) against 69.4 without, so it stays off
+    # It read lower on validation, so it stays off (docs/fidelity.md "Validation sweeps")
     rotate_degrees: float = 0.0  # largest angle about x and about y; 0 = no rotation (the lineage)
     scale_amplitude: float = 0.0  # s uniform in [1 - a, 1 + a]; 0 = no scaling (the lineage)
 

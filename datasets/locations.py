@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the checkout: defined here once (results/, README, docs)
 DATA_ENV = "CROSSMOCO_DATA"
 REQUIRE_ENV = "CROSSMOCO_REQUIRE_DATA"
 

@@ -123,16 +123,13 @@ def pku_subject(video: str) -> int:
     return int(m.group(2)) if m is not None and m.group(2) is not None else 0
 
 
-def read_pku_video(skeleton: str | Path, labels: str | Path, max_bodies: int = 2) -> list[Sample]:
-    """All labelled intervals of one video; the first bad label line raises."""
+def read_pku_video(skeleton: str | Path, labels: str | Path, max_bodies: int = 2) -> list[Sample | DatasetFormatError]:
+    """All labelled intervals of one video; a bad label line is its error in the list (preprocessing
+    quarantines that interval and keeps the rest), a bad skeleton file raises."""
     video = pku_video_name(skeleton)
     frames = read_pku_skeleton(skeleton)
-    out = []
-    for item in read_pku_labels(labels, len(frames)):
-        if isinstance(item, DatasetFormatError):
-            raise item
-        out.append(interval_sample(frames, video, item, max_bodies))
-    return out
+    return [i if isinstance(i, DatasetFormatError) else interval_sample(frames, video, i, max_bodies)
+            for i in read_pku_labels(labels, len(frames))]  # fmt: skip
 
 
 def pku_video_name(path: str | Path) -> str:

@@ -60,11 +60,7 @@ def read_ucla_task(task: Task) -> list[Sample | DatasetFormatError]:
 
 
 def read_pku_task(task: Task) -> list[Sample | DatasetFormatError]:
-    video = pku.pku_video_name(task.paths[0])
-    frames = pku.read_pku_skeleton(task.paths[0])
-    items = pku.read_pku_labels(task.paths[1], len(frames))
-    return [i if isinstance(i, DatasetFormatError) else pku.interval_sample(frames, video, i, task.cfg.max_bodies)
-            for i in items]  # fmt: skip
+    return pku.read_pku_video(task.paths[0], task.paths[1], task.cfg.max_bodies)
 
 
 Plan = tuple[list[Task], list[dict], list[dict]]  # (tasks, skipped records, quarantined records)

@@ -27,9 +27,6 @@ from typing import Literal
 CANONICAL_LAYOUT = "CTVM"
 """Axis order of one stored sample; a batch prepends N."""
 
-NUM_COORDS = 3
-MAX_BODIES = 2
-
 HandConvention = Literal["chain", "hand"]
 
 

@@ -16,7 +16,6 @@ from experiments.claims import Verdict, order_check, order_table, summary_counts
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 BEGIN = "<!-- claims:begin -->"
 END = "<!-- claims:end -->"
 ORDER_BEGIN = "<!-- proxy-order:begin -->"  # docs/claims.md: does the proxy order settings as the cpu profile?

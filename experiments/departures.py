@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import load_config, to_flat_dict
+from pipeline.config import to_flat_dict
+from pipeline.config_file import load_config
 
 BEGIN = "<!-- departures:begin -->"
 END = "<!-- departures:end -->"

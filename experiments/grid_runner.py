@@ -16,12 +16,13 @@ from experiments.grids import (
     table_trials,
     target_rows,
 )
-from experiments.reproduce import REPO_ROOT, Outcome, record, record_refusal, regenerate, row_config, row_metric
+from experiments.reproduce import Outcome, record, record_refusal, regenerate, row_config, row_metric
 from experiments.results import DEFAULT_SEED, describe_augment
 from experiments.tables import get_row
 from pipeline import tracking
 from pipeline.artifacts import NEAR_CHANCE, PREDICTIONS
-from pipeline.config import config_hash, load_config
+from pipeline.config import config_hash
+from pipeline.config_file import load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from pipeline.grid import TrialOutcome, TrialSpec, run_grid
@@ -44,26 +45,27 @@ class GridSummary:
 
 def run_table_or_over(
     table: str | None, over: list[str], *, profile: str, data_dir: str | Path | None, overrides: list[str],
-    name: str | None, resume: bool, run_dir: Path, seeds: tuple[int, ...] = (), record: bool = False,
+    name: str | None, resume: bool, run_dir: Path, seeds: tuple[int, ...] = (), record_to: Path | None = None,
     replace: bool = False, experiment: str | None = None,
 ) -> GridSummary:
     """Run the grid; returns the printed summary (Markdown), the MLflow UI command and the outcomes.
     The summary run ends FINISHED only if every trial finished (FAILED if one failed, else KILLED).
     ``table`` is a table, ``claims`` or row ids (``grids.target_rows``); ``seeds`` repeats every trial per seed;
-    ``record`` keeps each finished row's figure in ``results/`` as ``reproduce --record`` does (refused before
-    anything runs where a kept figure was measured another way, unless ``replace``)."""
+    ``record_to`` keeps each finished row's figure in ``<record_to>/results/`` as ``reproduce --record`` does
+    (refused before anything runs where a kept figure was measured another way, unless ``replace``); None keeps
+    nothing."""
     run_dir = Path(run_dir).resolve()
     synthetic = data_dir is None
     if synthetic and profile != "smoke":
         raise ValueError("give the dataset's shards with --data; only the smoke profile falls back to synthetic data")
-    if record and (table is None or synthetic):
+    if record_to is not None and (table is None or synthetic):
         raise ValueError("--record keeps figures of table rows measured on their own dataset: give a TABLE, "
                          "claims or row ids, and --data")
     if table is not None:
         _, default_experiment = target_rows(table, profile)
         trials = table_trials(table, profile, overrides, synthetic, seeds)
-        if record and not replace:
-            refuse_kept_otherwise(trials, profile, overrides)
+        if record_to is not None and not replace:
+            refuse_kept_otherwise(trials, profile, overrides, record_to)
         grid_name = name or f"{default_experiment}-{profile}"
     else:
         base = load_config(profile, [*(SYNTHETIC_OVERRIDES if synthetic else ()), *overrides])
@@ -90,10 +92,11 @@ def run_table_or_over(
     for o in outcomes:
         if o.status != "finished":
             text += f"{o.status.upper()} trial {o.name}" + (f": {o.error}" if o.error else "") + "\n"
-    if record:
+    if record_to is not None:
         kept = record_trials(trials, outcomes, profile=profile, overrides=overrides, replace=replace,
-                             uri=store.uri, experiment_id=store.experiment_id)
-        text += f"\nrecorded {len(kept)} figures in results/ (README tables regenerated)\n" if kept else ""
+                             store=store, root=record_to)
+        if kept:
+            text += f"\nrecorded {len(kept)} figures in {record_to / 'results'} (README tables regenerated)\n"
     return GridSummary(text, outcomes)
 
 
@@ -113,21 +116,22 @@ def _user_overrides(overrides: list[str], cfg_seed: int) -> tuple[str, ...]:
     return (*seeded, *([f"seed={cfg_seed}"] if cfg_seed != DEFAULT_SEED else []))
 
 
-def refuse_kept_otherwise(trials: list[TrialSpec], profile: str, overrides: list[str]) -> None:
+def refuse_kept_otherwise(trials: list[TrialSpec], profile: str, overrides: list[str], root: Path) -> None:
     """Before a recording grid runs: a kept figure of one of its rows measured another way is an error."""
     for t in trials:
         for row_id in filter(None, t.row_id.split(",")):
-            if why := record_refusal(row_id, profile, t.config.seed, list(_user_overrides(overrides, t.config.seed))):
+            if why := record_refusal(row_id, profile, t.config.seed, list(_user_overrides(overrides, t.config.seed)),
+                                     root):
                 raise FileExistsError(why)
 
 
 def record_trials(
     trials: list[TrialSpec], outcomes: list[TrialOutcome], *, profile: str, overrides: list[str], replace: bool,
-    uri: str, experiment_id: str,
+    store: tracking.Store, root: Path,
 ) -> list[Path]:
-    """Keep the figure of every row of every finished trial (``reproduce.record``), with its per-clip predictions
-    read back from the protocol stage's MLflow run."""
-    store = tracking.Store(uri, experiment_id)
+    """Keep the figure of every row of every finished trial in ``<root>/results`` (``reproduce.record``), with its
+    per-clip predictions read back from the protocol stage's MLflow run."""
+    uri, experiment_id = store.uri, store.experiment_id
     by_name = {o.name: o for o in outcomes}
     kept = []
     for t in trials:
@@ -146,9 +150,9 @@ def record_trials(
                               parent.tags.get(M.GIT_SHA, ""), cfg.eval.split, _user_overrides(overrides, cfg.seed),
                               cfg.seed, predictions, describe_augment(cfg))
             if outcome.recordable:
-                kept.append(record(outcome, replace=replace, regenerate_docs=False))
+                kept.append(record(outcome, root, replace=replace, regenerate_docs=False))
     if kept:
-        regenerate(REPO_ROOT, uri)
+        regenerate(root, uri)
     return kept
 
 

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from datasets.atomic import write_text_atomic
+from datasets.locations import REPO_ROOT
 from experiments.results import ResultsError, check_recorded_runs, load_results, seed_free
 from experiments.rows import TABLE_IDS, TableRow
 from experiments.tables import TABLE_NOTES, TABLE_TITLES, rows_of
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_PAGE = Path("docs") / "results.md"  # the generated tables (the README links to it: it stays a manual)
 BEGIN = "<!-- tables:begin -->"
 END = "<!-- tables:end -->"

@@ -4,8 +4,9 @@
 * On the ``smoke`` profile without a dataset the row runs on the embedded synthetic dataset (its
   dataset and split are replaced; the printout says so, since the figure is then not comparable).
 * ``reproduce_row`` measures and reports; it writes nothing into the repository. Keeping a figure
-  is the explicit step ``record`` (``reproduce --record``): ``results/<row>-<profile>.csv`` and
-  the README's tables regenerated from the results files, only for a run that read the row's own
+  is the explicit step ``record`` (``reproduce --record``) into the folder the caller names (the CLI's
+  ``--results-dir``, by default this checkout): ``results/<row>-<profile>.csv`` and the README's
+  tables regenerated from the results files, only for a run that read the row's own
   dataset and its test split (``eval.split=val`` figures are printed without a diff, never kept).
   The ``--set`` overrides of a recorded run are kept in its results file and shown beside the figure;
   ``--set seed=S`` repeats a row with another seed into a file of its own, and the README adds the mean.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,14 +45,14 @@ from experiments.rows import TableRow
 from experiments.tables import control_of, get_row
 from pipeline import tracking
 from pipeline.chain import ChainLabels, run_chain
-from pipeline.config import Config, apply_overrides, load_config
+from pipeline.config import Config, apply_overrides
+from pipeline.config_file import load_config
 from pipeline.data import load_dataset
 from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from pipeline.provenance import git_sha
 from training import metrics as M
 
 log = logging.getLogger(__name__)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -156,9 +157,9 @@ def regenerate(root: Path, tracking_uri: str = "") -> None:
     write_claims(root, judge_all(root))
 
 
-def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False, regenerate_docs: bool = True) -> Path:
+def record(outcome: Outcome, root: Path, *, replace: bool = False, regenerate_docs: bool = True) -> Path:
     """Keep a measured figure: ``<root>/results/<row>-<profile>.csv`` (``...-seed<S>.csv`` for a seed other than
-    the default; root: this repository) with its per-clip predictions, then regenerate the tables of
+    the default) with its per-clip predictions, then regenerate the tables of
     ``<root>/README.md`` and the claims' blocks from the results files (``regenerate``). Returns the results
     file. A kept figure of the same row, profile and seed measured with other ``--set`` overrides is only replaced
     with ``replace`` (``results.kept_otherwise``; the CLI checks before it runs anything)."""
@@ -168,7 +169,7 @@ def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False,
     if not outcome.recordable:
         raise ValueError(f"{outcome.row.row_id}: a {outcome.split}-split figure is for choosing settings; only a "
                          "run that reads the test split is recorded")
-    root = Path(root) if root is not None else REPO_ROOT
+    root = Path(root)
     date = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     path = write_result(root, outcome.row, outcome.profile, outcome.measured, dataset=outcome.dataset,
                         hardware=hardware(), commit=outcome.commit, mlflow_run_id=outcome.parent_run_id,
@@ -186,17 +187,16 @@ def record(outcome: Outcome, root: Path | None = None, *, replace: bool = False,
     return path
 
 
-def record_refusal(row_id: str, profile: str, seed: int, overrides: list[str], root: Path | None = None) -> str | None:
-    """Why ``record`` would refuse a figure of ``row_id`` measured with ``overrides`` (None: it would keep it),
-    asked before a chain runs for an hour; root: this repository."""
-    return kept_otherwise(Path(root) if root is not None else REPO_ROOT, row_id, profile, seed, overrides)
+def record_refusal(row_id: str, profile: str, seed: int, overrides: list[str], root: Path) -> str | None:
+    """Why ``record`` would refuse a figure of ``row_id`` measured with ``overrides`` into ``root`` (None: it
+    would keep it), asked before a chain runs for an hour."""
+    return kept_otherwise(Path(root), row_id, profile, seed, overrides)
 
 
-def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = None,
-                 root: Path | None = None) -> str | None:
+def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = None, *, root: Path) -> str | None:
     """One line with ``outcome``'s random-init control beside it: the control row (``tables.control_of``) measured
     with the same profile and seed, taken from this command's outcomes (``measured_now``, by row id) or else from
-    ``<root>/results/`` (root: this repository), with the gap in points. Where none is at hand, the line gives
+    ``<root>/results/``, with the gap in points. Where none is at hand, the line gives
     the command that measures it. None for a figure that is not comparable (validation split, another dataset),
     for a control itself, and for rows without a control (Tables I-IV, VII). A kept control run with other
     ``--set`` overrides than ``outcome``'s (the seed aside) is shown with them, since it was not measured the
@@ -208,9 +208,8 @@ def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = 
     if now is not None and now.recordable and now.profile == outcome.profile and now.seed == outcome.seed:
         figure, source, overrides = now.measured, f"this command, MLflow run {now.parent_run_id}", now.overrides
     else:
-        root = Path(root) if root is not None else REPO_ROOT
         try:
-            records = load_results(root)
+            records = load_results(Path(root))
         except ResultsError as e:  # the figure just measured is printed and kept whatever a results file holds
             return f"  random-init control: not read, {e}"
         kept = [r for r in records if r["row_id"] == control.row_id and r["profile"] == outcome.profile
@@ -232,3 +231,44 @@ def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = 
         differs = f"; the control ran with {', '.join(other) or 'no --set'}, this row with {', '.join(ours) or 'none'}"
     return (f"  random-init control {control.row_id} (profile {outcome.profile}, seed {outcome.seed}): "
             f"{figure:.1f}, gap {outcome.measured - figure:+.1f} points ({source}{differs})")
+
+
+def check_request(row_ids: Sequence[str], profile: str, cfg: Config, overrides: Sequence[str], *,
+                  record_to: Path | None, replace: bool) -> None:
+    """Refuse before anything runs (a ``ValueError`` or ``KeyError`` saying why): an unknown row, one the
+    paper cites for another method, a validation-split figure to keep, or a kept figure of a row measured
+    with other ``--set`` overrides (``record_refusal``) without ``replace``; ``cfg`` is the profile plus
+    ``overrides``, ``record_to`` the results folder figures are kept in (None: nothing is kept)."""
+    if record_to is not None and cfg.eval.split != "test":
+        raise ValueError(f"--record keeps test-split figures only; eval.split={cfg.eval.split} is for choosing "
+                         "settings")
+    for row_id in row_ids:
+        if not get_row(row_id).runnable:
+            raise ValueError(f"{row_id} is a figure the paper cites for another method; it does not run here")
+        if record_to is not None and not replace and (
+                why := record_refusal(row_id, profile, cfg.seed, list(overrides), record_to)):
+            raise FileExistsError(why)
+
+
+def reproduce_rows(
+    row_ids: Sequence[str], *, profile: str, data_dir: str | Path | None, run_dir: Path, overrides: Sequence[str],
+    experiment: str | None, results_dir: Path, keep: bool, replace: bool,
+) -> Iterator[str]:
+    """Run each row's chain, controls first (a row's figure prints beside its control's), and yield the lines to
+    print: the paper's figure beside the measured one, where it was kept (``keep``: ``record`` into
+    ``results_dir``), the random-init control beside it (from this run or ``results_dir``), the MLflow UI."""
+    measured: dict[str, Outcome] = {}
+    outcome = None
+    for row_id in sorted(row_ids, key=lambda r: not get_row(r).is_control):
+        outcome = reproduce_row(row_id, profile=profile, data_dir=data_dir, run_dir=run_dir,
+                                overrides=list(overrides), experiment=experiment)
+        yield outcome.line()
+        measured[outcome.row.row_id] = outcome
+        if keep and outcome.recordable:
+            yield f"  recorded in {record(outcome, results_dir, replace=replace)} (README tables regenerated)"
+        elif outcome.recordable:
+            yield "  not recorded: add --record to keep it in results/ and the README tables"
+        if (beside := control_line(outcome, measured, root=results_dir)) is not None:
+            yield beside
+    if outcome is not None:
+        yield tracking.ui_hint(outcome.tracking_uri, outcome.experiment_id)

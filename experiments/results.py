@@ -30,7 +30,8 @@ import numpy as np
 
 from datasets.atomic import write_text_atomic
 from experiments.rows import TableRow
-from pipeline.config import PROFILES, Config
+from pipeline.config import Config
+from pipeline.config_file import PROFILES
 
 RESULTS_DIR = "results"
 COLUMNS: tuple[str, ...] = (
@@ -242,7 +243,7 @@ def check_run_ids(records: Sequence[Mapping[str, Any]], tracking_uri: str) -> No
 def recorded_tag(record: Mapping[str, Any]) -> tuple[str, str]:
     """The tag (key, value) that ``reproduce --record`` puts on the run whose figure it keeps in a results file:
     the file's name and the date written into it."""
-    from pipeline import metrics as M
+    from training import metrics as M
 
     name = result_path(".", record["row_id"], record["profile"], record["seed"]).name
     return M.RECORDED + name, record["date"]

@@ -49,6 +49,7 @@ class TableRow:
     runnable: bool  # False: a figure the paper cites for a method this project does not implement
     note: str = ""  # why a row is not runnable; where the paper contradicts itself; our reading
     metric: str = "top1"  # top-1 accuracy (%) of the row's protocol (training.metrics names it per protocol)
+    is_control: bool = False  # a control of this project (random-init or supervised encoders), not a paper's row
 
     def __post_init__(self) -> None:
         if self.table not in TABLE_IDS:
@@ -61,11 +62,6 @@ class TableRow:
             raise ValueError(f"{self.row_id}: paper_value {self.paper_value} is not a percentage")
         if not self.runnable and not self.note:
             raise ValueError(f"{self.row_id}: a row that is not runnable must say why in its note")
-
-    @property
-    def is_control(self) -> bool:
-        """A control row of this project (random-init or supervised encoders), not one of the paper's."""
-        return self.note.startswith("Control")
 
     @property
     def table_number(self) -> int:

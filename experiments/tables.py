@@ -105,7 +105,7 @@ _RUNNABLE: dict[str, tuple[tuple[str, ...], str]] = {
         "(no augmentation, as st-gcn); the protocol then reads its encoders, the upper bound of a linear probe.",
     ),
 }
-CONTROLS = ("random", "supervised")  # runnable rows that are not the paper's; README marks them
+CONTROLS = ("random", "supervised")  # runnable rows that are not the paper's (TableRow.is_control); README marks them
 
 
 def _cited(method: str) -> str:
@@ -139,7 +139,8 @@ def _row(
         *extra,
     )
     note = " ".join(n for n in (method_note, note) if n)
-    return TableRow(table, key, label, column, method, dataset, split, protocol, paper, overrides, runnable, note)  # type: ignore[arg-type]
+    return TableRow(table, key, label, column, method, dataset, split, protocol, paper, overrides, runnable, note,  # type: ignore[arg-type]
+                    is_control=slug in CONTROLS)
 
 
 def _ablation(table: str, key: str, label: str, extra: tuple[str, ...], le: float, fe: float) -> list[TableRow]:

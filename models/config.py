@@ -11,6 +11,7 @@ from typing import Literal
 
 EncoderMode = Literal["gcn", "mlp", "uncrossed", "crossed"]
 LossForm = Literal["paper", "infonce"]
+Method = Literal["crossmoco", "skeletonclr", "supervised", "random"]  # models/registry.py builds each
 
 
 @dataclass(frozen=True)
@@ -63,10 +64,8 @@ class ContrastiveConfig:
     momentum: float = 0.999  # m of Eq. (1) (§IV-B); a schedule, if any, lives in pipeline/
     tau: float = 0.2  # not reported (§III-A). MoCo v1 / SkeletonCLR use 0.07, MoCo v2 0.2. At initialisation the
     # pooled ReLU features put every sample in nearly one direction (cosine 0.8-0.99); at 0.07 the loss spent the
-    # short schedules un-collapsing them (a toy: positive-minus-negative cosine gap 0.17 -> 0.47 in 50 steps at
-    # 0.07, -> 0.9 in 20 at 0.2) and validation accuracy fell below random init; 0.2 did not
-    # (NW-UCLA view-held-out 50-epoch proxy, 2026-12-03: 0.1 / 0.2 / 0.35 / 0.5 read 70.0 / 67.9 / 68.3 / 69.0
-    # linear, inside the noise of two runs at 0.2 (69.4, 67.9); the kNN monitor ends highest at 0.2: README)
+    # short schedules un-collapsing them and validation accuracy fell below random init; 0.2 did not (docs/fidelity.md
+    # "Measurements behind the profiles and defaults")
     alpha: float = 0.5  # Eq. (3), in [0, 1); not reported: equal weight to both crossed positives
     beta: float = 0.5  # Eq. (3), in [0, 1); not reported
     lam: float = 0.5  # lambda of Eq. (4), in [0, 1); not reported: equal to alpha keeps Eq. (5) MoCo-like

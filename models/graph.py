@@ -34,7 +34,8 @@ NUM_PARTITIONS = 3  # root, centripetal, centrifugal
 class SkeletonGraph:
     """A skeleton as every model constructor receives it: joint count, 0-based ``(child, parent)``
     edges pointing towards ``center``, and the centre joint. The dataset's layout makes one
-    (``datasets.skeleton.SkeletonLayout.graph``); tests build toy graphs directly."""
+    (``training.modeling.DataInfo.of``); tests build toy graphs directly. The parent table of the bone
+    stream is the layout's (``datasets.skeleton.SkeletonLayout.parents0``)."""
 
     num_joints: int
     edges: tuple[tuple[int, int], ...]
@@ -46,14 +47,6 @@ class SkeletonGraph:
         for child, parent in self.edges:
             if not (0 <= child < self.num_joints and 0 <= parent < self.num_joints) or child == parent:
                 raise ValueError(f"bad 0-based edge ({child}, {parent}) for {self.num_joints} joints")
-
-    @property
-    def parents(self) -> tuple[int, ...]:
-        """0-based parent of every joint; the centre joint (and any joint without an edge) is its own."""
-        parent = list(range(self.num_joints))
-        for child, p in self.edges:
-            parent[child] = p
-        return tuple(parent)
 
     def partition(self) -> Tensor:
         """ST-GCN's ``(3, V, V)`` spatial-configuration adjacency (see ``spatial_partition``)."""

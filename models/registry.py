@@ -11,19 +11,16 @@ have ``features(x, which)`` for the evaluation protocols.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 from torch import nn
 
 from models.classifier import Classifier
-from models.config import ContrastiveConfig, EncoderConfig
+from models.config import ContrastiveConfig, EncoderConfig, Method
 from models.crossmoco import CrossEncoders, CrossMoCo
 from models.graph import SkeletonGraph
 from models.heads import Encoder, GroupedLinear, mlp_head, skeletonclr_projector
 from models.moco import MoCo
 from models.stgcn import STGCN
-
-Method = Literal["crossmoco", "skeletonclr", "supervised", "random"]
 
 
 def gcn_encoder(enc: EncoderConfig, graph: SkeletonGraph, streams: int) -> Encoder:

@@ -45,8 +45,6 @@ from training.precision import PrecisionChoice, log_choice, resolve_precision
 from training.protocols import protocol_stages, run_protocol
 
 log = logging.getLogger(__name__)
-CHECKPOINT_TAG = M.CHECKPOINT  # the local copy the chain evaluated
-LOCATION_TAG = M.CHECKPOINT_LOCATION  # the checkpoint on Ray's storage (a URI on a cluster)
 
 
 class StageError(RuntimeError):

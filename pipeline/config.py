@@ -1,4 +1,4 @@
-"""The whole experiment configuration: frozen nested dataclasses, dotted overrides, profiles.
+"""The experiment configuration's schema: frozen nested dataclasses, dotted overrides, the flat dict.
 
 * ``Config`` nests one section per concern; the model and data sections are defined next to the
   code that consumes them (``models/config.py``, ``datasets/config.py``) so those packages never
@@ -9,7 +9,9 @@
 * ``to_flat_dict``/``from_flat_dict`` is the one bridge to Ray (``train_loop_config``,
   ``param_space``) and MLflow params; it is lossless, also from the string values MLflow returns.
 * ``config_hash`` is a stable short digest of the flat dict.
-* Profiles are named lists of overrides of the base, never copies of it.
+* Every default says why in one line; measurements behind a choice are in the docs beside the results.
+* Profiles are files of overrides of the base, never copies of it (``pipeline/config_file.py``,
+  ``pipeline/profiles/*.toml``).
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from datasets.config import AugmentConfig, PreprocessConfig
-from models.config import ContrastiveConfig, EncoderConfig
+from models.config import ContrastiveConfig, EncoderConfig, Method
 
 DatasetName = Literal["synthetic", "ntu60", "ntu120", "pku", "ucla"]
 Protocol = Literal["linear", "semi", "finetune", "knn"]
-Method = Literal["crossmoco", "skeletonclr", "supervised", "random"]
 
 
 class ConfigError(ValueError):
@@ -61,10 +62,7 @@ class OptimConfig:
     """Optimiser and schedule of pretraining (the evaluation protocols have their own lr)."""
 
     optimizer: Literal["sgd", "adam"] = "sgd"  # SkeletonCLR/CrosSCLR pretrain with SGD
-    lr: float = 0.1  # CrosSCLR lineage; §IV-B prints 1e-5 (a misprint: the `paper` profile's note). NW-UCLA
-    # view-held-out 50-epoch proxy (2026-12-03, commit 9e4995a): 0.05 / 0.1 / 0.2 read 69.0 / 67.9 / 65.7 linear,
-    # the kNN monitor 68.8 / 67.5 / 63.7; at full length (160 epochs, commit db2f9d6) 0.05 and 0.1 both read 70.8
-    # (the same 357 of 504 samples; kNN 70.2 vs 68.8): 0.05's proxy lead did not hold, 0.1 stays (README)
+    lr: float = 0.1  # CrosSCLR lineage; §IV-B prints 1e-5 (with Adam: docs/claims.md "Adam at the printed 1e-5")
     momentum: float = 0.9  # SGD momentum of the CrosSCLR lineage
     weight_decay: float = 1e-4  # CrosSCLR lineage
     nesterov: bool = False  # CrosSCLR lineage
@@ -126,10 +124,7 @@ class EvalConfig:
     semi_fractions: tuple[float, ...] = (0.01, 0.1)  # Table VI: 1% and 10% labels
     semi_epochs: int = 100  # not stated; as fine-tuning
     semi_lr: float = 1e-4  # not stated; as fine-tuning ("fine-tune the whole model")
-    semi_subsets: int = 1  # label subsets per fraction (seeds seed, seed+1, ...); the figure is their mean, each
-    # subset's figure is logged beside it. §IV-B and the lineage draw one subset. On NW-UCLA 1% is 10 samples (one
-    # per class): on the view-held-out validation side five subsets read 33.5 / 46.0 / 34.9 / 29.4 / 24.6
-    # (sd 8.0), so one subset cannot resolve a 5-point target (docs/fidelity.md "Measured on NW-UCLA")
+    semi_subsets: int = 1  # label subsets a fraction (seeds seed, seed+1, ...), the figure their mean; §IV-B: one
     knn_k: int = 20  # not stated; a common kNN monitor setting
     bn_recalibrate: bool = True  # frozen-feature protocols recompute BatchNorm statistics on clean training
     # samples first (training/evaluation.py: pretraining saw only masked input); measured on validation
@@ -170,6 +165,11 @@ class ResourcesConfig:
     gpus_per_worker: float = 1.0  # used when use_gpu
     backend: Literal["auto", "gloo", "nccl"] = "auto"  # auto: nccl with GPUs, gloo on CPU
     max_failures: int = 2  # worker failures retried from the latest checkpoint
+
+    @property
+    def ddp_backend(self) -> str:
+        """The torch.distributed backend of the Ray Train workers: ``backend``, with "auto" resolved."""
+        return ("nccl" if self.use_gpu else "gloo") if self.backend == "auto" else self.backend
 
     def __post_init__(self) -> None:
         if self.num_workers < 0 or self.cpus_per_worker <= 0 or self.max_failures < 0:
@@ -357,124 +357,3 @@ def config_hash(cfg: Config) -> str:
     """A stable 12-hex-digit digest of the configuration (independent of Python's hash seed)."""
     blob = json.dumps(to_flat_dict(cfg), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-# ---------------------------------------------------------------------------------------- profiles
-
-PROFILES: dict[str, tuple[str, ...]] = {
-    # The paper's sizes (§IV-B), for GPUs: 300 epochs at batch 128, K = 16384 ("16 K"), m = 0.999, cross-training
-    # from epoch 150. §IV-B prints lr 1e-5, which cannot be what trained the model: with SGD the weights would move
-    # at most 0.6x their norm even if all 94.5k NTU-60 steps pointed the same way (0.2% as a random walk; 1.6% /
-    # 0.03% over NW-UCLA's 2,400; pipeline/config.py's `paper` note in the README), and the code the paper says
-    # it follows (CrosSCLR, `crossclr_3views_xview.yaml`: base_lr 0.1, step at 250) uses 0.1. We read 1e-5 as
-    # a misprint and keep the lineage's 0.1; `--set optim.lr=1e-5` runs the printed value.
-    "paper": (
-        # §IV-B: "Instead of traditional data augmentation such as shear and crop, we conduct the spatiotemporal
-        # occlusion mask", in the reading of Eq. (14) that fits Fig. 4's text (augment.occlusion.reading). The base
-        # config's default stays shear + crop, chosen on the view-held-out validation (docs/claims.md)
-        "augment.steps=occlusion",
-        "pretrain.knn_every=10",
-        "pretrain.precision=auto",
-        "resources.num_workers=1",
-        "resources.use_gpu=true",
-    ),
-    # The same method sized for NW-UCLA (1,020 training samples, 3 streams) on 2 CPU cores: preprocess, pretrain and
-    # the linear protocol in under 90 minutes with native bf16 (an AVX2-only CPU runs fp32: ~3.6 h, README
-    # "Precision by hardware"). Schedules are in optimizer steps: 160 epochs x 15 steps = 2,400 steps,
-    # the paper's NW-UCLA schedule (300 epochs x 8 steps at batch 128); on the view-held-out validation 50 / 100 /
-    # 150 epochs read 69.4 / 70.2 / 70.6 (docs/fidelity.md "Validation sweeps"): longer never read lower, so the profile
-    # takes the paper's step count, which the 90-minute budget allows (~16 s an epoch). K = 256 keys (a quarter of
-    # the split, so a sample's own earlier keys are rarely among its negatives; 512 read +0.6, noise); m rises from
-    # 0.99 to 1 along a cosine (0.999 would leave the key encoders ~9% random after 2,400 steps); cross-training
-    # over the second half, as the paper.
-    "cpu": (
-        "pretrain.epochs=160",
-        "pretrain.batch_size=64",
-        "pretrain.precision=auto",
-        "pretrain.checkpoint_every=5",
-        "pretrain.knn_every=10",
-        "pretrain.momentum_schedule=cosine",
-        "contrastive.queue_size=256",
-        "contrastive.momentum=0.99",
-        "contrastive.cross_start_epoch=80",
-        "optim.schedule=cosine",
-        "optim.warmup_epochs=5",
-        "eval.finetune_epochs=30",
-        # Table VI in the paper's step count: 10% of NW-UCLA is 102 labels, one step an epoch at batch 128, so the
-        # fine-tuning's 100 epochs (§IV-B) are 100 steps. On the view-held-out validation (2026-12-03, commit
-        # ce45368, 5 subsets) 30 epochs read 10%: 56.4 (every subset still rising at its last epoch), 1%: 33.8;
-        # 100 epochs read 62.2 (each of the 5 subsets higher, by 2.6-9.5) and 34.9
-        "eval.semi_epochs=100",
-        "eval.semi_subsets=5",  # 1% of NW-UCLA is one sample per class: one subset's figure spreads by sd 8.0
-        # test-accuracy points of the fine-tuning curves: each is a forward pass over the whole test view, and at 1%
-        # (10 labels, one 10-sample step an epoch) ten of them cost more than the fine-tuning itself; the figure is
-        # the last epoch's either way (the points read no randomness, so the trajectory is the same): 4 points
-        "eval.eval_every=25",
-        "resources.num_workers=0",  # one process with both cores' threads (bench/bench_ray.py)
-    ),
-    # Tiny: minutes on 2 CPU cores on the synthetic dataset; what CI and the demo run.
-    "smoke": (
-        "pretrain.epochs=2",
-        "pretrain.batch_size=16",
-        "pretrain.checkpoint_every=1",
-        "contrastive.queue_size=64",
-        "contrastive.cross_start_epoch=1",
-        "encoder.channels=8,8,16,32",
-        "encoder.strides=1,2,2,1",
-        "encoder.embed_dim=32",
-        "encoder.mlp_hidden=32",
-        "optim.milestones=1000",
-        "eval.linear_epochs=5",
-        # Fine-tuning at the smoke size. With the paper's lr 1e-4 (meant for 100 epochs) 2-3 epochs stay at chance;
-        # at 1e-3 from a fresh head, 3 epochs read 28% (20 epochs: 75%) where the probe reads 76-89%: training mode
-        # (dropout 0.5, BatchNorm re-normalised from occluded views to clean data) undoes a 2-epoch, 8-32-channel
-        # encoder. So FE starts as LP-FT: the head is the probe, the encoders keep their BatchNorm statistics.
-        # Then 10 epochs at one lr for encoders and head, chosen on the synthetic validation performers (banks1,
-        # seeds 0/1/2, `--set eval.split=val`, 2026-12-02): FE - LE read +4.4/-1.1/+8.9 with 3 epochs and encoders
-        # at 0.01x the head's lr; with 10 epochs at 0.01x / 0.1x / 0.3x / 1x: +6.7/-1.1/+8.9, +7.8/0.0/+12.2,
-        # +7.8/+2.2/+17.8, +10.0/+3.3/+21.1 (the FE stage 21 s -> 33 s with other work on the cores).
-        "eval.finetune_epochs=10",
-        "eval.finetune_lr=1e-3",
-        "eval.finetune_start=linear_probe",
-        "eval.finetune_encoder_lr_scale=1.0",
-        "eval.semi_epochs=3",
-        "eval.semi_lr=1e-3",
-        "eval.batch_size=32",
-        "resources.num_workers=2",
-        "resources.cpus_per_worker=0.99",  # leaves 0.01 CPU for a Tune trial driver on a 2-CPU machine
-    ),
-}
-
-
-# The claims grid's schedule (experiments/claims.py): the `cpu` profile with one stream (the joint stream, in
-# pretraining and in the protocols), 20 epochs (320 steps on NW-UCLA's 1,020 training samples, cross-training over the
-# second half) and 15 fine-tuning epochs: ~5 min a chain on one core with native bf16, two chains at a time on 2 cores,
-# so the ~55 chains of the paper's claims (>= 3 seeds each) fit in an afternoon. Fine-tuning starts from the linear
-# probe (LP-FT, the smoke profile's choice): from a fresh head 15 epochs at §IV-B's lr 1e-4 read 45.3 where the probe
-# read 50.9 (test view, seed 0, 2026-12-07), a fine-tuning too short to say anything. The linear probe anneals its lr
-# (cosine): on one stream the constant-lr probe's test figure swung by +-8 points from one epoch to the next
-# (view-held-out validation, 2026-12-07), more than the differences the claims are about. Whether the proxy orders
-# settings as the `cpu` profile does is measured, not assumed (docs/claims.md, "Does the proxy order as the full
-# schedule?").
-PROFILES["proxy"] = (
-    *PROFILES["cpu"],
-    "pretrain.epochs=20",
-    "contrastive.cross_start_epoch=10",
-    "contrastive.weight_motion=0",
-    "contrastive.weight_bone=0",
-    "eval.streams=joint",
-    "eval.linear_schedule=cosine",
-    "eval.finetune_epochs=15",
-    "eval.finetune_start=linear_probe",
-    "eval.eval_every=5",
-)
-
-
-def load_config(profile: str | None = None, overrides: Iterable[str] = ()) -> Config:
-    """The base config, then the profile's overrides, then the user's."""
-    cfg = Config()
-    if profile is not None:
-        if profile not in PROFILES:
-            raise ConfigError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
-        cfg = apply_overrides(cfg, PROFILES[profile])
-    return apply_overrides(cfg, overrides)

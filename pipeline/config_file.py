@@ -1,21 +1,32 @@
-"""A run's settings as a file: ``--config FILE`` reads TOML, YAML or the JSON ``config`` prints, and
-``config`` writes TOML that reads back in.
+"""A run's settings as a file: ``--config FILE`` reads TOML, YAML or the JSON ``config`` prints,
+``config`` writes TOML that reads back in, and the named profiles are such files in the package
+(``pipeline/profiles/<name>.toml``).
 
 A file holds an optional ``profile`` and the config's keys, either as sections (``[contrastive]``
 then ``num_banks = 3``) or as dotted keys (``"contrastive.num_banks" = 3``); the JSON of
 ``config --format json`` is read from its ``config`` entry. Its values are applied after the
 profile and before ``--set``, so a command line still changes one value of a kept file. A bad
 key or value is a ``ConfigError`` naming the file and the key.
+
+A profile file is the same format: a profile that names another (``profile = "cpu"``) is that
+profile's settings, then its own. ``load_config`` is the base config, then a profile, then ``--set``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config, ConfigError, from_flat_dict, to_flat_dict
+from pipeline.config import Config, ConfigError, apply_overrides, from_flat_dict, to_flat_dict
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (pyproject's dependencies)
+    import tomli as tomllib  # type: ignore[no-redef]
+
+PROFILE_DIR = Path(__file__).with_name("profiles")  # <name>.toml each, shipped as package data
 
 
 def _flatten(node: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -38,10 +49,6 @@ def read_config_file(path: Path) -> tuple[str | None, dict[str, Any]]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".toml":
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # Python 3.10
-                raise ConfigError(f"{path}: TOML needs Python >= 3.11; write the settings as YAML") from None
             raw: Any = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):
             import yaml
@@ -109,3 +116,24 @@ def to_toml(cfg: Config, header: str = "") -> str:
     for section, entries in sections.items():
         lines += ["", f"[{section}]", *entries]
     return "\n".join(lines) + "\n"
+
+
+def _profile_overrides(name: str, seen: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The overrides of ``PROFILE_DIR/<name>.toml``, after those of the profile it names, if any."""
+    if name in seen:
+        raise ConfigError(f"profile {name!r} names itself through {' -> '.join(seen)}")
+    base, own = file_overrides(PROFILE_DIR / f"{name}.toml")
+    return (*(_profile_overrides(base, (*seen, name)) if base is not None else ()), *own)
+
+
+PROFILES: dict[str, tuple[str, ...]] = {p.stem: _profile_overrides(p.stem) for p in sorted(PROFILE_DIR.glob("*.toml"))}
+
+
+def load_config(profile: str | None = None, overrides: Iterable[str] = ()) -> Config:
+    """The base config, then the profile's overrides, then the user's."""
+    cfg = Config()
+    if profile is not None:
+        if profile not in PROFILES:
+            raise ConfigError(f"unknown profile {profile!r}; expected one of {sorted(PROFILES)}")
+        cfg = apply_overrides(cfg, PROFILES[profile])
+    return apply_overrides(cfg, overrides)

@@ -25,7 +25,7 @@ import numpy as np
 
 from datasets.errors import DatasetFormatError
 from datasets.loader import split_column
-from datasets.manifest import check_shards, read_manifest
+from datasets.manifest import MANIFEST, check_shards, read_manifest
 from datasets.registry import dataset_spec, layout_for
 from pipeline import shared_data
 from pipeline import storage as shared
@@ -34,7 +34,6 @@ from training.dataset import VAL_FRACTION, LoadedDataset
 from training.modeling import DataInfo
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
 
 
 class DataError(ValueError):

@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 CHAIN_KEY = M.CHAIN_KEY
 STAGE = M.STAGE
 PARENT = "mlflow.parentRunId"
-RUN_NAME = "mlflow.runName"
 EXPERIMENT_KIND = "mlflow.experimentKind"
 MODEL_TRAINING = "custom_model_development"  # the UI's "model training" view: runs, metrics, charts
 SHARED_VIEW = "mlflow.sharedViewState."  # + key: an experiment tag holding a runs-table view (UI "Share")

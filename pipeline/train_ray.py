@@ -144,10 +144,9 @@ def pretrain_on_ray(job: PretrainJob, placement_strategy: str = "PACK") -> Pretr
 
 
 def torch_config(resources: ResourcesConfig) -> NodeAddressTorchConfig:
-    """The process group of a job with ``resources``: gloo on CPU, nccl with GPUs (``backend=auto``),
-    its rendezvous on the node's own address (127.0.0.1 in a local Ray), never on every address."""
-    auto = "nccl" if resources.use_gpu else "gloo"
-    return NodeAddressTorchConfig(backend=auto if resources.backend == "auto" else resources.backend)
+    """The process group of a job with ``resources`` (``resources.ddp_backend``: gloo on CPU, nccl with
+    GPUs), its rendezvous on the node's own address (127.0.0.1 in a local Ray), never on every address."""
+    return NodeAddressTorchConfig(backend=resources.ddp_backend)
 
 
 def local_checkpoint(location: str, cache: Path) -> Path:

@@ -23,14 +23,12 @@ class DataInfo:
     graph: SkeletonGraph
     num_classes: int
     data_hash: str
+    parents0: tuple[int, ...]  # the layout's (SkeletonLayout.parents0): the bone stream's and the mask's parents
 
     @classmethod
     def of(cls, dataset: str, layout: SkeletonLayout, num_classes: int, data_hash: str) -> DataInfo:
-        return cls(dataset, SkeletonGraph(layout.num_joints, layout.edges0, layout.center0), num_classes, data_hash)
-
-    @property
-    def parents0(self) -> tuple[int, ...]:
-        return self.graph.parents
+        graph = SkeletonGraph(layout.num_joints, layout.edges0, layout.center0)
+        return cls(dataset, graph, num_classes, data_hash, layout.parents0)
 
 
 def stream_names(cfg: Config) -> tuple[str, ...]:

@@ -154,8 +154,9 @@ def test_the_order_check_compares_each_pair_of_settings_across_schedules(tmp_pat
 
 def test_the_generated_blocks_of_the_repository_are_current(tmp_path):
     """README.md and docs/claims.md show what `python -m pipeline claims --write` makes of results/ today."""
+    from datasets.locations import REPO_ROOT
     from experiments.claims import judge_all
-    from experiments.claims_report import CLAIMS_FILES, REPO_ROOT
+    from experiments.claims_report import CLAIMS_FILES
 
     (tmp_path / "results").symlink_to(REPO_ROOT / "results")
     (tmp_path / "docs").mkdir()

@@ -13,7 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from experiments.grids import SummaryRow, fe_below_le, markdown, over_trials, summarize, table_trials
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.grid import concurrency, run_grid, trial_resources
 from pipeline.tracking import CHAIN_KEY
 

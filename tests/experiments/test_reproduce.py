@@ -39,7 +39,7 @@ def _tree_state() -> tuple[str, str]:
     return status, hashlib.sha256(pages).hexdigest()
 
 
-def test_reproduce_measures_and_leaves_the_working_tree_alone_unless_asked(tmp_path, synthetic_shards, monkeypatch):
+def test_reproduce_measures_and_leaves_the_working_tree_alone_unless_asked(tmp_path, synthetic_shards):
     data = _as_ntu60(synthetic_shards, tmp_path / "data")
     argv = ["reproduce", ROW, "--data", str(data), "--run-dir", str(tmp_path / "runs")]
     for o in FAST:
@@ -56,8 +56,7 @@ def test_reproduce_measures_and_leaves_the_working_tree_alone_unless_asked(tmp_p
     shutil.copy(REPO / "README.md", repo / "README.md")
     (repo / "docs").mkdir()
     shutil.copy(REPO / "docs" / "results.md", repo / "docs" / "results.md")
-    monkeypatch.setattr("experiments.reproduce.REPO_ROOT", repo)
-    res = CliRunner().invoke(app, [*argv, "--record"])
+    res = CliRunner().invoke(app, [*argv, "--record", "--results-dir", str(repo)])
     assert res.exit_code == 0, res.output
     assert f"recorded in {repo / 'results' / f'{ROW}-smoke.csv'}" in res.output
     row = next(ln for ln in (repo / "docs" / "results.md").read_text().splitlines() if f"| `{ROW}` |" in ln)
@@ -178,13 +177,12 @@ def test_reproduce_cli_refuses_to_record_a_validation_run_before_running_it(tmp_
     assert not (tmp_path / "mlflow.db").exists(), "nothing may run before the refusal"
 
 
-def test_reproduce_cli_refuses_before_running_to_record_over_a_figure_measured_another_way(tmp_path, monkeypatch):
+def test_reproduce_cli_refuses_before_running_to_record_over_a_figure_measured_another_way(tmp_path):
     repo = tmp_path / "repo"
     row = get_row("table5-crossmoco-ucla")
     kept = write_result(repo, row, "cpu", 83.4, dataset="ucla", hardware="cpu", commit="abc1234", mlflow_run_id="r1")
-    monkeypatch.setattr("experiments.reproduce.REPO_ROOT", repo)
     argv = ["reproduce", row.row_id, "--profile", "cpu", "--data", str(tmp_path), "--run-dir", str(tmp_path / "runs"),
-            "--record", "--set", "contrastive.queue_size=512"]
+            "--record", "--results-dir", str(repo), "--set", "contrastive.queue_size=512"]
     res = CliRunner().invoke(app, argv)
     assert res.exit_code == 2 and f"{kept}: keeps 83.4 measured with no --set" in res.output, res.output
     assert "this run has contrastive.queue_size=512" in res.output and "--replace" in res.output

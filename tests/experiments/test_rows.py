@@ -9,7 +9,8 @@ import pytest
 from datasets.config import OcclusionConfig
 from experiments.rows import SPLITS, TABLE_IDS, TableRow
 from experiments.tables import ROWS, TABLE_NOTES, control_of, get_row, rows_of
-from pipeline.config import PROFILES, Config, load_config
+from pipeline.config import Config
+from pipeline.config_file import PROFILES, load_config
 
 PROFILE_NAMES = [None, *sorted(PROFILES)]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import load_config, to_flat_dict
+from pipeline.config import to_flat_dict
+from pipeline.config_file import load_config
 
 from .conftest import cli, error_line, invoke, unwritable_dir
 

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import datasets.manifest
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.data import DataError, load_dataset
 
 from .conftest import error_line, invoke, synthetic_raw

@@ -23,7 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import chain as chain_mod
 from pipeline.chain import ChainInterrupted, run_chain
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from training import metrics as M
 
 from .conftest import ROOT, error_line, invoke

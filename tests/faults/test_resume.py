@@ -23,7 +23,8 @@ from mlflow.tracking import MlflowClient
 import pipeline.worker
 from pipeline import train_ray
 from pipeline.chain import ChainPlan, StageError, run_chain
-from pipeline.config import load_config, to_flat_dict
+from pipeline.config import to_flat_dict
+from pipeline.config_file import load_config
 from pipeline.data import load_dataset
 from training import metrics as M
 from training.engine import WorkerContext, run_pretraining

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError, load_config
+from pipeline.config import ConfigError
+from pipeline.config_file import load_config
 
 from .conftest import error_line, invoke
 

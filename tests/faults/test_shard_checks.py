@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets.shards import sha256_file
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.data import DataError, load_dataset
 
 from .conftest import error_line, invoke

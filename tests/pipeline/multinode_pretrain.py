@@ -29,7 +29,7 @@ from fault_injection import PlacementProbe  # noqa: E402
 
 from pipeline import storage as shared  # noqa: E402
 from pipeline import tracking, train_ray  # noqa: E402
-from pipeline.config import load_config  # noqa: E402
+from pipeline.config_file import load_config  # noqa: E402
 from pipeline.data import load_dataset  # noqa: E402
 from pipeline.pretraining import PretrainJob, RunHandle  # noqa: E402
 from pipeline.train_ray import keep_on_loopback, pretrain_on_ray  # noqa: E402

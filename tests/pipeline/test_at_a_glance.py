@@ -6,7 +6,7 @@ from __future__ import annotations
 from experiments.grids import table_trials
 from pipeline.artifacts import near_chance_note
 from pipeline.chain import paper_metrics, run_name
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from training import metrics as M
 
 

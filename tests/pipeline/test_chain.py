@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import chain as chain_mod
 from pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.data import DataError, load_dataset
 from pipeline.tracking import PARENT, STAGE
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmoco.cli import app
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.data import DataError, load_dataset, resolve_data_dir
 
 

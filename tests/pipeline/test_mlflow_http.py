@@ -11,7 +11,7 @@ from mlflow.tracking import MlflowClient
 from experiments.grids import over_trials
 from pipeline import tracking
 from pipeline.chain import run_chain
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.grid import run_grid
 
 pytestmark = pytest.mark.ray

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline import tracking
 from pipeline.chain import ChainLabels, run_chain
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 
 ROWS = "table2-crossed-le,table2-crossed-fe"  # one chain, two table rows: LE and FE
 FAST = ["resources.num_workers=0", "pretrain.epochs=2", "eval.protocols=linear,finetune", "eval.linear_epochs=3",

@@ -15,7 +15,7 @@ import pytest
 import datasets.manifest
 import pipeline.data
 from pipeline.chain import run_chain
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.data import DataError, load_dataset
 
 

@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import train_ray
 from pipeline.chain import ChainPlan, run_chain
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from training.checkpoints import read_state
 
 pytestmark = pytest.mark.ray

@@ -18,7 +18,7 @@ from datasets.config import PreprocessConfig
 from datasets.preprocess import preprocess_dataset
 from pipeline import data as data_mod
 from pipeline import storage as shared
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.data import DataError, load_dataset, local_copy
 
 SHARD_ROWS = ["--set", "preprocess.shard_rows=128"]  # several shards, so their upload order matters

@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 
 from pipeline import storage as shared
 from pipeline import train_ray
-from pipeline.chain import CHECKPOINT_TAG, LOCATION_TAG, ChainPlan, run_chain
-from pipeline.config import load_config
+from pipeline.chain import ChainPlan, run_chain
+from pipeline.config_file import load_config
+from training import metrics as M
 from training.checkpoints import read_state
 
 
@@ -61,7 +62,7 @@ def test_ddp_pretraining_on_s3_resumes_from_the_shared_checkpoint(ray_session, s
     assert read_state(res.checkpoint)["epoch"] == 2, "all 3 epochs, resumed from epoch 1's checkpoint on S3"
     client = MlflowClient(res.tracking_uri)
     tags = client.get_run(res.stage_runs["pretrain"]).data.tags
-    location = tags[LOCATION_TAG]
+    location = tags[M.CHECKPOINT_LOCATION]
     assert location.startswith("s3://crossmoco-") and location.endswith("?" + s3_bucket.partition("?")[2])
     assert shared.is_file(shared.join(location, "state.pt")) and shared.is_file(shared.join(location, "metrics.json"))
     assert not (tmp_path / "run" / "ray").exists(), "nothing of the Ray run on the driver's disk"
@@ -70,7 +71,7 @@ def test_ddp_pretraining_on_s3_resumes_from_the_shared_checkpoint(ray_session, s
 
     # The local copy is gone (another node ran the chain, or this one was replaced): the next
     # stage fetches the checkpoint from S3 instead of failing or pretraining again.
-    shutil.rmtree(tags[CHECKPOINT_TAG])
+    shutil.rmtree(tags[M.CHECKPOINT])
     again = run_chain(synthetic_shards, cfg, run_dir=tmp_path / "run", experiment="s3",
                       plan=ChainPlan(stages=["knn"], backend=pretrain), storage=s3_bucket)
     assert again.resumed and "knn_top1" in again.metrics

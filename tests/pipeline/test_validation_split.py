@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from datasets.loader import split_column
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from pipeline.data import DataError, load_dataset, validation_cameras
 
 

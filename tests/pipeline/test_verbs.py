@@ -11,8 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmoco import cli
-from pipeline.config import load_config
-from pipeline.config_file import file_overrides, to_toml
+from pipeline.config_file import file_overrides, load_config, to_toml
 from pipeline.data import inferred_overrides
 
 

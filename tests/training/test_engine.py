@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from datasets.skeleton import ntu_layout
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from training import metrics as M
 from training.checkpoints import load_checkpoint, read_config, read_state
 from training.engine import WorkerContext, epoch_indices, run_pretraining

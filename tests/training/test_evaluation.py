@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from datasets.skeleton import ntu_layout
-from pipeline.config import load_config
+from pipeline.config_file import load_config
 from training.evaluation import (
     EnsembleHead,
     Epochs,
@@ -216,3 +216,17 @@ def test_ensemble_protocols_run(tiny):
                                   "eval.finetune_lr=0"])
     still = finetune_protocol(model, train, test, lp_ft, INFO, torch.device("cpu"))
     np.testing.assert_array_equal(still.confusion, res.confusion)  # LP-FT starts from the ensemble probe
+
+
+def test_standardizing_and_recalibrating_change_what_the_probe_reads(tiny):
+    from training.evaluation import frozen_encoder
+
+    _cfg, model, train, test = tiny
+    losses = {}
+    for on in ("true", "false"):
+        c = load_config("smoke", ["eval.linear_epochs=2", "eval.batch_size=8", f"eval.linear_standardize={on}"])
+        losses[on] = linear_protocol(model, train, test, c, INFO, torch.device("cpu")).curves[0][TRAIN_LOSS]
+    assert losses["true"] != pytest.approx(losses["false"])
+    raw = load_config("smoke", ["eval.bn_recalibrate=false"])
+    assert frozen_encoder(model, train[0], raw, INFO, torch.device("cpu")) is model  # the pretrained statistics
+    assert frozen_encoder(model, train[0], load_config("smoke"), INFO, torch.device("cpu")) is not model

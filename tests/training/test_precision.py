@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from datasets.skeleton import ntu_layout
-from pipeline.config import config_hash, load_config
+from pipeline.config import config_hash
+from pipeline.config_file import load_config
 from pipeline.provenance import pretrain_key
 from training import precision as P
 from training.checkpoints import read_config
