@@ -16,4 +16,4 @@ SUBPACKAGES = ("datasets", "models", "training", "pipeline", "experiments")
 
 _here = os.path.dirname(os.path.abspath(__file__))
 if not os.path.isdir(os.path.join(_here, SUBPACKAGES[0])):  # a checkout (or an editable install of one)
-    __path__.append(os.path.dirname(_here))  # noqa: F821 (a package's __path__, set by the import system)
+    __path__.append(os.path.dirname(_here))  # a package's path, set by the import system

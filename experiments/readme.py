@@ -134,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     readme = REPO_ROOT / RESULTS_PAGE
     if args == ["--check"]:
         current = readme_block(readme) == render_tables()
-        log.info("%s: tables are %s", readme, "current" if current else "stale; run python -m experiments.readme")
+        log.info("%s: tables are %s", readme,
+                 "current" if current else "stale; run python -m experiments.readme")
         return 0 if current else 1
     if args:
         log.error("usage: python -m experiments.readme [--check]")

@@ -16,7 +16,8 @@ ENV = dict(hardware="2x CPU", commit="abc1234", mlflow_run_id="r1", torch="2.13.
 
 
 def test_readme_tables_are_the_generated_ones():
-    assert readme_block(REPO / RESULTS_PAGE) == render_tables(), "results tables stale: python -m experiments.readme"
+    stale = "results tables stale: python -m experiments.readme"
+    assert readme_block(REPO / RESULTS_PAGE) == render_tables(), stale
     assert main(["--check"]) == 0
 
 

@@ -124,6 +124,7 @@ def test_the_engine_resolves_auto_on_its_own_device(native, tmp_path, caplog):
         auto, fp32 = run("auto"), run("fp32")
     assert auto.final_loss == fp32.final_loss
     assert read_config(auto.checkpoint).pretrain.precision == "fp32"
-    eta = [r.getMessage() for r in caplog.records if r.name == "training.engine" and " left" in r.getMessage()]
+    eta = [r.getMessage() for r in caplog.records
+           if r.name == "training.engine" and " left" in r.getMessage()]
     assert len(eta) == 2 and eta[0].startswith("pretrain: epoch 1 took") and "(fp32, " in eta[0]
     assert "min for the 1 epoch left" in eta[0]
