@@ -33,7 +33,7 @@ test-all: venv
 	$(PY) -m pytest -m ''
 
 demo: venv
-	$(PY) -m pipeline demo
+	$(PY) -m crossmoco demo
 
 lint: venv
 	$(PY) -m ruff check .

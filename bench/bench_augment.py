@@ -25,11 +25,11 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from datasets.augment import augment
-from datasets.config import AugmentConfig, OcclusionConfig
-from datasets.occlusion import occlusion_mask
-from datasets.skeleton import ntu_layout
-from datasets.streams import make_streams
+from crossmoco.datasets.augment import augment
+from crossmoco.datasets.config import AugmentConfig, OcclusionConfig
+from crossmoco.datasets.occlusion import occlusion_mask
+from crossmoco.datasets.skeleton import ntu_layout
+from crossmoco.datasets.streams import make_streams
 
 LAYOUT = ntu_layout()
 BONES = LAYOUT.edges  # 1-based (child, parent), as CrosSCLR's ntu_pairs

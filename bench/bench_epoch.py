@@ -32,14 +32,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from reference_step import ReferenceMoCo  # noqa: E402
 
-from datasets.skeleton import ucla_layout  # noqa: E402
-from datasets.streams import make_streams  # noqa: E402
-from pipeline.config import Config  # noqa: E402
-from pipeline.config_file import load_config  # noqa: E402
-from training.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
-from training.modeling import DataInfo, build_pretrain_model  # noqa: E402
-from training.precision import native_bf16, resolve_precision  # noqa: E402
-from training.runtime import tune_allocator_  # noqa: E402
+from crossmoco.datasets.skeleton import ucla_layout  # noqa: E402
+from crossmoco.datasets.streams import make_streams  # noqa: E402
+from crossmoco.pipeline.config import Config  # noqa: E402
+from crossmoco.pipeline.config_file import load_config  # noqa: E402
+from crossmoco.training.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
+from crossmoco.training.modeling import DataInfo, build_pretrain_model  # noqa: E402
+from crossmoco.training.precision import native_bf16, resolve_precision  # noqa: E402
+from crossmoco.training.runtime import tune_allocator_  # noqa: E402
 
 SAMPLES = 1020  # NW-UCLA views 1 and 2
 

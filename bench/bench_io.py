@@ -32,13 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stgcn_reference import gendata, read_xyz
 
-from datasets.config import PreprocessConfig
-from datasets.loader import open_split
-from datasets.locations import data_root
-from datasets.manifest import read_manifest, write_manifest
-from datasets.ntu import read_ntu_skeleton
-from datasets.preprocess import preprocess_dataset
-from datasets.shards import write_shard
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.loader import open_split
+from crossmoco.datasets.locations import data_root
+from crossmoco.datasets.manifest import read_manifest, write_manifest
+from crossmoco.datasets.ntu import read_ntu_skeleton
+from crossmoco.datasets.preprocess import preprocess_dataset
+from crossmoco.datasets.shards import write_shard
 
 
 def best(fn, repeat: int) -> float:

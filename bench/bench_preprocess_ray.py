@@ -22,9 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
-from datasets.config import PreprocessConfig
-from datasets.preprocess import preprocess_dataset
-from datasets.synthetic import generate_synthetic
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.preprocess import preprocess_dataset
+from crossmoco.datasets.synthetic import generate_synthetic
 
 
 def _best(fn, repeat: int) -> float:
@@ -51,8 +51,8 @@ def main() -> None:
 
     import ray
 
-    from pipeline.preprocess_ray import ray_mapper
-    from pipeline.train_ray import keep_on_loopback
+    from crossmoco.pipeline.preprocess_ray import ray_mapper
+    from crossmoco.pipeline.train_ray import keep_on_loopback
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

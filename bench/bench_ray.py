@@ -22,10 +22,10 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-from pipeline.config_file import load_config  # noqa: E402
-from pipeline.data import load_dataset  # noqa: E402
-from pipeline.embedded import ensure_synthetic_shards  # noqa: E402
-from training.engine import WorkerContext, run_pretraining  # noqa: E402
+from crossmoco.pipeline.config_file import load_config  # noqa: E402
+from crossmoco.pipeline.data import load_dataset  # noqa: E402
+from crossmoco.pipeline.embedded import ensure_synthetic_shards  # noqa: E402
+from crossmoco.training.engine import WorkerContext, run_pretraining  # noqa: E402
 
 
 def _epoch_seconds(history: list[dict[str, float]], samples: int) -> float:
@@ -52,8 +52,8 @@ def main() -> None:
 
     import ray
 
-    from pipeline.pretraining import PretrainJob, RunHandle
-    from pipeline.train_ray import pretrain_on_ray
+    from crossmoco.pipeline.pretraining import PretrainJob, RunHandle
+    from crossmoco.pipeline.train_ray import pretrain_on_ray
 
     t0 = time.perf_counter()
     ray.init(num_cpus=os.cpu_count(), include_dashboard=True, dashboard_host="127.0.0.1", log_to_driver=False,

@@ -52,14 +52,14 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from flop_account import counter, ordered, ours_parts, reference_parts  # noqa: E402
 from reference_step import ReferenceMoCo  # noqa: E402
 
-from datasets.skeleton import ntu_layout, ucla_layout  # noqa: E402
-from datasets.streams import make_streams  # noqa: E402
-from models.config import ContrastiveConfig, EncoderConfig  # noqa: E402
-from models.graph import SkeletonGraph  # noqa: E402
-from models.losses import weighted_streams  # noqa: E402
-from models.registry import build_model  # noqa: E402
-from training.precision import EMULATED_COST, native_bf16  # noqa: E402
-from training.runtime import allocator_env, autocast, compile_encoders_, tune_allocator_  # noqa: E402
+from crossmoco.datasets.skeleton import ntu_layout, ucla_layout  # noqa: E402
+from crossmoco.datasets.streams import make_streams  # noqa: E402
+from crossmoco.models.config import ContrastiveConfig, EncoderConfig  # noqa: E402
+from crossmoco.models.graph import SkeletonGraph  # noqa: E402
+from crossmoco.models.losses import weighted_streams  # noqa: E402
+from crossmoco.models.registry import build_model  # noqa: E402
+from crossmoco.training.precision import EMULATED_COST, native_bf16  # noqa: E402
+from crossmoco.training.runtime import allocator_env, autocast, compile_encoders_, tune_allocator_  # noqa: E402
 
 STREAMS = ("joint", "motion", "bone")
 VARIANTS = ("ours-fp32", "ours-fp32-nchw", "ours-bf16", "ours-bf16-nchw", "ours-bf16-compile", "reference-fp32")

@@ -28,8 +28,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
-from models.crossmoco import CrossMoCo, CrossMoCoOutput
-from models.losses import weighted_streams
+from crossmoco.models.crossmoco import CrossMoCo, CrossMoCoOutput
+from crossmoco.models.losses import weighted_streams
 
 aten = torch.ops.aten
 

@@ -25,10 +25,10 @@ and the ``.git`` that travels is an earlier snapshot, not the sender's ``HEAD`` 
 
     python bench/gpu_session.py --tiny --out /tmp/gpu-dry-run       # the same steps on CPU, tiny
 
-``--claims SEEDS`` runs the paper's claims instead (experiments/claims.py): ``python -m pipeline grid claims
+``--claims SEEDS`` runs the paper's claims instead (experiments/claims.py): ``python -m crossmoco grid claims
 --profile proxy --seeds SEEDS --record`` through Ray Tune, several trials sharing the one GPU (each trial's
 pretraining a Ray Train run of one worker holding ``--gpu-share`` of the GPU, NCCL; ``pipeline.grid``'s fractional
-resources), then ``python -m pipeline claims``. This needs Ray on the machine, which its image lacks, and Ray's
+resources), then ``python -m crossmoco claims``. This needs Ray on the machine, which its image lacks, and Ray's
 cp312 wheel is 79 MB, over the 64 MiB a call may carry (measured 2026-12-07: ``pip download ray==2.60.0``). So Ray
 travels in two calls on one warm machine: ``split -b 40M`` the wheel into ``.whl-ray/`` parts (ignored), carry
 part 1 and ``cat`` it into /tmp/ray-parts on the first call, part 2 on the second, which joins them, installs the
@@ -77,7 +77,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository root, as ``python -m`` sees it
-from experiments.results import result_path  # noqa: E402
+from crossmoco.experiments.results import result_path  # noqa: E402
 
 ROW = "table5-crossmoco-ucla"
 CONTROL = "table5-random-ucla"  # its random-init control (experiments.tables.control_of)
@@ -151,8 +151,8 @@ def main() -> int:
     if args.tiny:
         raw, shards = run_dir / "synthetic-raw", run_dir / "synthetic-shards"
         if not (shards.is_dir() and any(shards.glob("*/manifest.json"))):
-            s.run([py, "-m", "pipeline", "synth", str(raw)], 300)
-            s.run([py, "-m", "pipeline", "preprocess", "synthetic", str(raw), str(shards)], 300)
+            s.run([py, "-m", "crossmoco", "synth", str(raw)], 300)
+            s.run([py, "-m", "crossmoco", "preprocess", "synthetic", str(raw), str(shards)], 300)
         data = shards
         row = [CONTROL, ROW, "--profile", "smoke", "--set", "data.dataset=synthetic", "--set", "data.split=xsub"]
     else:
@@ -160,21 +160,21 @@ def main() -> int:
             p.error("give --data SHARDS (or --ucla RAW_DIR) on the GPU machine")
         data = args.data.resolve() if args.data else run_dir / "ucla-shards"
         if args.data is None and not any(data.glob("*/manifest.json")):
-            s.run([py, "-m", "pipeline", "preprocess", "ucla", str(args.ucla), str(data)], 180)
+            s.run([py, "-m", "crossmoco", "preprocess", "ucla", str(args.ucla), str(data)], 180)
         row = [CONTROL, ROW, "--profile", "paper"]
     if args.claims:
         return claims_session(s, py, data, run_dir, out, args)
     where = ["--set", "resources.num_workers=0", "--set", f"resources.use_gpu={str(not args.tiny).lower()}"]
     # every stage of the chain for 2 epochs (kNN, checkpoint, cross-training, probe) before the long row, so a
     # fault that would show only at cross-training's start or in the probe costs seconds, not the budget
-    preflight = [py, "-m", "pipeline", "reproduce", *row[1:], "--data", str(data),
+    preflight = [py, "-m", "crossmoco", "reproduce", *row[1:], "--data", str(data),
                  "--run-dir", str(run_dir / "preflight"), *where, *(a for kv in PREFLIGHT for a in ("--set", kv))]
     if s.run(preflight, 180) != 0:
         print("the 2-epoch preflight of the row failed (see session.log); the row was not started", flush=True)
         return 4
     rc = 0
     for seed in args.seeds:  # one chain pair a seed; each seed's files come back as soon as it finished
-        cmd = [py, "-m", "pipeline", "reproduce", *row, "--data", str(data), "--run-dir", str(run_dir), "--record",
+        cmd = [py, "-m", "crossmoco", "reproduce", *row, "--data", str(data), "--run-dir", str(run_dir), "--record",
                *where, "--set", f"seed={seed}"]  # fmt: skip
         rc = s.run(cmd, 10**6)
         if (run_dir / "mlflow.db").is_file():
@@ -208,7 +208,7 @@ def claims_grid_command(py: str, data: Path, run_dir: Path, seeds: str, *, tiny:
             "--record", "--set", "resources.use_gpu=true", "--set", "resources.num_workers=1",
             "--set", f"resources.gpus_per_worker={gpu_share}", "--set", "resources.cpus_per_worker=2"]
     data_args = [] if tiny else ["--data", str(data)]
-    return [py, "-m", "pipeline", "grid", target, "--profile", profile, *data_args, "--seeds", seeds,
+    return [py, "-m", "crossmoco", "grid", target, "--profile", profile, *data_args, "--seeds", seeds,
             "--run-dir", str(run_dir / "claims"), "--name", "gpu-claims", "--resume", *extra]
 
 
@@ -221,7 +221,7 @@ def claims_session(s: Session, py: str, data: Path, run_dir: Path, out: Path, ar
     if (run_dir / "claims" / "mlflow.db").is_file():
         shutil.copy2(run_dir / "claims" / "mlflow.db", out / "mlflow.db")
     if not args.tiny:
-        s.run([py, "-m", "pipeline", "claims"], 120)
+        s.run([py, "-m", "crossmoco", "claims"], 120)
         # at most 8 files come back: the results folder (files and predictions) travels as one archive
         subprocess.run(["tar", "czf", str(out / "results.tgz"), "-C", str(ROOT), "results"], check=False)
     return rc

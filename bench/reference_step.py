@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.graph import spatial_partition
+from crossmoco.models.graph import spatial_partition
 
 PLAN = ((16, 1), (16, 1), (16, 1), (16, 1), (32, 2), (32, 1), (32, 1), (64, 2), (64, 1), (256, 1))
 

@@ -1,4 +1,4 @@
-"""The one command line: ``python -m pipeline VERB ...`` (also installed as ``crossmoco``).
+"""The one command line: ``python -m crossmoco VERB ...`` (also installed as ``crossmoco``).
 
 Commands only parse arguments and delegate. Logging is configured here, once; library code logs
 through ``logging.getLogger(__name__)`` and never prints. An error a user can cause (bad input, a
@@ -21,16 +21,16 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from datasets.locations import REPO_ROOT
-from pipeline import console
-from pipeline.config import Config, ConfigError, config_hash, to_flat_dict
-from pipeline.config_file import PROFILES, load_config
+from crossmoco.datasets.locations import REPO_ROOT
+from crossmoco.pipeline import console
+from crossmoco.pipeline.config import Config, ConfigError, config_hash, to_flat_dict
+from crossmoco.pipeline.config_file import PROFILES, load_config
 
 if TYPE_CHECKING:
-    from experiments.grid_runner import GridSummary
-    from training.dataset import LoadedDataset
+    from crossmoco.experiments.grid_runner import GridSummary
+    from crossmoco.training.dataset import LoadedDataset
 
-log = logging.getLogger("pipeline")
+log = logging.getLogger("crossmoco.pipeline")
 
 app = typer.Typer(
     name="crossmoco",
@@ -95,7 +95,7 @@ def _root(
     if storage:
         import os
 
-        from pipeline.storage import STORAGE_ENV
+        from crossmoco.pipeline.storage import STORAGE_ENV
 
         os.environ[STORAGE_ENV] = storage
     console.configure(verbose)  # once, before ray or mlflow is imported
@@ -150,8 +150,8 @@ def run_settings(profile: str | None, config_file: Path | None, overrides: list[
                  data: str | None = None) -> tuple[str, list[str]]:
     """(the profile, every override in order): what ``data`` holds (one dataset: ``data.dataset`` and its
     default split), then the ``--config`` file's settings, then ``--set``: a later one wins."""
-    from pipeline.config_file import file_overrides
-    from pipeline.data import inferred_overrides
+    from crossmoco.pipeline.config_file import file_overrides
+    from crossmoco.pipeline.data import inferred_overrides
 
     file_profile, from_file = None, []
     if config_file is not None:
@@ -191,8 +191,8 @@ def config_cmd(
 ) -> None:
     """Print the resolved configuration a run would use, with its hash (precision auto resolved for this
     machine, as a chain resolves it before hashing): save it, edit it, run it with --config FILE."""
-    from pipeline.config_file import to_toml
-    from training.precision import resolve_precision
+    from crossmoco.pipeline.config_file import to_toml
+    from crossmoco.training.precision import resolve_precision
 
     if fmt not in ("toml", "json"):
         fail(f"--format: expected toml or json, got {fmt!r}")
@@ -216,7 +216,7 @@ def synth(
     max_frames: Annotated[int, typer.Option(help="Longest recording, in frames.")] = 80,
 ) -> None:
     """Generate the embedded synthetic dataset as NTU RGB+D `.skeleton` files."""
-    from datasets.synthetic import generate_synthetic
+    from crossmoco.datasets.synthetic import generate_synthetic
 
     try:
         paths = generate_synthetic(out_dir, seed=seed, num_performers=performers, repetitions=repetitions,
@@ -235,7 +235,7 @@ def figure_occlusion(
     set_: SetOpt = None,
 ) -> None:
     """Draw the paper's Fig. 4: one sequence and its occlusion mask at frames 10, 20, 30, 40, 50."""
-    from pipeline.occlusion_figure import default_sequence, plot_occlusion
+    from crossmoco.pipeline.occlusion_figure import default_sequence, plot_occlusion
 
     cfg = resolve_config(profile, set_)
     path = skeleton if skeleton is not None else default_sequence()
@@ -259,9 +259,9 @@ def occlusion_stats(
     import dataclasses
     import typing
 
-    from datasets.config import OcclusionConfig
-    from datasets.occlusion import setting_statistics
-    from datasets.registry import DATASETS, layout_for
+    from crossmoco.datasets.config import OcclusionConfig
+    from crossmoco.datasets.occlusion import setting_statistics
+    from crossmoco.datasets.registry import DATASETS, layout_for
 
     if dataset not in DATASETS:
         fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
@@ -294,19 +294,19 @@ def preprocess(
     """Preprocess raw files (ntu60, ntu120, pku, ucla, synthetic) into Parquet shards + manifest.json."""
     import os
 
-    from datasets.errors import DatasetFormatError
-    from datasets.preprocess import preprocess_dataset
-    from datasets.registry import DATASETS
-    from pipeline.shared_data import preprocess_to
-    from pipeline.storage import is_uri
+    from crossmoco.datasets.errors import DatasetFormatError
+    from crossmoco.datasets.preprocess import preprocess_dataset
+    from crossmoco.datasets.registry import DATASETS
+    from crossmoco.pipeline.shared_data import preprocess_to
+    from crossmoco.pipeline.storage import is_uri
 
     if dataset not in DATASETS:
         fail(f"unknown dataset {dataset!r}; expected one of {', '.join(DATASETS)}")
     cfg = resolve_config(profile, set_)
     mapper = None
     if on_ray if on_ray is not None else bool(os.environ.get("RAY_ADDRESS")):
-        from pipeline.preprocess_ray import ray_mapper
-        from pipeline.train_ray import ray_init_local
+        from crossmoco.pipeline.preprocess_ray import ray_mapper
+        from crossmoco.pipeline.train_ray import ray_init_local
 
         ray_init_local()
         mapper = ray_mapper()
@@ -334,8 +334,8 @@ DataArg = Annotated[str | None, typer.Argument(help="The dataset, as --data (the
 
 
 def _start_chain(data_dir: str | None, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
-    from pipeline.data import DataError, load_dataset
-    from pipeline.embedded import ensure_synthetic_shards
+    from crossmoco.pipeline.data import DataError, load_dataset
+    from crossmoco.pipeline.embedded import ensure_synthetic_shards
 
     try:
         if data_dir is None:  # the smoke profile's embedded dataset (_data_or_synthetic checked it is asked for)
@@ -345,8 +345,8 @@ def _start_chain(data_dir: str | None, cfg: Config, run_dir: Path, experiment: s
     except (DataError, OSError, ValueError) as e:
         fail(str(e))
     if kwargs.get("checkpoint") is not None:  # weights that fit neither the config nor the data: before any run
-        from training.checkpoints import CheckpointError
-        from training.protocols import load_model
+        from crossmoco.training.checkpoints import CheckpointError
+        from crossmoco.training.protocols import load_model
 
         try:
             load_model(cfg, data, kwargs["checkpoint"])  # type: ignore[arg-type]
@@ -369,7 +369,7 @@ def run_folder(run_dir: Path, start_ray: bool = False) -> Iterator[None]:
     with one_command_in(run_dir):
         log.info("logs: %s", console.log_to_file(run_dir).parent)
         if start_ray:
-            from pipeline.train_ray import ray_init_local
+            from crossmoco.pipeline.train_ray import ray_init_local
 
             ray_init_local()
         yield
@@ -378,7 +378,7 @@ def run_folder(run_dir: Path, start_ray: bool = False) -> Iterator[None]:
 @contextlib.contextmanager
 def one_command_in(run_dir: Path) -> Iterator[None]:
     """Hold ``run_dir`` while the block runs (``pipeline.run_lock``): a second command on it is one line, exit 1."""
-    from pipeline.run_lock import RunDirBusy, hold
+    from crossmoco.pipeline.run_lock import RunDirBusy, hold
 
     try:
         lock = hold(run_dir)
@@ -394,8 +394,8 @@ def one_command_in(run_dir: Path) -> Iterator[None]:
 
 
 def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, **kwargs: object) -> None:
-    from pipeline import tracking
-    from pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain, summary_json
+    from crossmoco.pipeline import tracking
+    from crossmoco.pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain, summary_json
 
     log.info("data: %s (%s/%s)", data.root, cfg.data.dataset, cfg.data.split)
     try:
@@ -415,7 +415,7 @@ def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, 
 def _chain_config(data_dir: str | None, profile: str | None, config_file: Path | None,
                   set_: list[str] | None) -> Config:
     """The chain's config: with no dataset given, the smoke profile runs on the embedded synthetic one."""
-    from pipeline.embedded import SYNTHETIC_OVERRIDES
+    from crossmoco.pipeline.embedded import SYNTHETIC_OVERRIDES
 
     name, overrides = run_settings(profile, config_file, set_, data_dir)
     if data_dir is None:
@@ -445,8 +445,8 @@ def evaluate(
 ) -> None:
     """Evaluate a pretrained checkpoint (its own config, so its dataset, plus --set) with the configured
     protocols."""
-    from pipeline.config import apply_overrides
-    from training.checkpoints import CheckpointError, read_config, read_state
+    from crossmoco.pipeline.config import apply_overrides
+    from crossmoco.training.checkpoints import CheckpointError, read_config, read_state
 
     try:
         cfg = read_config(checkpoint)
@@ -512,7 +512,7 @@ def grid(
 ) -> None:
     """Run a table's rows, the claims' rows, or any config grid (--over KEY=V1,V2), as Ray Tune trials of whole
     chains."""
-    from experiments.grid_runner import run_table_or_over
+    from crossmoco.experiments.grid_runner import run_table_or_over
 
     if (table is None) == (not over):
         fail("give either a TABLE (I-VII, claims, or row ids) or one or more --over KEY=V1,V2,...")
@@ -566,9 +566,9 @@ def reproduce(
     results_dir: ResultsDirOpt = None,
 ) -> None:
     """Reproduce rows of a paper table: prints the paper's figure beside the measured one (--record keeps it)."""
-    from experiments.reproduce import check_request, reproduce_rows
-    from pipeline.chain import StageError
-    from pipeline.data import DataError
+    from crossmoco.experiments.reproduce import check_request, reproduce_rows
+    from crossmoco.pipeline.chain import StageError
+    from crossmoco.pipeline.data import DataError
 
     profile, set_ = run_settings(profile, config_file, set_)  # a row names its own dataset: nothing inferred
     cfg = resolve_config(profile, set_)
@@ -601,10 +601,10 @@ def claims(
     """The paper's claims with their verdicts, from the figures in results/: per claim the paper's difference,
     the measured paired difference (mean, sd, 95% interval over seeds and test clips) and holds / reversed /
     not resolved."""
-    from experiments.claims import judge_all, summary_counts, verdict_table
-    from experiments.claims_report import log_claims, write_claims
-    from experiments.results import ResultsError, check_recorded_runs, load_results
-    from pipeline.tracking import default_uri
+    from crossmoco.experiments.claims import judge_all, summary_counts, verdict_table
+    from crossmoco.experiments.claims_report import log_claims, write_claims
+    from crossmoco.experiments.results import ResultsError, check_recorded_runs, load_results
+    from crossmoco.pipeline.tracking import default_uri
 
     root = results_root(results_dir, writing=write)
     try:
@@ -630,9 +630,9 @@ def rows(
 ) -> None:
     """List the table rows: id (what reproduce and grid take), table, column, the paper's figure and the figures
     kept in results/ (per profile; several seeds as their mean)."""
-    from experiments.results import ResultsError
-    from experiments.row_index import row_table
-    from experiments.tables import TABLE_IDS
+    from crossmoco.experiments.results import ResultsError
+    from crossmoco.experiments.row_index import row_table
+    from crossmoco.experiments.tables import TABLE_IDS
 
     if table is not None and table.upper() not in TABLE_IDS and not table.isdigit():
         fail(f"unknown table {table!r}; expected one of {', '.join(TABLE_IDS)}")
@@ -652,7 +652,7 @@ def report(
 ) -> None:
     """Write a paper-vs-measured Markdown table and PNG chart from MLflow (also logged as artifacts); a run
     directory with no finished run of the table is an error, and nothing is written."""
-    from experiments.report import report as make_report
+    from crossmoco.experiments.report import report as make_report
 
     try:
         rep = make_report(table, run_dir, out, experiment=experiment)
@@ -669,7 +669,7 @@ def demo(
 ) -> None:
     """The main job on a laptop: synthetic data -> shards -> Table III's bank-count grid (smoke profile)
     on local Ray with 2 DDP workers per trial -> MLflow -> the paper-vs-measured table."""
-    from experiments.grid_runner import run_table_or_over
+    from crossmoco.experiments.grid_runner import run_table_or_over
 
     typer.echo(f"demo: Table {table} on the embedded synthetic dataset, smoke profile, run directory {run_dir}")
     typer.echo("  1/4 synthetic NTU-format .skeleton files -> 2/4 Parquet shards -> 3/4 Ray Tune grid "
@@ -698,7 +698,7 @@ def _unknown_verb(argv: list[str]) -> str | None:
 def main() -> None:
     """Console-script entry point: errors a user can cause that no command caught are one line too."""
     if (verb := _unknown_verb(sys.argv[1:])) is not None:
-        _last_resort(f"unknown command {verb!r}; `python -m pipeline --help` lists them", 2)
+        _last_resort(f"unknown command {verb!r}; `python -m crossmoco --help` lists them", 2)
     try:
         app()
     except ConfigError as e:  # a bad config that slipped past resolve_config
@@ -706,7 +706,7 @@ def main() -> None:
     except OSError as e:  # a missing or unwritable file, a full disk
         _last_resort(os_error_message(e), 1)
     except ValueError as e:  # a hand-edited results file met while recording or rendering (ResultsError)
-        from experiments.results import ResultsError
+        from crossmoco.experiments.results import ResultsError
 
         if not isinstance(e, ResultsError):
             raise

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from datasets.config import AugmentConfig
-from datasets.occlusion import occlusion_mask
+from crossmoco.datasets.config import AugmentConfig
+from crossmoco.datasets.occlusion import occlusion_mask
 
 
 def shear(x: Tensor, amplitude: float, generator: torch.Generator) -> Tensor:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from datasets.errors import read_utf8_lines
-from datasets.synthetic_actions import ACTIONS
+from crossmoco.datasets.errors import read_utf8_lines
+from crossmoco.datasets.synthetic_actions import ACTIONS
 
 UCLA_CLASSES = (
     "pick up with one hand", "pick up with two hands", "drop trash", "walk around", "sit down",

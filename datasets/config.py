@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from datasets.skeleton import HandConvention
+from crossmoco.datasets.skeleton import HandConvention
 
 AugmentStep = Literal["view", "shear", "crop", "occlusion"]  # datasets/augment.py, applied in the listed order
 OcclusionReading = Literal[
@@ -70,7 +70,7 @@ class OcclusionConfig:
     * ``count`` (Eq. 11): r x N_j counts the sampled joints ("seeds", before each grows into a
       bone) or the occluded joints ("joints", seeds are drawn until r x N_j joints are covered).
 
-    ``python -m pipeline occlusion-stats --set augment.occlusion.reading=...`` prints what a setting
+    ``python -m crossmoco occlusion-stats --set augment.occlusion.reading=...`` prints what a setting
     zeroes; ``figure-occlusion`` draws it (Fig. 4).
     """
 

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import torch
 from torch.utils.data import Dataset
 
-from datasets.errors import DatasetFormatError
-from datasets.manifest import read_manifest, shard_file
-from datasets.shards import decode_tensors, tensor_shape
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.manifest import read_manifest, shard_file
+from crossmoco.datasets.shards import decode_tensors, tensor_shape
 
 SUBSETS = ("train", "test")
 

@@ -26,10 +26,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.atomic import write_text_atomic
-from datasets.config import PreprocessConfig
-from datasets.errors import DatasetFormatError
-from datasets.shards import SCHEMA_VERSION, decode_tensors, sha256_file
+from crossmoco.datasets.atomic import write_text_atomic
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.shards import SCHEMA_VERSION, decode_tensors, sha256_file
 
 MANIFEST = "manifest.json"
 

@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from datasets.decimal_text import field_bounds, line_bounds, parse_numbers
-from datasets.errors import DatasetFormatError, read_utf8, read_utf8_lines
-from datasets.sample import Sample
+from crossmoco.datasets.decimal_text import field_bounds, line_bounds, parse_numbers
+from crossmoco.datasets.errors import DatasetFormatError, read_utf8, read_utf8_lines
+from crossmoco.datasets.sample import Sample
 
 NUM_JOINTS = 25
 MAX_BODIES_PER_FRAME = 6  # Kinect v2 tracks at most 6 bodies

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.atomic import write_text_atomic
+from crossmoco.datasets.atomic import write_text_atomic
 
 NUM_JOINTS = 25
 # Kinect v2 intrinsics (approximate, public calibrations): depth 512 x 424, colour 1920 x 1080.

@@ -47,7 +47,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from datasets.config import OcclusionConfig
+from crossmoco.datasets.config import OcclusionConfig
 
 
 @lru_cache(maxsize=16)

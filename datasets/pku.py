@@ -21,9 +21,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from datasets.decimal_text import field_bounds, line_bounds, parse_numbers
-from datasets.errors import DatasetFormatError, read_utf8, read_utf8_lines
-from datasets.sample import Sample
+from crossmoco.datasets.decimal_text import field_bounds, line_bounds, parse_numbers
+from crossmoco.datasets.errors import DatasetFormatError, read_utf8, read_utf8_lines
+from crossmoco.datasets.sample import Sample
 
 NUM_CLASSES = 51
 NUM_JOINTS = 25

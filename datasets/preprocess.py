@@ -27,14 +27,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from datasets.config import PreprocessConfig
-from datasets.errors import DatasetFormatError
-from datasets.manifest import MANIFEST, count_rows, preprocess_hash, read_manifest, write_manifest
-from datasets.preprocess_plan import Task, confine_to, input_fingerprint
-from datasets.registry import DatasetSpec, dataset_spec
-from datasets.sample import Sample
-from datasets.shards import SCHEMA_VERSION, rows_to_table, shard_schema, write_shard
-from datasets.skeleton import CANONICAL_LAYOUT
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.manifest import MANIFEST, count_rows, preprocess_hash, read_manifest, write_manifest
+from crossmoco.datasets.preprocess_plan import Task, confine_to, input_fingerprint
+from crossmoco.datasets.registry import DatasetSpec, dataset_spec
+from crossmoco.datasets.sample import Sample
+from crossmoco.datasets.shards import SCHEMA_VERSION, rows_to_table, shard_schema, write_shard
+from crossmoco.datasets.skeleton import CANONICAL_LAYOUT
 
 log = logging.getLogger(__name__)
 

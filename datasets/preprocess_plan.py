@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from datasets import ntu, pku, ucla
-from datasets.config import PreprocessConfig
-from datasets.errors import DatasetFormatError
-from datasets.locations import data_root
-from datasets.sample import Sample
-from datasets.skeleton import SkeletonLayout
+from crossmoco.datasets import ntu, pku, ucla
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.locations import data_root
+from crossmoco.datasets.sample import Sample
+from crossmoco.datasets.skeleton import SkeletonLayout
 
 log = logging.getLogger(__name__)
 

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasets import class_names as names
-from datasets import ntu, pku, preprocess_plan, ucla
-from datasets.config import PreprocessConfig
-from datasets.sample import Sample
-from datasets.skeleton import HandConvention, SkeletonLayout, ntu_layout, ucla_layout
-from datasets.synthetic_actions import ACTIONS
+from crossmoco.datasets import class_names as names
+from crossmoco.datasets import ntu, pku, preprocess_plan, ucla
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.sample import Sample
+from crossmoco.datasets.skeleton import HandConvention, SkeletonLayout, ntu_layout, ucla_layout
+from crossmoco.datasets.synthetic_actions import ACTIONS
 
 Planner = Callable[[str, Path, PreprocessConfig, SkeletonLayout], tuple[list, list[dict], list[dict]]]
 Splitter = Callable[[Sample], dict[str, str]]

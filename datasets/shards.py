@@ -25,9 +25,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from datasets.atomic import atomic_path
-from datasets.sample import Sample
-from datasets.skeleton import CANONICAL_LAYOUT
+from crossmoco.datasets.atomic import atomic_path
+from crossmoco.datasets.sample import Sample
+from crossmoco.datasets.skeleton import CANONICAL_LAYOUT
 
 SCHEMA_VERSION = 1
 ROW_GROUP_ROWS = 256  # row-group sharding unit for data larger than RAM

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.atomic import write_text_atomic
-from datasets.ntu_writer import write_ntu_skeleton
-from datasets.synthetic_actions import ACTIONS, TWO_PERSON, Timing
-from datasets.synthetic_body import Body, forward_kinematics
+from crossmoco.datasets.atomic import write_text_atomic
+from crossmoco.datasets.ntu_writer import write_ntu_skeleton
+from crossmoco.datasets.synthetic_actions import ACTIONS, TWO_PERSON, Timing
+from crossmoco.datasets.synthetic_body import Body, forward_kinematics
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datasets.synthetic_body import Pose
+from crossmoco.datasets.synthetic_body import Pose
 
 
 @dataclass(frozen=True)

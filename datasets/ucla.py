@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from datasets.errors import DatasetFormatError, read_utf8
-from datasets.sample import Sample
+from crossmoco.datasets.errors import DatasetFormatError, read_utf8
+from crossmoco.datasets.sample import Sample
 
 NUM_CLASSES = 10
 NUM_JOINTS = 20

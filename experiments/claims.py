@@ -2,8 +2,8 @@
 
 A ``Claim`` quotes the paper's sentence and names the two settings it compares: the rows that carry the paper's own
 figures (``paper_rows``, e.g. Table II's PKU-MMD LE cells) and the rows this project measures the comparison with
-(``rows``, the same settings on NW-UCLA, where the data are). ``python -m pipeline grid claims --seeds 0,1,2
---record`` measures the rows; ``python -m pipeline claims`` judges every claim from the results files:
+(``rows``, the same settings on NW-UCLA, where the data are). ``python -m crossmoco grid claims --seeds 0,1,2
+--record`` measures the rows; ``python -m crossmoco claims`` judges every claim from the results files:
 
 * the measured difference is paired by seed (the same seed draws the same initial encoders, batches and masks on
   both sides): per seed, ``figure(better) - figure(worse)`` in points;
@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.results import DEFAULT_SEED, load_predictions, load_results
-from experiments.tables import get_row
+from crossmoco.experiments.results import DEFAULT_SEED, load_predictions, load_results
+from crossmoco.experiments.tables import get_row
 
 MIN_SEEDS = 3  # the floor: fewer paired seeds cannot tell an effect from one seed's trajectory
 BOOTSTRAP = 4000  # resamples of the paired bootstrap

@@ -2,7 +2,7 @@
 
 Each ``Departure`` names a config field, the paper's setting with its section, the evidence for the value the
 profile runs, and reads the profile's value from ``load_config("paper")``, so the table cannot drift from the
-code. ``python -m pipeline claims --write`` regenerates it in docs/claims.md (markers ``departures:begin/end``);
+code. ``python -m crossmoco claims --write`` regenerates it in docs/claims.md (markers ``departures:begin/end``);
 a test checks every field exists and that the table is current.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.config import to_flat_dict
-from pipeline.config_file import load_config
+from crossmoco.pipeline.config import to_flat_dict
+from crossmoco.pipeline.config_file import load_config
 
 BEGIN = "<!-- departures:begin -->"
 END = "<!-- departures:end -->"

@@ -1,4 +1,4 @@
-"""``python -m pipeline grid``: build the trials, run them on Ray Tune, print and log the summary."""
+"""``python -m crossmoco grid``: build the trials, run them on Ray Tune, print and log the summary."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.grids import (
+from crossmoco.experiments.grids import (
     fe_below_le,
     log_summary,
     markdown,
@@ -16,18 +16,18 @@ from experiments.grids import (
     table_trials,
     target_rows,
 )
-from experiments.reproduce import Outcome, record, record_refusal, regenerate, row_config, row_metric
-from experiments.results import DEFAULT_SEED, describe_augment
-from experiments.tables import get_row
-from pipeline import tracking
-from pipeline.artifacts import NEAR_CHANCE, PREDICTIONS
-from pipeline.config import config_hash
-from pipeline.config_file import load_config
-from pipeline.data import load_dataset
-from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
-from pipeline.grid import TrialOutcome, TrialSpec, run_grid
-from pipeline.train_ray import ray_init_local
-from training import metrics as M
+from crossmoco.experiments.reproduce import Outcome, record, record_refusal, regenerate, row_config, row_metric
+from crossmoco.experiments.results import DEFAULT_SEED, describe_augment
+from crossmoco.experiments.tables import get_row
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.artifacts import NEAR_CHANCE, PREDICTIONS
+from crossmoco.pipeline.config import config_hash
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import load_dataset
+from crossmoco.pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
+from crossmoco.pipeline.grid import TrialOutcome, TrialSpec, run_grid
+from crossmoco.pipeline.train_ray import ray_init_local
+from crossmoco.training import metrics as M
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,14 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
-from experiments.reproduce import row_config, row_metric
-from experiments.rows import TableRow
-from experiments.tables import get_row, rows_of
-from pipeline import tracking
-from pipeline.config import Config, apply_overrides, parse_override, to_flat_dict
-from pipeline.grid import TrialOutcome, TrialSpec
-from pipeline.provenance import pretrain_key
-from training import metrics as M
+from crossmoco.experiments.reproduce import row_config, row_metric
+from crossmoco.experiments.rows import TableRow
+from crossmoco.experiments.tables import get_row, rows_of
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.config import Config, apply_overrides, parse_override, to_flat_dict
+from crossmoco.pipeline.grid import TrialOutcome, TrialSpec
+from crossmoco.pipeline.provenance import pretrain_key
+from crossmoco.training import metrics as M
 
 
 def _merge_eval(a: Config, b: Config) -> Config:
@@ -32,7 +32,7 @@ def _merge_eval(a: Config, b: Config) -> Config:
 def target_rows(target: str, profile: str) -> tuple[tuple[TableRow, ...], str]:
     """The runnable rows a grid target names, and its MLflow experiment: a table (``III``, ``3``), ``claims``
     (every row the paper's claims measure on ``profile``, experiments/claims.py), or row ids joined by commas."""
-    from experiments.claims import claim_rows
+    from crossmoco.experiments.claims import claim_rows
 
     if target.strip().lower() == "claims":
         ids = claim_rows(profile)

@@ -1,4 +1,4 @@
-"""``python -m pipeline report TABLE``: paper vs measured from MLflow, as Markdown and a PNG chart."""
+"""``python -m crossmoco report TABLE``: paper vs measured from MLflow, as Markdown and a PNG chart."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from datasets.atomic import write_text_atomic
-from experiments.grids import SummaryRow, markdown
-from experiments.reproduce import row_metric
-from experiments.tables import TABLE_TITLES, rows_of
-from pipeline import tracking
-from pipeline.config import from_flat_dict
-from pipeline.figures import save_png
-from training import metrics as M
+from crossmoco.datasets.atomic import write_text_atomic
+from crossmoco.experiments.grids import SummaryRow, markdown
+from crossmoco.experiments.reproduce import row_metric
+from crossmoco.experiments.tables import TABLE_TITLES, rows_of
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.config import from_flat_dict
+from crossmoco.pipeline.figures import save_png
+from crossmoco.training import metrics as M
 
 
 @dataclass(frozen=True)

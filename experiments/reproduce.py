@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from experiments.readme import RESULTS_PAGE, update_readme
-from experiments.results import (
+from crossmoco.experiments.readme import RESULTS_PAGE, update_readme
+from crossmoco.experiments.results import (
     DEFAULT_SEED,
     ResultsError,
     check_recorded_runs,
@@ -41,16 +41,16 @@ from experiments.results import (
     write_predictions,
     write_result,
 )
-from experiments.rows import TableRow
-from experiments.tables import control_of, get_row
-from pipeline import tracking
-from pipeline.chain import ChainLabels, run_chain
-from pipeline.config import Config, apply_overrides
-from pipeline.config_file import load_config
-from pipeline.data import load_dataset
-from pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
-from pipeline.provenance import git_sha
-from training import metrics as M
+from crossmoco.experiments.rows import TableRow
+from crossmoco.experiments.tables import control_of, get_row
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.chain import ChainLabels, run_chain
+from crossmoco.pipeline.config import Config, apply_overrides
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import load_dataset
+from crossmoco.pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
+from crossmoco.pipeline.provenance import git_sha
+from crossmoco.training import metrics as M
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,8 @@ def regenerate(root: Path, tracking_uri: str = "") -> None:
     """The results page's tables (docs/results.md) and the claims' generated blocks (README.md, docs/claims.md)
     from ``<root>/results``; first, each figure that the store at ``tracking_uri`` recorded is held to its run
     there (``check_recorded_runs``: a ``ResultsError``, nothing written)."""
-    from experiments.claims import judge_all
-    from experiments.claims_report import write_claims
+    from crossmoco.experiments.claims import judge_all
+    from crossmoco.experiments.claims_report import write_claims
 
     if tracking_uri:
         check_recorded_runs(load_results(root), tracking_uri)
@@ -217,7 +217,7 @@ def control_line(outcome: Outcome, measured_now: Mapping[str, Outcome] | None = 
         if not kept:
             seed = "" if outcome.seed == DEFAULT_SEED else f" --set seed={outcome.seed}"
             return (f"  random-init control: none measured for profile {outcome.profile}, seed {outcome.seed}; "
-                    f"measure it the same way: python -m pipeline reproduce {control.row_id} --profile "
+                    f"measure it the same way: python -m crossmoco reproduce {control.row_id} --profile "
                     f"{outcome.profile} --data <the same data>{seed}")
         (rec,) = kept  # one file per row, profile and seed
         path = result_path(Path("."), control.row_id, outcome.profile, rec["seed"])

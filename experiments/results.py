@@ -28,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from datasets.atomic import write_text_atomic
-from experiments.rows import TableRow
-from pipeline.config import Config
-from pipeline.config_file import PROFILES
+from crossmoco.datasets.atomic import write_text_atomic
+from crossmoco.experiments.rows import TableRow
+from crossmoco.pipeline.config import Config
+from crossmoco.pipeline.config_file import PROFILES
 
 RESULTS_DIR = "results"
 COLUMNS: tuple[str, ...] = (
@@ -231,7 +231,7 @@ def _check_figures(path: Path, line: int, record: dict[str, Any]) -> None:
 def check_run_ids(records: Sequence[Mapping[str, Any]], tracking_uri: str) -> None:
     """Each record's MLflow run exists in the store at ``tracking_uri``, when that store can be reached (a
     figure names the run that measured it); a ``ResultsError`` naming the row otherwise."""
-    from pipeline import tracking
+    from crossmoco.pipeline import tracking
 
     store = tracking.Store(tracking_uri, "")
     for record in records:
@@ -243,7 +243,7 @@ def check_run_ids(records: Sequence[Mapping[str, Any]], tracking_uri: str) -> No
 def recorded_tag(record: Mapping[str, Any]) -> tuple[str, str]:
     """The tag (key, value) that ``reproduce --record`` puts on the run whose figure it keeps in a results file:
     the file's name and the date written into it."""
-    from training import metrics as M
+    from crossmoco.training import metrics as M
 
     name = result_path(".", record["row_id"], record["profile"], record["seed"]).name
     return M.RECORDED + name, record["date"]
@@ -254,7 +254,7 @@ def check_recorded_runs(records: Sequence[Mapping[str, Any]], tracking_uri: str)
     that the store at ``tracking_uri`` recorded (a FINISHED run carries the file's ``recorded_tag``), and each of
     those must name such a run. A figure kept from another run folder (another machine's, not here) is not
     checked, nor is anything when the store does not exist (it is not created)."""
-    from pipeline import tracking
+    from crossmoco.pipeline import tracking
 
     if not tracking.store_exists(tracking_uri):
         return

@@ -1,4 +1,4 @@
-"""``python -m pipeline rows``: every table row with its id, the paper's figure and the figures kept in
+"""``python -m crossmoco rows``: every table row with its id, the paper's figure and the figures kept in
 ``results/`` (per profile: one seed's figure, or the mean and count of several)."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
-from experiments.results import load_results, seed_free
-from experiments.rows import TableRow
-from experiments.tables import ROWS, rows_of
+from crossmoco.experiments.results import load_results, seed_free
+from crossmoco.experiments.rows import TableRow
+from crossmoco.experiments.tables import ROWS, rows_of
 
 
 def recorded(root: Path) -> dict[str, dict[str, list[float]]]:

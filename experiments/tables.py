@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 
-from experiments.rows import TABLE_IDS, RowProtocol, TableRow
+from crossmoco.experiments.rows import TABLE_IDS, RowProtocol, TableRow
 
 PKU = ("pku", "xsub")  # PKU-MMD Part II; the split is our reading, see rows.SPLITS
 NTU_XVIEW = ("ntu60", "xview")
@@ -187,7 +187,7 @@ def single_mask(part: str, reading: str) -> tuple[str, ...]:
 
 def _table_i_ucla() -> list[TableRow]:
     """Table I's cells and Fig. 5's single masks on NW-UCLA (linear), for the claims."""
-    from datasets.config import OcclusionConfig
+    from crossmoco.datasets.config import OcclusionConfig
 
     rows = [
         _row("I", f"t{t}-s{s}-ucla", f"temporal {t}, spatial {s}", UCLA_COLUMN, "CrossMoCo", UCLA, "linear", None,

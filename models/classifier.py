@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.heads import GroupedLinear
+from crossmoco.models.heads import GroupedLinear
 
 
 class Classifier(nn.Module):

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from models.config import LossForm
+from crossmoco.models.config import LossForm
 
 Banks = Tensor | Sequence[Tensor]
 

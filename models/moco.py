@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.config import ContrastiveConfig
-from models.heads import Encoder
-from models.losses import chance_loss, moco_loss
-from models.momentum import key_copy, momentum_update_
-from models.queue import NegativeQueue
-from models.shuffle_bn import encode_in_groups
+from crossmoco.models.config import ContrastiveConfig
+from crossmoco.models.heads import Encoder
+from crossmoco.models.losses import chance_loss, moco_loss
+from crossmoco.models.momentum import key_copy, momentum_update_
+from crossmoco.models.queue import NegativeQueue
+from crossmoco.models.shuffle_bn import encode_in_groups
 
 
 class MoCoOutput(NamedTuple):

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.distributed import all_gather_cat
+from crossmoco.models.distributed import all_gather_cat
 
 
 class NegativeQueue(nn.Module):

@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from torch import nn
 
-from models.classifier import Classifier
-from models.config import ContrastiveConfig, EncoderConfig, Method
-from models.crossmoco import CrossEncoders, CrossMoCo
-from models.graph import SkeletonGraph
-from models.heads import Encoder, GroupedLinear, mlp_head, skeletonclr_projector
-from models.moco import MoCo
-from models.stgcn import STGCN
+from crossmoco.models.classifier import Classifier
+from crossmoco.models.config import ContrastiveConfig, EncoderConfig, Method
+from crossmoco.models.crossmoco import CrossEncoders, CrossMoCo
+from crossmoco.models.graph import SkeletonGraph
+from crossmoco.models.heads import Encoder, GroupedLinear, mlp_head, skeletonclr_projector
+from crossmoco.models.moco import MoCo
+from crossmoco.models.stgcn import STGCN
 
 
 def gcn_encoder(enc: EncoderConfig, graph: SkeletonGraph, streams: int) -> Encoder:

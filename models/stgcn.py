@@ -25,8 +25,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from models.config import EncoderConfig
-from models.graph import NUM_PARTITIONS, SkeletonGraph
+from crossmoco.models.config import EncoderConfig
+from crossmoco.models.graph import NUM_PARTITIONS, SkeletonGraph
 
 
 class GraphConv(nn.Module):

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline import tracking
-from pipeline.config import Config
-from pipeline.figures import plot_confusion, plot_curves, plot_pretraining, plot_tsne
-from training import metrics as M
-from training.checkpoints import read_state
-from training.dataset import LoadedDataset
-from training.evaluation import ProtocolResult
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.config import Config
+from crossmoco.pipeline.figures import plot_confusion, plot_curves, plot_pretraining, plot_tsne
+from crossmoco.training import metrics as M
+from crossmoco.training.checkpoints import read_state
+from crossmoco.training.dataset import LoadedDataset
+from crossmoco.training.evaluation import ProtocolResult
 
 PRETRAIN_CURVES = [M.LOSS, M.LOSS_CHANCE, M.KNN_MONITOR, M.LR]
 NEAR_CHANCE = 0.9  # every stream's last loss above this fraction of the chance level: the encoders barely learned

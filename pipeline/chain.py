@@ -22,9 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline import storage as shared
-from pipeline import tracking
-from pipeline.artifacts import (
+from crossmoco.pipeline import storage as shared
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.artifacts import (
     PREDICTIONS,
     learning_health,
     log_pretraining,
@@ -33,16 +33,16 @@ from pipeline.artifacts import (
     near_chance_note,
     predictions_csv,
 )
-from pipeline.config import Config, config_hash, to_flat_dict
-from pipeline.data import load_dataset
-from pipeline.pretraining import PretrainBackend, PretrainJob, RunHandle, pretrain
-from pipeline.progress import EpochLines, duration
-from pipeline.provenance import chain_tags, pretrain_key
-from pipeline.tracking import INTERRUPTS
-from training import metrics as M
-from training.dataset import LoadedDataset
-from training.precision import PrecisionChoice, log_choice, resolve_precision
-from training.protocols import protocol_stages, run_protocol
+from crossmoco.pipeline.config import Config, config_hash, to_flat_dict
+from crossmoco.pipeline.data import load_dataset
+from crossmoco.pipeline.pretraining import PretrainBackend, PretrainJob, RunHandle, pretrain
+from crossmoco.pipeline.progress import EpochLines, duration
+from crossmoco.pipeline.provenance import chain_tags, pretrain_key
+from crossmoco.pipeline.tracking import INTERRUPTS
+from crossmoco.training import metrics as M
+from crossmoco.training.dataset import LoadedDataset
+from crossmoco.training.precision import PrecisionChoice, log_choice, resolve_precision
+from crossmoco.training.protocols import protocol_stages, run_protocol
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def usable_checkpoint(tags: dict[str, str], cache: Path) -> Path | None:
         return Path(ckpt)
     location = tags.get(M.CHECKPOINT_LOCATION)
     if location and shared.is_file(shared.join(location, "state.pt")):
-        from pipeline.train_ray import local_checkpoint
+        from crossmoco.pipeline.train_ray import local_checkpoint
 
         return local_checkpoint(location, cache)
     return None

@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from datasets.config import AugmentConfig, PreprocessConfig
-from models.config import ContrastiveConfig, EncoderConfig, Method
+from crossmoco.datasets.config import AugmentConfig, PreprocessConfig
+from crossmoco.models.config import ContrastiveConfig, EncoderConfig, Method
 
 DatasetName = Literal["synthetic", "ntu60", "ntu120", "pku", "ucla"]
 Protocol = Literal["linear", "semi", "finetune", "knn"]

@@ -21,7 +21,7 @@ import sys
 import typing
 from pathlib import Path
 
-from datasets.atomic import atomic_path
+from crossmoco.datasets.atomic import atomic_path
 
 VERBOSE_ENV = "CROSSMOCO_VERBOSE"
 LOGS_DIR = "logs"

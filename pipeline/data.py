@@ -23,15 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.errors import DatasetFormatError
-from datasets.loader import split_column
-from datasets.manifest import MANIFEST, check_shards, read_manifest
-from datasets.registry import dataset_spec, layout_for
-from pipeline import shared_data
-from pipeline import storage as shared
-from pipeline.config import Config
-from training.dataset import VAL_FRACTION, LoadedDataset
-from training.modeling import DataInfo
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.loader import split_column
+from crossmoco.datasets.manifest import MANIFEST, check_shards, read_manifest
+from crossmoco.datasets.registry import dataset_spec, layout_for
+from crossmoco.pipeline import shared_data
+from crossmoco.pipeline import storage as shared
+from crossmoco.pipeline.config import Config
+from crossmoco.training.dataset import VAL_FRACTION, LoadedDataset
+from crossmoco.training.modeling import DataInfo
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _pick(found: dict, dataset: str, root: str, manifest: str, given: str):
     others = sorted({str(m.get("dataset")) for m in found.values()})
     held = f"; it holds {', '.join(others)} (choose with --set data.dataset=...)" if others else ""
     raise DataError(f"{manifest}: no manifest, and no {dataset} dataset in {root}; run "
-                    f"`python -m pipeline preprocess {dataset} RAW_DIR {given}` first{held}")
+                    f"`python -m crossmoco preprocess {dataset} RAW_DIR {given}` first{held}")
 
 
 _OPENED: dict[tuple, LoadedDataset] = {}  # (shard dir, dataset, split, validation choice) -> the opened one

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from datasets.config import PreprocessConfig
-from datasets.preprocess import preprocess_dataset
-from datasets.synthetic import generate_synthetic
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.preprocess import preprocess_dataset
+from crossmoco.datasets.synthetic import generate_synthetic
 
 log = logging.getLogger(__name__)
 SYNTHETIC_OVERRIDES = ("data.dataset=synthetic", "data.split=xsub")

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from datasets.atomic import atomic_path
+from crossmoco.datasets.atomic import atomic_path
 
 
 def save_png(fig, path: Path) -> Path:

@@ -28,12 +28,12 @@ from typing import Any
 import ray
 from ray import tune
 
-from pipeline import console, tracking
-from pipeline import storage as shared
-from pipeline.chain import ChainLabels, run_chain
-from pipeline.config import Config, from_flat_dict, to_flat_dict
-from pipeline.progress import duration
-from training import metrics as M
+from crossmoco.pipeline import console, tracking
+from crossmoco.pipeline import storage as shared
+from crossmoco.pipeline.chain import ChainLabels, run_chain
+from crossmoco.pipeline.config import Config, from_flat_dict, to_flat_dict
+from crossmoco.pipeline.progress import duration
+from crossmoco.training import metrics as M
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.01

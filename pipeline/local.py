@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from pipeline.pretraining import PretrainJob, PretrainResult
-from pipeline.worker import pretrain_worker
-from training.checkpoints import read_state
-from training.engine import WorkerContext
+from crossmoco.pipeline.pretraining import PretrainJob, PretrainResult
+from crossmoco.pipeline.worker import pretrain_worker
+from crossmoco.training.checkpoints import read_state
+from crossmoco.training.engine import WorkerContext
 
 log = logging.getLogger(__name__)
 _CKPT = re.compile(r"checkpoint_(\d+)$")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from datasets.atomic import write_text_atomic
-from pipeline import tracking
-from training import metrics as M
+from crossmoco.datasets.atomic import write_text_atomic
+from crossmoco.pipeline import tracking
+from crossmoco.training import metrics as M
 
 JOURNAL_FILE = "metrics.json"
 

@@ -22,13 +22,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from datasets.atomic import atomic_path
-from datasets.config import OcclusionConfig
-from datasets.locations import data_root
-from datasets.ntu import read_ntu_skeleton
-from datasets.occlusion import occlusion_mask
-from datasets.preprocess import resize_frames
-from datasets.skeleton import SkeletonLayout, ntu_layout
+from crossmoco.datasets.atomic import atomic_path
+from crossmoco.datasets.config import OcclusionConfig
+from crossmoco.datasets.locations import data_root
+from crossmoco.datasets.ntu import read_ntu_skeleton
+from crossmoco.datasets.occlusion import occlusion_mask
+from crossmoco.datasets.preprocess import resize_frames
+from crossmoco.datasets.skeleton import SkeletonLayout, ntu_layout
 
 log = logging.getLogger(__name__)
 

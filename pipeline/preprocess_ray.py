@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterator
 
 import ray
 
-from datasets.preprocess import Mapper
-from datasets.preprocess_plan import Task
+from crossmoco.datasets.preprocess import Mapper
+from crossmoco.datasets.preprocess_plan import Task
 
 log = logging.getLogger(__name__)
 BATCHES_PER_CPU = 8  # small enough batches to spread evenly, large enough to hide each task's overhead

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pipeline.config import Config
-from training.dataset import LoadedDataset
+from crossmoco.pipeline.config import Config
+from crossmoco.training.dataset import LoadedDataset
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,9 @@ class PretrainBackend(Protocol):
 def pretrain(job: PretrainJob) -> PretrainResult:
     """Pretrain where ``job.cfg.resources`` says: in this process without workers, else on Ray Train."""
     if job.cfg.resources.num_workers == 0:
-        from pipeline.local import pretrain_in_process
+        from crossmoco.pipeline.local import pretrain_in_process
 
         return pretrain_in_process(job)
-    from pipeline.train_ray import pretrain_on_ray
+    from crossmoco.pipeline.train_ray import pretrain_on_ray
 
     return pretrain_on_ray(job)

@@ -11,8 +11,8 @@ import logging
 import threading
 import time
 
-from pipeline import tracking
-from training import metrics as M
+from crossmoco.pipeline import tracking
+from crossmoco.training import metrics as M
 
 log = logging.getLogger(__name__)
 

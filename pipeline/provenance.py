@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import Config, config_hash, to_flat_dict
-from training import metrics as M
+from crossmoco.pipeline.config import Config, config_hash, to_flat_dict
+from crossmoco.training import metrics as M
 
 # pathspecs: the outputs of ``reproduce --record`` (the figures, the generated pages and blocks)
 NOT_CODE = (":(exclude)results", ":(exclude)README.md", ":(exclude)docs/results.md", ":(exclude)docs/claims.md")

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pyarrow.fs
 
-from datasets.config import PreprocessConfig
-from datasets.errors import DatasetFormatError
-from datasets.manifest import MANIFEST, preprocess_hash
-from datasets.preprocess import Mapper, preprocess_dataset, resolve_bodies
-from pipeline import storage as shared
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.manifest import MANIFEST, preprocess_hash
+from crossmoco.datasets.preprocess import Mapper, preprocess_dataset, resolve_bodies
+from crossmoco.pipeline import storage as shared
 
 
 def preprocess_to(

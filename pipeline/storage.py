@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import pyarrow.fs
 
-from datasets.atomic import atomic_path
+from crossmoco.datasets.atomic import atomic_path
 
 STORAGE_ENV = "CROSSMOCO_STORAGE"  # the user's shared storage for Ray runs (a URI or an NFS folder)
 

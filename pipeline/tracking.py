@@ -42,7 +42,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from training import metrics as M
+from crossmoco.training import metrics as M
 
 log = logging.getLogger(__name__)
 

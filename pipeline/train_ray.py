@@ -36,17 +36,17 @@ import ray
 import ray.train
 import ray.train.torch
 
-from pipeline import console
-from pipeline import storage as shared
-from pipeline.config import ResourcesConfig, from_flat_dict, to_flat_dict
-from pipeline.data import local_copy
-from pipeline.pretraining import PretrainJob, PretrainResult
-from pipeline.rendezvous import NodeAddressTorchConfig
-from pipeline.worker import pretrain_worker
-from training.checkpoints import read_state
-from training.dataset import LoadedDataset
-from training.engine import PretrainingDiverged, WorkerContext
-from training.runtime import allocator_env
+from crossmoco.pipeline import console
+from crossmoco.pipeline import storage as shared
+from crossmoco.pipeline.config import ResourcesConfig, from_flat_dict, to_flat_dict
+from crossmoco.pipeline.data import local_copy
+from crossmoco.pipeline.pretraining import PretrainJob, PretrainResult
+from crossmoco.pipeline.rendezvous import NodeAddressTorchConfig
+from crossmoco.pipeline.worker import pretrain_worker
+from crossmoco.training.checkpoints import read_state
+from crossmoco.training.dataset import LoadedDataset
+from crossmoco.training.engine import PretrainingDiverged, WorkerContext
+from crossmoco.training.runtime import allocator_env
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def pretrain_on_ray(job: PretrainJob, placement_strategy: str = "PACK") -> Pretr
     res = cfg.resources
     if res.num_workers < 1:  # Ray Train needs a worker; the chain runs num_workers=0 in its own process
         raise ValueError("pretrain_on_ray: resources.num_workers=0 means no Ray Train workers; "
-                         "pipeline.local.pretrain_in_process runs that configuration")
+                         "crossmoco.pipeline.local.pretrain_in_process runs that configuration")
     per_worker = {"CPU": res.cpus_per_worker, **({"GPU": res.gpus_per_worker} if res.use_gpu else {})}
     loop = {
         "config": to_flat_dict(cfg), "name": name, "log_dir": str(console.log_dir() or ""),

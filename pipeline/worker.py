@@ -14,15 +14,15 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from pipeline import tracking
-from pipeline.config import Config
-from pipeline.data import load_dataset
-from pipeline.metric_journal import MetricJournal
-from pipeline.pretraining import RunHandle
-from training.dataset import LoadedDataset
-from training.engine import PretrainingDiverged, PretrainSummary, WorkerContext, run_pretraining
-from training.monitor import make_knn_monitor
-from training.runtime import tune_allocator_
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.config import Config
+from crossmoco.pipeline.data import load_dataset
+from crossmoco.pipeline.metric_journal import MetricJournal
+from crossmoco.pipeline.pretraining import RunHandle
+from crossmoco.training.dataset import LoadedDataset
+from crossmoco.training.engine import PretrainingDiverged, PretrainSummary, WorkerContext, run_pretraining
+from crossmoco.training.monitor import make_knn_monitor
+from crossmoco.training.runtime import tune_allocator_
 
 log = logging.getLogger(__name__)
 

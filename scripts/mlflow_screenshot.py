@@ -35,10 +35,10 @@ def _free_port() -> int:
 
 def layout_store(run_dir: Path) -> None:
     """Three Table III chain parents as `grid III --profile smoke` leaves them, figures as placeholders."""
-    from experiments.grids import table_trials
-    from pipeline import tracking
-    from pipeline.chain import paper_metrics
-    from pipeline.config import to_flat_dict
+    from crossmoco.experiments.grids import table_trials
+    from crossmoco.pipeline import tracking
+    from crossmoco.pipeline.chain import paper_metrics
+    from crossmoco.pipeline.config import to_flat_dict
 
     store = tracking.init_store(tracking.default_uri(run_dir), "table3", artifact_root=run_dir / "artifacts")
     for trial in table_trials("III", "smoke", [], synthetic=True):
@@ -53,7 +53,7 @@ def layout_store(run_dir: Path) -> None:
 
 
 def screenshot(run_dir: Path, experiment: str, out: Path, chromium: str, wait_s: float) -> Path:
-    from pipeline import tracking
+    from crossmoco.pipeline import tracking
 
     uri = tracking.default_uri(run_dir)
     exp_id = tracking.init_store(uri, experiment).experiment_id

@@ -33,8 +33,8 @@ os.environ["AWS_DEFAULT_REGION"] = "us-east-1"
 
 import torch
 
-from datasets.config import PreprocessConfig
-from datasets.locations import DATA_ENV, REQUIRE_ENV, data_root
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.locations import DATA_ENV, REQUIRE_ENV, data_root
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = ROOT / "tests" / "support"  # test-only helpers (fault injection), importable by Ray workers too
@@ -60,7 +60,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def synthetic_raw_dir(tmp_path_factory) -> Path:
     """The synthetic dataset's raw files (NTU format), generated once per test session."""
-    from datasets.synthetic import generate_synthetic
+    from crossmoco.datasets.synthetic import generate_synthetic
 
     raw = tmp_path_factory.mktemp("synthetic") / "raw"
     generate_synthetic(raw, seed=0)
@@ -70,7 +70,7 @@ def synthetic_raw_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_shards(synthetic_raw_dir) -> Path:
     """A small synthetic dataset, preprocessed once per test session (``synthetic_raw_dir``'s sibling ``shards``)."""
-    from datasets.preprocess import preprocess_dataset
+    from crossmoco.datasets.preprocess import preprocess_dataset
 
     return preprocess_dataset("synthetic", synthetic_raw_dir, synthetic_raw_dir.parent / "shards", PreprocessConfig(),
                               workers=2)
@@ -80,7 +80,7 @@ def _start_ray():
     """The local Ray every Ray test shares (workers import this project from ROOT)."""
     import ray
 
-    from pipeline.train_ray import keep_on_loopback
+    from crossmoco.pipeline.train_ray import keep_on_loopback
 
     keep_on_loopback()  # tests run Ray without token auth: its ports stay on 127.0.0.1
     if str(SUPPORT) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datasets.loader import load_split_arrays, split_column
-from training.modeling import DataInfo
+from crossmoco.datasets.loader import load_split_arrays, split_column
+from crossmoco.training.modeling import DataInfo
 
 VAL_FRACTION = 0.3  # of the training side's performers, held out to choose settings
 

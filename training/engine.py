@@ -40,13 +40,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from datasets.augment import augment
-from models.distributed import all_finite
-from models.losses import weighted_streams
-from pipeline.config import Config
-from training import metrics as M
-from training.checkpoints import load_checkpoint, save_checkpoint
-from training.modeling import (
+from crossmoco.datasets.augment import augment
+from crossmoco.models.distributed import all_finite
+from crossmoco.models.losses import weighted_streams
+from crossmoco.pipeline.config import Config
+from crossmoco.training import metrics as M
+from crossmoco.training.checkpoints import load_checkpoint, save_checkpoint
+from crossmoco.training.modeling import (
     DataInfo,
     build_pretrain_model,
     core_of,
@@ -54,9 +54,9 @@ from training.modeling import (
     stream_names,
     stream_weights,
 )
-from training.precision import resolve_on_device
-from training.runtime import autocast, compile_encoders_
-from training.schedule import crossed_at, key_momentum, learning_rate
+from crossmoco.training.precision import resolve_on_device
+from crossmoco.training.runtime import autocast, compile_encoders_
+from crossmoco.training.schedule import crossed_at, key_momentum, learning_rate
 
 log = logging.getLogger(__name__)
 

@@ -35,11 +35,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from models.classifier import Classifier
-from models.heads import GroupedLinear
-from pipeline.config import Config
-from training import metrics as M
-from training.modeling import DataInfo, eval_streams, model_features, unwrap
+from crossmoco.models.classifier import Classifier
+from crossmoco.models.heads import GroupedLinear
+from crossmoco.pipeline.config import Config
+from crossmoco.training import metrics as M
+from crossmoco.training.modeling import DataInfo, eval_streams, model_features, unwrap
 
 log = logging.getLogger(__name__)
 KNN_TEMPERATURE = 0.07

@@ -8,11 +8,11 @@ from typing import Any, Protocol, cast
 import torch
 from torch import nn
 
-from datasets.skeleton import SkeletonLayout
-from datasets.streams import make_streams
-from models.graph import SkeletonGraph
-from models.registry import build_model
-from pipeline.config import Config
+from crossmoco.datasets.skeleton import SkeletonLayout
+from crossmoco.datasets.streams import make_streams
+from crossmoco.models.graph import SkeletonGraph
+from crossmoco.models.registry import build_model
+from crossmoco.pipeline.config import Config
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pipeline.config import Config
-from training.evaluation import extract_features, frozen_encoder, knn_scores
-from training.modeling import DataInfo, unwrap
+from crossmoco.pipeline.config import Config
+from crossmoco.training.evaluation import extract_features, frozen_encoder, knn_scores
+from crossmoco.training.modeling import DataInfo, unwrap
 
 MAX_SAMPLES = 2000  # bounds the monitor's cost on large datasets (bank and queries each)
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import Config
-from training.runtime import Precision
+from crossmoco.pipeline.config import Config
+from crossmoco.training.runtime import Precision
 
 log = logging.getLogger(__name__)
 

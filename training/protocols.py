@@ -7,12 +7,18 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import Config
-from training import metrics as M
-from training.checkpoints import load_checkpoint
-from training.dataset import LoadedDataset
-from training.evaluation import ProtocolResult, finetune_protocol, knn_protocol, linear_protocol, semi_protocol
-from training.modeling import build_pretrain_model
+from crossmoco.pipeline.config import Config
+from crossmoco.training import metrics as M
+from crossmoco.training.checkpoints import load_checkpoint
+from crossmoco.training.dataset import LoadedDataset
+from crossmoco.training.evaluation import (
+    ProtocolResult,
+    finetune_protocol,
+    knn_protocol,
+    linear_protocol,
+    semi_protocol,
+)
+from crossmoco.training.modeling import build_pretrain_model
 
 PROTOCOLS = {"linear": linear_protocol, "finetune": finetune_protocol, "knn": knn_protocol}  # semi: per fraction
 

@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from models.stgcn import STGCN
+from crossmoco.models.stgcn import STGCN
 
 Precision = Literal["fp32", "bf16"]
 

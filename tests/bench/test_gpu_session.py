@@ -65,8 +65,8 @@ def test_the_claims_grid_command_shares_the_gpu_through_ray_train():
     assert "grid claims --profile proxy --data d --seeds 0,1,2" in text and "--record" in text
     assert "resources.use_gpu=true" in text and "resources.num_workers=1" in text, "each trial: one Ray Train worker"
     assert "resources.gpus_per_worker=0.25" in text
-    from pipeline.config_file import load_config
-    from pipeline.grid import concurrency
+    from crossmoco.pipeline.config_file import load_config
+    from crossmoco.pipeline.grid import concurrency
 
     sets = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"]
     assert concurrency(load_config("proxy", sets), 16.0, 1.0) == 4, "four trials on one GPU, 16 cores"

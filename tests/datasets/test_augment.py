@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.augment import augment, shear, temporal_crop, view_change
-from datasets.config import AugmentConfig, OcclusionConfig
-from datasets.skeleton import ntu_layout
+from crossmoco.datasets.augment import augment, shear, temporal_crop, view_change
+from crossmoco.datasets.config import AugmentConfig, OcclusionConfig
+from crossmoco.datasets.skeleton import ntu_layout
 
 PARENTS0 = ntu_layout().parents0
 

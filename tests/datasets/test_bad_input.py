@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets import preprocess as preprocess_module
-from datasets.config import PreprocessConfig
-from datasets.errors import DatasetFormatError
-from datasets.loader import open_split
-from datasets.ntu import read_ntu_skeleton
-from datasets.pku import read_pku_video
-from datasets.preprocess import preprocess_dataset
-from datasets.ucla import read_ucla_json
+from crossmoco.datasets import preprocess as preprocess_module
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.loader import open_split
+from crossmoco.datasets.ntu import read_ntu_skeleton
+from crossmoco.datasets.pku import read_pku_video
+from crossmoco.datasets.preprocess import preprocess_dataset
+from crossmoco.datasets.ucla import read_ucla_json
 
 from .conftest import ntu_text, one_body_frames, person, write_pku_release, write_ucla
 

@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from datasets.config import PreprocessConfig
-from datasets.errors import DatasetFormatError
-from datasets.loader import load_split_arrays, open_split, table_to_arrays
-from datasets.preprocess import preprocess_dataset
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.loader import load_split_arrays, open_split, table_to_arrays
+from crossmoco.datasets.preprocess import preprocess_dataset
 
 from .conftest import one_body_frames, person, write_ntu
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.errors import DatasetFormatError
-from datasets.ntu import denoise_bodies, ntu_splits, parse_ntu_name, read_ntu_skeleton, read_skip_list
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.ntu import denoise_bodies, ntu_splits, parse_ntu_name, read_ntu_skeleton, read_skip_list
 
 from .conftest import one_body_frames, person, write_ntu
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.ntu_writer import format_ntu_skeleton, write_ntu_skeleton
+from crossmoco.datasets.ntu_writer import format_ntu_skeleton, write_ntu_skeleton
 
 
 def two_body_recording(rng: np.random.Generator) -> np.ndarray:
@@ -45,7 +45,7 @@ def test_atomic_write_leaves_no_temporary(tmp_path: Path) -> None:
 
 
 def test_round_trip_through_the_ntu_reader(tmp_path: Path) -> None:
-    ntu = pytest.importorskip("datasets.ntu", reason="the NTU reader (issue 4) is not there yet")
+    ntu = pytest.importorskip("crossmoco.datasets.ntu", reason="the NTU reader (issue 4) is not there yet")
     data = two_body_recording(np.random.default_rng(1))
     path = write_ntu_skeleton(tmp_path / "S002C003P004R001A050.skeleton", data, body_ids=[7, 8])
     sample = ntu.read_ntu_skeleton(path, max_bodies=2, denoise=False)

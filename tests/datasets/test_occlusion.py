@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datasets.config import OcclusionConfig
-from datasets.occlusion import (
+from crossmoco.datasets.config import OcclusionConfig
+from crossmoco.datasets.occlusion import (
     apply_spatial,
     apply_temporal,
     composed_mask,
@@ -20,7 +20,7 @@ from datasets.occlusion import (
     spatial_mask,
     temporal_mask,
 )
-from datasets.skeleton import ntu_layout
+from crossmoco.datasets.skeleton import ntu_layout
 
 LAYOUT = ntu_layout()
 V = LAYOUT.num_joints

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmoco.cli import app
-from datasets.config import OcclusionConfig
-from pipeline.occlusion_figure import DEFAULT_FILE, plot_occlusion
+from crossmoco.datasets.config import OcclusionConfig
+from crossmoco.pipeline.occlusion_figure import DEFAULT_FILE, plot_occlusion
 
 
 def png_size(path: Path) -> tuple[int, int]:

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.errors import DatasetFormatError
-from datasets.pku import pku_split_lists, read_pku_labels, read_pku_skeleton, read_pku_split, read_pku_video
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.pku import pku_split_lists, read_pku_labels, read_pku_skeleton, read_pku_split, read_pku_video
 
 from .conftest import write_pku_release
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.config import PreprocessConfig
-from datasets.preprocess import center_on_joint, preprocess_dataset, resize_frames, to_fixed_size
-from datasets.sample import Sample
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.preprocess import center_on_joint, preprocess_dataset, resize_frames, to_fixed_size
+from crossmoco.datasets.sample import Sample
 
 from .conftest import one_body_frames, person, write_ntu
 
@@ -50,7 +50,7 @@ def _synthetic_dir(root: Path, n: int = 8) -> Path:
 
 
 def test_shards_manifest_and_idempotence(tmp_path: Path, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="datasets")
+    caplog.set_level(logging.INFO, logger="crossmoco.datasets")
     raw = _synthetic_dir(tmp_path / "raw")
     cfg = PreprocessConfig(shard_rows=3)
     out = preprocess_dataset("synthetic", raw, tmp_path / "out", cfg, workers=1)
@@ -105,7 +105,7 @@ def test_real_ntu_and_pku_preprocess(shared_data: Path, tmp_path: Path) -> None:
 def test_face_forward_turns_the_shoulder_line_onto_x_by_hand():
     """Left shoulder at the origin, right shoulder at (0, 0.2, 1): theta = atan2(1, 0) = 90 degrees, so
     the right shoulder goes to (1, 0.2, 0) and a joint at (1, 0, 0) goes to (0, 0, -1); y is untouched."""
-    from datasets.preprocess import face_forward
+    from crossmoco.datasets.preprocess import face_forward
 
     data = np.zeros((3, 2, 3, 1), np.float32)  # (C, T, V, M): joints 0 = left, 1 = right shoulder, 2 = other
     data[:, 0, 1, 0] = [0.0, 0.2, 1.0]
@@ -117,7 +117,7 @@ def test_face_forward_turns_the_shoulder_line_onto_x_by_hand():
 
 
 def test_real_ucla_faces_forward_in_its_first_frame(shared_data, tmp_path):
-    from datasets.loader import load_split_arrays
+    from crossmoco.datasets.loader import load_split_arrays
 
     out = preprocess_dataset("ucla", shared_data / "nw_ucla" / "all_sqe", tmp_path, PreprocessConfig(), workers=2)
     x, _ = load_split_arrays(out, "xview", "test")

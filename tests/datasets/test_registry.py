@@ -6,8 +6,8 @@ import typing
 
 import pytest
 
-from datasets.registry import DATASETS, dataset_spec
-from pipeline.config import DatasetName
+from crossmoco.datasets.registry import DATASETS, dataset_spec
+from crossmoco.pipeline.config import DatasetName
 
 
 def test_the_configs_dataset_names_are_the_registrys():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from datasets.registry import layout_for
-from datasets.skeleton import ntu_layout, ucla_layout
+from crossmoco.datasets.registry import layout_for
+from crossmoco.datasets.skeleton import ntu_layout, ucla_layout
 
 
 def test_ntu_default_is_the_stgcn_chain() -> None:

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from datasets.skeleton import ntu_layout
-from datasets.streams import bone, joint, make_streams, motion
+from crossmoco.datasets.skeleton import ntu_layout
+from crossmoco.datasets.streams import bone, joint, make_streams, motion
 
 # Toy skeleton: joint 0 is the root, joint 1 hangs on 0, joint 2 hangs on 1 (a chain 2 -> 1 -> 0).
 TOY_PARENTS0 = (0, 0, 1)

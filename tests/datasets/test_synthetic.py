@@ -11,9 +11,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from datasets.ntu import ntu_splits, parse_ntu_name, read_ntu_skeleton
-from datasets.synthetic import SYNTHETIC_CLASSES, Performer, generate_synthetic
-from datasets.synthetic_actions import TWO_PERSON
+from crossmoco.datasets.ntu import ntu_splits, parse_ntu_name, read_ntu_skeleton
+from crossmoco.datasets.synthetic import SYNTHETIC_CLASSES, Performer, generate_synthetic
+from crossmoco.datasets.synthetic_actions import TWO_PERSON
 
 REQUIRED = {"wave left hand", "wave right hand", "kick with left leg", "kick with right leg", "squat", "jump up",
             "clap", "bow", "raise both arms", "punch", "turn around", "sit down", "stand up"}  # fmt: skip

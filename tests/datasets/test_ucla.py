@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.ucla import parse_ucla_name, read_ucla_json, ucla_splits
+from crossmoco.datasets.ucla import parse_ucla_name, read_ucla_json, ucla_splits
 
 from .conftest import write_ucla
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from experiments.claims import (
+from crossmoco.experiments.claims import (
     CLAIMS,
     MIN_SEEDS,
     Claim,
@@ -21,10 +21,10 @@ from experiments.claims import (
     t_interval,
     verdict_table,
 )
-from experiments.claims_report import BEGIN, END, render_block, replace_block, write_claims
-from experiments.grids import table_trials, target_rows
-from experiments.results import load_predictions, write_predictions, write_result
-from experiments.tables import get_row
+from crossmoco.experiments.claims_report import BEGIN, END, render_block, replace_block, write_claims
+from crossmoco.experiments.grids import table_trials, target_rows
+from crossmoco.experiments.results import load_predictions, write_predictions, write_result
+from crossmoco.experiments.tables import get_row
 
 ENV = {"hardware": "test", "commit": "abc1234", "mlflow_run_id": "run", "torch": "t", "ray": "r", "mlflow": "m",
        "date": "2026-12-07T00:00:00Z"}
@@ -153,10 +153,10 @@ def test_the_order_check_compares_each_pair_of_settings_across_schedules(tmp_pat
 
 
 def test_the_generated_blocks_of_the_repository_are_current(tmp_path):
-    """README.md and docs/claims.md show what `python -m pipeline claims --write` makes of results/ today."""
-    from datasets.locations import REPO_ROOT
-    from experiments.claims import judge_all
-    from experiments.claims_report import CLAIMS_FILES
+    """README.md and docs/claims.md show what `python -m crossmoco claims --write` makes of results/ today."""
+    from crossmoco.datasets.locations import REPO_ROOT
+    from crossmoco.experiments.claims import judge_all
+    from crossmoco.experiments.claims_report import CLAIMS_FILES
 
     (tmp_path / "results").symlink_to(REPO_ROOT / "results")
     (tmp_path / "docs").mkdir()
@@ -167,11 +167,11 @@ def test_the_generated_blocks_of_the_repository_are_current(tmp_path):
     for name in CLAIMS_FILES:
         if (REPO_ROOT / name).is_file():
             assert (tmp_path / name).read_text() == (REPO_ROOT / name).read_text(), \
-                f"{name} is stale: run `python -m pipeline claims --write`"
+                f"{name} is stale: run `python -m crossmoco claims --write`"
 
 
 def test_every_departure_names_a_field_of_the_paper_profile():
-    from experiments.departures import DEPARTURES, profile_value
+    from crossmoco.experiments.departures import DEPARTURES, profile_value
 
     kinds = {"departs", "reading", "not reported", "as printed"}
     for d in DEPARTURES:

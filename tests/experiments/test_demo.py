@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_demo_runs_end_to_end_and_a_second_run_reuses_it(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "pipeline", "demo", "--run-dir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "crossmoco", "demo", "--run-dir", str(tmp_path)]
     first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert first.returncode == 0, first.stderr[-3000:]
     for row in ("table3-banks1-le", "table3-banks2-fe", "table3-banks3-le"):

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.grids import SummaryRow, fe_below_le, markdown, over_trials, summarize, table_trials
-from pipeline.config_file import load_config
-from pipeline.grid import concurrency, run_grid, trial_resources
-from pipeline.tracking import CHAIN_KEY
+from crossmoco.experiments.grids import SummaryRow, fe_below_le, markdown, over_trials, summarize, table_trials
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.grid import concurrency, run_grid, trial_resources
+from crossmoco.pipeline.tracking import CHAIN_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ["pretrain.epochs=1", "eval.linear_epochs=2", "eval.finetune_epochs=1", "pretrain.batch_size=16"]
@@ -94,7 +94,7 @@ def test_two_trial_grid_leaves_two_linked_chains(ray_session, synthetic_shards, 
 @pytest.mark.slow
 def test_interrupted_grid_resumes_without_rerunning_finished_trials(tmp_path):
     """Kill the grid's driver once trial 1's chain has finished; --resume must not run it again."""
-    cmd = [sys.executable, "-m", "pipeline", "grid", "--over", "contrastive.num_banks=1,2", "--name", "g",
+    cmd = [sys.executable, "-m", "crossmoco", "grid", "--over", "contrastive.num_banks=1,2", "--name", "g",
            "--run-dir", str(tmp_path), "--set", "eval.protocols=linear"]
     for o in FAST:
         cmd += ["--set", o]

@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from experiments.readme import BEGIN, END, RESULTS_PAGE, main, readme_block, render_tables, update_readme
-from experiments.results import write_result
-from experiments.tables import ROWS, get_row
+from crossmoco.experiments.readme import BEGIN, END, RESULTS_PAGE, main, readme_block, render_tables, update_readme
+from crossmoco.experiments.results import write_result
+from crossmoco.experiments.tables import ROWS, get_row
 
 REPO = Path(__file__).resolve().parents[2]
 ENV = dict(hardware="2x CPU", commit="abc1234", mlflow_run_id="r1", torch="2.13.0", ray="2.60.0", mlflow="3.17.2")
 
 
 def test_readme_tables_are_the_generated_ones():
-    stale = "results tables stale: python -m experiments.readme"
+    stale = "results tables stale: python -m crossmoco.experiments.readme"
     assert readme_block(REPO / RESULTS_PAGE) == render_tables(), stale
     assert main(["--check"]) == 0
 

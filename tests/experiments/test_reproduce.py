@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmoco.cli import app
-from experiments.reproduce import Outcome, control_line, record, reproduce_row, row_config, row_metric
-from experiments.results import load_results, write_result
-from experiments.tables import get_row
+from crossmoco.experiments.reproduce import Outcome, control_line, record, reproduce_row, row_config, row_metric
+from crossmoco.experiments.results import load_results, write_result
+from crossmoco.experiments.tables import get_row
 
 FAST = ["resources.num_workers=0", "pretrain.epochs=1", "eval.linear_epochs=2", "eval.semi_epochs=1"]
 REPO = Path(__file__).resolve().parents[2]
@@ -151,7 +151,7 @@ def test_a_control_measured_in_the_same_command_is_preferred_to_the_kept_one(tmp
 
 
 def test_reproduce_cli_measures_controls_first_and_prints_each_figure_beside_its_control(tmp_path, monkeypatch):
-    import experiments.reproduce as reproduce_module
+    import crossmoco.experiments.reproduce as reproduce_module
 
     figures = {"table5-crossmoco-ucla": 83.4, "table5-random-ucla": 64.2, "table5-supervised-ucla": 89.2}
     order = []
@@ -203,9 +203,9 @@ def test_reproduce_cli_refuses_unrunnable_rows_and_real_rows_without_data(tmp_pa
 
 @pytest.mark.parametrize("table", ["I", "V"])
 def test_report_draws_paper_beside_measured_and_refuses_a_folder_without_runs(tmp_path, table):
-    from experiments.grids import SummaryRow, markdown
-    from experiments.report import chart, report
-    from experiments.tables import rows_of
+    from crossmoco.experiments.grids import SummaryRow, markdown
+    from crossmoco.experiments.report import chart, report
+    from crossmoco.experiments.tables import rows_of
 
     rows = [SummaryRow(r.row_id, r.label, r.paper_value, None if i % 2 else 50.0, "")
             for i, r in enumerate(rows_of(table))]

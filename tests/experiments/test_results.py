@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-import experiments.results as results_mod
-from experiments.results import COLUMNS, ResultsError, kept_otherwise, load_results, result_path, write_result
-from experiments.tables import get_row
+import crossmoco.experiments.results as results_mod
+from crossmoco.experiments.results import COLUMNS, ResultsError, kept_otherwise, load_results, result_path, write_result
+from crossmoco.experiments.tables import get_row
 
 ENV = dict(hardware="2x CPU", commit="abc1234", mlflow_run_id="r1", torch="2.13.0", ray="2.60.0", mlflow="3.17.2")
 

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from datasets.config import OcclusionConfig
-from experiments.rows import SPLITS, TABLE_IDS, TableRow
-from experiments.tables import ROWS, TABLE_NOTES, control_of, get_row, rows_of
-from pipeline.config import Config
-from pipeline.config_file import PROFILES, load_config
+from crossmoco.datasets.config import OcclusionConfig
+from crossmoco.experiments.rows import SPLITS, TABLE_IDS, TableRow
+from crossmoco.experiments.tables import ROWS, TABLE_NOTES, control_of, get_row, rows_of
+from crossmoco.pipeline.config import Config
+from crossmoco.pipeline.config_file import PROFILES, load_config
 
 PROFILE_NAMES = [None, *sorted(PROFILES)]
 
@@ -201,7 +201,7 @@ def test_crossmoco_rows_run_the_papers_mask_and_the_shear_crop_rows_say_they_do_
 
 
 def test_fig5_single_masks_on_ucla_follow_the_reading():
-    from experiments.tables import single_mask
+    from crossmoco.experiments.tables import single_mask
 
     spatial = get_row("table1-spatial-only-ucla").config().augment.occlusion
     temporal = get_row("table1-temporal-only-ucla").config().augment.occlusion

@@ -29,8 +29,8 @@ _TMPFS_SCRIPT = (
 
 def cli(*args: object, prefix: list[str] | tuple[str, ...] = (), env: dict[str, str] | None = None,
         timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """``python -m pipeline ARGS`` in a fresh process, as a user types it."""
-    cmd = [*prefix, sys.executable, "-m", "pipeline", *map(str, args)]
+    """``python -m crossmoco ARGS`` in a fresh process, as a user types it."""
+    cmd = [*prefix, sys.executable, "-m", "crossmoco", *map(str, args)]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           start_new_session=True) as proc:  # fmt: skip
@@ -66,12 +66,12 @@ def invoke(*args: object) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def no_ray(monkeypatch):
     """Starting Ray (in this process) fails the test: the command had to stop before."""
-    import pipeline.train_ray
+    import crossmoco.pipeline.train_ray
 
     def started(*args, **kwargs):
         raise AssertionError("Ray was started")
 
-    monkeypatch.setattr(pipeline.train_ray, "ray_init_local", started)
+    monkeypatch.setattr(crossmoco.pipeline.train_ray, "ray_init_local", started)
 
 
 def error_line(proc: subprocess.CompletedProcess[str], *names: object) -> str:
@@ -130,7 +130,7 @@ def unwritable_dir(path: Path) -> list[str]:
 
 def synthetic_raw(folder: Path, n: int = 6, seed: int = 0) -> Path:
     """``n`` small valid NTU-format recordings of the synthetic dataset (classes 1-3, 2 cameras)."""
-    from datasets.ntu_writer import write_ntu_skeleton
+    from crossmoco.datasets.ntu_writer import write_ntu_skeleton
 
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -147,9 +147,9 @@ def synthetic_raw(folder: Path, n: int = 6, seed: int = 0) -> Path:
 def tiny_shards(tmp_path_factory) -> Path:
     """The synthetic dataset at its smallest: 2 performers x 2 cameras x 15 classes, 30 of them
     in the xsub training side (one batch of 16 a step), made once per test session."""
-    from datasets.config import PreprocessConfig
-    from datasets.preprocess import preprocess_dataset
-    from datasets.synthetic import generate_synthetic
+    from crossmoco.datasets.config import PreprocessConfig
+    from crossmoco.datasets.preprocess import preprocess_dataset
+    from crossmoco.datasets.synthetic import generate_synthetic
 
     base = tmp_path_factory.mktemp("tiny")
     generate_synthetic(base / "raw", seed=0, num_performers=2, cameras=(1, 2), min_frames=20, max_frames=30)

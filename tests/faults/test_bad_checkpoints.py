@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import to_flat_dict
-from pipeline.config_file import load_config
-from pipeline.data import load_dataset
-from training.checkpoints import save_checkpoint
-from training.modeling import build_pretrain_model
+from crossmoco.pipeline.config import to_flat_dict
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import load_dataset
+from crossmoco.training.checkpoints import save_checkpoint
+from crossmoco.training.modeling import build_pretrain_model
 
 from .conftest import error_line, invoke
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from pipeline.config import to_flat_dict
-from pipeline.config_file import load_config
+from crossmoco.pipeline.config import to_flat_dict
+from crossmoco.pipeline.config_file import load_config
 
 from .conftest import cli, error_line, invoke, unwritable_dir
 

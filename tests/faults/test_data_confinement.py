@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import datasets.manifest
-from pipeline.config_file import load_config
-from pipeline.data import DataError, load_dataset
+import crossmoco.datasets.manifest
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import DataError, load_dataset
 
 from .conftest import error_line, invoke, synthetic_raw
 
@@ -56,7 +56,7 @@ def test_a_manifest_cannot_point_outside_its_folder(tiny_shards: Path, tmp_path:
     manifest["shards"][0]["file"] = name
     _save(folder, manifest)
     hashed: list[Path] = []
-    monkeypatch.setattr(datasets.manifest, "sha256_file", lambda p: hashed.append(p) or "0" * 64)
+    monkeypatch.setattr(crossmoco.datasets.manifest, "sha256_file", lambda p: hashed.append(p) or "0" * 64)
     with pytest.raises(DataError, match="manifest.json") as e:
         load_dataset(folder, CFG)
     assert not hashed, "nothing is hashed before every entry is confined"

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from pipeline import tracking
-from pipeline.metric_journal import MetricJournal
-from training import metrics as M
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.metric_journal import MetricJournal
+from crossmoco.training import metrics as M
 
 from .conftest import error_line, invoke
 

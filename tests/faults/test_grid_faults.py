@@ -1,6 +1,6 @@
 """An interrupted or failing grid, then ``--resume``.
 
-Command: ``python -m pipeline grid --over KEY=V1,V2 --name g ...``, interrupted (Ctrl-C) while a
+Command: ``python -m crossmoco grid --over KEY=V1,V2 --name g ...``, interrupted (Ctrl-C) while a
 trial runs, then the same command with ``--resume``.
 Holds after the interruption: exit 130, one ``error: interrupted ...`` line, the unfinished
 trial shown as interrupted (not failed), the grid's summary run KILLED (a failed trial: exit 1,
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-import experiments.grid_runner
-from pipeline.grid import TrialOutcome
-from pipeline.tracking import CHAIN_KEY
+import crossmoco.experiments.grid_runner
+from crossmoco.pipeline.grid import TrialOutcome
+from crossmoco.pipeline.tracking import CHAIN_KEY
 
 from .conftest import ROOT, error_line, invoke
 
@@ -56,8 +56,8 @@ def _fake_grid(monkeypatch, statuses: list[str]) -> None:
             out.append(TrialOutcome(t.name, t.row_id, metrics, "run-" + t.name if metrics else "", error, status))
         return out
 
-    monkeypatch.setattr(experiments.grid_runner, "run_grid", run_grid)
-    monkeypatch.setattr(experiments.grid_runner, "ray_init_local", lambda: None)
+    monkeypatch.setattr(crossmoco.experiments.grid_runner, "run_grid", run_grid)
+    monkeypatch.setattr(crossmoco.experiments.grid_runner, "ray_init_local", lambda: None)
 
 
 def test_interrupted_grid_exits_130_and_resume_finishes_the_same_summary(tiny_shards, run_dir, monkeypatch):
@@ -86,7 +86,7 @@ def test_a_failed_trial_makes_the_grid_fail(tiny_shards, run_dir, monkeypatch):
 @pytest.mark.ray
 def test_ctrl_c_during_a_grid_then_resume(tiny_shards, tmp_path):
     """The real thing: Ray Tune, SIGINT to the driver once trial 1's chain finished."""
-    cmd = [sys.executable, "-m", "pipeline", *map(str, _grid_args(tiny_shards, tmp_path, "g", workers=1))]
+    cmd = [sys.executable, "-m", "crossmoco", *map(str, _grid_args(tiny_shards, tmp_path, "g", workers=1))]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)  # fmt: skip

@@ -1,6 +1,6 @@
 """Ctrl-C and SIGKILL during a chain, then the same command again.
 
-Command: ``python -m pipeline chain DATA ...``, interrupted (Ctrl-C: SIGINT to the driver) or killed
+Command: ``python -m crossmoco chain DATA ...``, interrupted (Ctrl-C: SIGINT to the driver) or killed
 (SIGKILL), then run again.
 Holds after Ctrl-C: exit 130, one ``error: interrupted ...`` line, the parent run and the running
 stage's run KILLED (not FAILED; Ray Train's own SIGINT handler ends the driver with SystemExit,
@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import chain as chain_mod
-from pipeline.chain import ChainInterrupted, run_chain
-from pipeline.config_file import load_config
-from training import metrics as M
+from crossmoco.pipeline import chain as chain_mod
+from crossmoco.pipeline.chain import ChainInterrupted, run_chain
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.training import metrics as M
 
 from .conftest import ROOT, error_line, invoke
 
@@ -64,7 +64,7 @@ def test_ctrl_c_is_exit_130_and_one_line(tiny_shards, run_dir, monkeypatch):
 
 
 def _chain_cmd(shards: Path, run_dir: Path, extra: list[str]) -> list[str]:
-    cmd = [sys.executable, "-m", "pipeline", "chain", str(shards), "--profile", "smoke", "--run-dir", str(run_dir)]
+    cmd = [sys.executable, "-m", "crossmoco", "chain", str(shards), "--profile", "smoke", "--run-dir", str(run_dir)]
     for o in [*TINY, "pretrain.epochs=8", *extra]:
         cmd += ["--set", o]
     return cmd

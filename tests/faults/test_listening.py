@@ -20,7 +20,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import pipeline.train_ray as train_ray
+import crossmoco.pipeline.train_ray as train_ray
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 

@@ -1,6 +1,6 @@
 """Kinect changes a performer's body ID mid-recording: the two tracks are one actor.
 
-Command: ``python -m pipeline preprocess ntu60 RAW OUT`` on such a file.
+Command: ``python -m crossmoco preprocess ntu60 RAW OUT`` on such a file.
 Holds after: the performer's frames are all in one body slot (none in the other), and in a
 two-person recording where one performer's ID switches, no frame of either performer is dropped.
 The files are real NTU recordings, rewritten with the project's NTU writer so that the body ID
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.ntu import read_ntu_skeleton
-from datasets.ntu_writer import write_ntu_skeleton
+from crossmoco.datasets.ntu import read_ntu_skeleton
+from crossmoco.datasets.ntu_writer import write_ntu_skeleton
 
 pytestmark = pytest.mark.realdata
 SWITCHED_ID = 72057594037999999

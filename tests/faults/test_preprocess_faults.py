@@ -1,4 +1,4 @@
-"""``python -m pipeline preprocess DATASET RAW OUT`` on bad input, a read-only or full disk.
+"""``python -m crossmoco preprocess DATASET RAW OUT`` on bad input, a read-only or full disk.
 
 Each test: the command, then what holds after (exit code, the one ``error:`` line and the file it
 names, what is on disk). A dataset folder ``OUT/<dataset>-<hash>/`` exists only complete.
@@ -13,11 +13,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from datasets import preprocess as preprocess_module
-from datasets.config import PreprocessConfig
-from datasets.ntu import read_ntu_skeleton
-from datasets.preprocess import preprocess_dataset
-from datasets.ucla import read_ucla_json
+from crossmoco.datasets import preprocess as preprocess_module
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.ntu import read_ntu_skeleton
+from crossmoco.datasets.preprocess import preprocess_dataset
+from crossmoco.datasets.ucla import read_ucla_json
 
 from .conftest import cli, error_line, in_tmpfs, left_behind, synthetic_raw, unwritable_dir
 
@@ -56,7 +56,7 @@ def test_files_the_reader_ignores_are_reported(tmp_path: Path, caplog) -> None:
     raw = synthetic_raw(tmp_path / "raw", n=3)
     odd = raw / "S001C001P009R001A001.skeleton.txt"
     odd.write_bytes(next(raw.glob("*.skeleton")).read_bytes())
-    caplog.set_level("WARNING", logger="datasets")
+    caplog.set_level("WARNING", logger="crossmoco.datasets")
     out = preprocess_dataset("synthetic", raw, tmp_path / "out", PreprocessConfig(), workers=1)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["num_rows"] == 3

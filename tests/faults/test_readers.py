@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from datasets.errors import DatasetFormatError
-from datasets.ntu import read_ntu_skeleton
-from datasets.pku import read_pku_skeleton, read_pku_video
-from datasets.ucla import read_ucla_json
+from crossmoco.datasets.errors import DatasetFormatError
+from crossmoco.datasets.ntu import read_ntu_skeleton
+from crossmoco.datasets.pku import read_pku_skeleton, read_pku_video
+from crossmoco.datasets.ucla import read_ucla_json
 
 HUGE = "1e39"  # > float32 max (3.4e38)
 

@@ -18,9 +18,9 @@ from datetime import timedelta
 
 import pytest
 
-from pipeline import rendezvous
-from pipeline.config import load_config
-from pipeline.train_ray import torch_config
+from crossmoco.pipeline import rendezvous
+from crossmoco.pipeline.config import load_config
+from crossmoco.pipeline.train_ray import torch_config
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 

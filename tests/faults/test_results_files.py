@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.results import COLUMNS, ResultsError, check_run_ids, load_results
+from crossmoco.experiments.results import COLUMNS, ResultsError, check_run_ids, load_results
 
 RUN = "0123456789abcdef0123456789abcdef"
 
@@ -75,9 +75,9 @@ def test_the_cli_reports_a_results_error_in_one_line(monkeypatch, capsys) -> Non
 
 def _recorded_here(run_dir: Path, root: Path) -> tuple[str, str]:
     """A finished chain run in ``run_dir``'s store whose figure ``reproduce --record`` kept in ``root``."""
-    from experiments.reproduce import Outcome, record
-    from experiments.tables import get_row
-    from pipeline import tracking
+    from crossmoco.experiments.reproduce import Outcome, record
+    from crossmoco.experiments.tables import get_row
+    from crossmoco.pipeline import tracking
 
     uri = f"sqlite:///{run_dir / 'mlflow.db'}"
     store = tracking.init_store(uri, "table5")
@@ -96,8 +96,8 @@ def _edit(root: Path, **changes: str) -> None:
 
 def test_a_figure_recorded_here_is_held_to_its_run(tmp_path: Path, run_dir: Path) -> None:
     """The store that recorded a figure holds it to its run: an edited run id is refused, one line."""
-    from experiments.results import check_recorded_runs
-    from pipeline import tracking
+    from crossmoco.experiments.results import check_recorded_runs
+    from crossmoco.pipeline import tracking
 
     uri, run = _recorded_here(run_dir, tmp_path)
     check_recorded_runs(load_results(tmp_path), uri)  # as recorded
@@ -113,7 +113,7 @@ def test_a_figure_recorded_here_is_held_to_its_run(tmp_path: Path, run_dir: Path
 
 def test_figures_kept_from_elsewhere_are_not_checked(tmp_path: Path, run_dir: Path) -> None:
     """Another machine's figure (its run folder is not here), or no store at all: nothing to hold it to."""
-    from experiments.results import check_recorded_runs
+    from crossmoco.experiments.results import check_recorded_runs
 
     _write(tmp_path)  # RUN: recorded from a store that is not this one
     check_recorded_runs(load_results(tmp_path), f"sqlite:///{run_dir / 'mlflow.db'}")
@@ -125,8 +125,8 @@ def test_figures_kept_from_elsewhere_are_not_checked(tmp_path: Path, run_dir: Pa
 def test_publishing_checks_the_run_folder_store(tmp_path: Path, run_dir: Path, monkeypatch) -> None:
     """``reproduce/grid --record`` (``regenerate``) and ``claims --write`` refuse an edited run id in one line
     and write nothing."""
-    import experiments.claims_report
-    from experiments.reproduce import regenerate
+    import crossmoco.experiments.claims_report
+    from crossmoco.experiments.reproduce import regenerate
 
     from .conftest import error_line, invoke
 
@@ -134,7 +134,7 @@ def test_publishing_checks_the_run_folder_store(tmp_path: Path, run_dir: Path, m
     _edit(tmp_path, mlflow_run_id=RUN)
     with pytest.raises(ResultsError, match=f"MLflow run {RUN} is not in"):
         regenerate(tmp_path, uri)
-    monkeypatch.setattr(experiments.claims_report, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(crossmoco.experiments.claims_report, "REPO_ROOT", tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     error_line(invoke("claims", "--write", "--run-dir", run_dir), RUN, "is not in")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "runs"], "nothing written"

@@ -1,6 +1,6 @@
 """A chain killed between two checkpoints, then run again: nothing duplicated, nothing different.
 
-Command: ``python -m pipeline pretrain DATA --set pretrain.checkpoint_every=2 ...``, killed after
+Command: ``python -m crossmoco pretrain DATA --set pretrain.checkpoint_every=2 ...``, killed after
 epoch 3 was trained (the last checkpoint is epoch 2's), then the same command again.
 Holds after: one parent run and one pretraining child run, both FINISHED; the pretraining run's
 metric history has exactly one value per epoch (steps 1, 2, 3, 4), and every value equals the one
@@ -20,14 +20,14 @@ import pytest
 from fault_injection import CrashOnce, crash_after
 from mlflow.tracking import MlflowClient
 
-import pipeline.worker
-from pipeline import train_ray
-from pipeline.chain import ChainPlan, StageError, run_chain
-from pipeline.config import to_flat_dict
-from pipeline.config_file import load_config
-from pipeline.data import load_dataset
-from training import metrics as M
-from training.engine import WorkerContext, run_pretraining
+import crossmoco.pipeline.worker
+from crossmoco.pipeline import train_ray
+from crossmoco.pipeline.chain import ChainPlan, StageError, run_chain
+from crossmoco.pipeline.config import to_flat_dict
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import load_dataset
+from crossmoco.training import metrics as M
+from crossmoco.training.engine import WorkerContext, run_pretraining
 
 KEYS = (M.LOSS, M.LR, M.MOMENTUM)
 RESUME_COPIES = os.path.join(tempfile.gettempdir(), "crossmoco-resume-*")
@@ -50,7 +50,7 @@ def _kill_after(monkeypatch, epoch: int) -> None:
     def kill() -> None:
         raise Killed
 
-    monkeypatch.setattr(pipeline.worker, "run_pretraining", crash_after(epoch, kill))
+    monkeypatch.setattr(crossmoco.pipeline.worker, "run_pretraining", crash_after(epoch, kill))
 
 
 def _uninterrupted(cfg, shards: Path) -> dict[str, list[tuple[int, float]]]:

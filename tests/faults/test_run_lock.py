@@ -14,7 +14,7 @@ import socket
 import subprocess
 from pathlib import Path
 
-from pipeline.run_lock import LOCK_FILE, hold
+from crossmoco.pipeline.run_lock import LOCK_FILE, hold
 
 from .conftest import error_line, invoke
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import ConfigError
-from pipeline.config_file import load_config
+from crossmoco.pipeline.config import ConfigError
+from crossmoco.pipeline.config_file import load_config
 
 from .conftest import error_line, invoke
 

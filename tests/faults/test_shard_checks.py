@@ -1,6 +1,6 @@
 """A dataset folder whose shards disagree with their manifest is refused in the driver, before any work.
 
-Command: ``python -m pipeline chain DATA_DIR ...`` (and every command that opens a dataset).
+Command: ``python -m crossmoco chain DATA_DIR ...`` (and every command that opens a dataset).
 Holds after: exit non-zero, one ``error:`` line naming the shard (or manifest) file, Ray never
 started, no run folder; checked: each shard's rows, ``num_rows``, ``counts`` and every label against
 ``num_classes``, besides the schema version and each shard's SHA-256.
@@ -16,9 +16,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datasets.shards import sha256_file
-from pipeline.config_file import load_config
-from pipeline.data import DataError, load_dataset
+from crossmoco.datasets.shards import sha256_file
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import DataError, load_dataset
 
 from .conftest import error_line, invoke
 

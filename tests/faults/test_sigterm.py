@@ -13,7 +13,7 @@ import time
 
 from mlflow.tracking import MlflowClient
 
-from pipeline import chain as chain_mod
+from crossmoco.pipeline import chain as chain_mod
 
 from .conftest import error_line, invoke
 

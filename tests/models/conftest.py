@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.config import ContrastiveConfig, EncoderConfig
-from models.graph import SkeletonGraph
+from crossmoco.models.config import ContrastiveConfig, EncoderConfig
+from crossmoco.models.graph import SkeletonGraph
 
 # A 4-joint toy skeleton: 0 is the centre, 1 hangs off 0, 2 off 1, 3 off 0 (0-based (child, parent)).
 TOY = SkeletonGraph(4, ((1, 0), (2, 1), (3, 0)), 0)

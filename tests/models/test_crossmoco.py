@@ -11,11 +11,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.config import ContrastiveConfig
-from models.crossmoco import BANK_PLANS, CrossMoCo
-from models.losses import crossmoco_loss, moco_loss
-from models.registry import build_model
-from training.runtime import autocast
+from crossmoco.models.config import ContrastiveConfig
+from crossmoco.models.crossmoco import BANK_PLANS, CrossMoCo
+from crossmoco.models.losses import crossmoco_loss, moco_loss
+from crossmoco.models.registry import build_model
+from crossmoco.training.runtime import autocast
 
 
 def _model(enc, con, graph, streams: int = 2, **changes) -> CrossMoCo:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.graph import adjacency, hop_distance, spatial_partition
+from crossmoco.models.graph import adjacency, hop_distance, spatial_partition
 
 
 def test_adjacency_and_hops_of_a_chain() -> None:

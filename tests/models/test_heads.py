@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.heads import GroupedLinear, StreamBatchNorm, mlp_head, skeletonclr_projector
+from crossmoco.models.heads import GroupedLinear, StreamBatchNorm, mlp_head, skeletonclr_projector
 
 
 def test_grouped_linear_is_one_linear_layer_per_stream() -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.losses import chance_loss, crossmoco_loss, moco_loss, weighted_streams
+from crossmoco.models.losses import chance_loss, crossmoco_loss, moco_loss, weighted_streams
 
 E = math.e
 

@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 import torch
 
-from models.classifier import Classifier
-from models.losses import moco_loss
-from models.moco import MoCo
-from models.registry import build_model
+from crossmoco.models.classifier import Classifier
+from crossmoco.models.losses import moco_loss
+from crossmoco.models.moco import MoCo
+from crossmoco.models.registry import build_model
 
 ROWS = [("crossmoco", "gcn"), ("crossmoco", "mlp"), ("skeletonclr", "crossed")]
 

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.momentum import key_copy, momentum_update_
+from crossmoco.models.momentum import key_copy, momentum_update_
 
 
 def test_eq1_by_hand() -> None:

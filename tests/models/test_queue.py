@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.queue import NegativeQueue
+from crossmoco.models.queue import NegativeQueue
 
 
 @settings(max_examples=60, deadline=None)

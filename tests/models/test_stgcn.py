@@ -8,8 +8,8 @@ import dataclasses
 import pytest
 import torch
 
-from models.config import EncoderConfig
-from models.stgcn import STGCN
+from crossmoco.models.config import EncoderConfig
+from crossmoco.models.stgcn import STGCN
 
 
 def test_shapes_and_temporal_strides(tiny_encoder, graph) -> None:

@@ -18,8 +18,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from models.config import ContrastiveConfig
-from models.registry import build_model
+from crossmoco.models.config import ContrastiveConfig
+from crossmoco.models.registry import build_model
 
 ROWS = {
     "II/ST-GCN": ({}, {"encoders": "gcn"}, "crossmoco"),

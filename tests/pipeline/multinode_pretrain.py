@@ -27,12 +27,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(SUPPORT), *filter(None, [os.envi
 
 from fault_injection import PlacementProbe  # noqa: E402
 
-from pipeline import storage as shared  # noqa: E402
-from pipeline import tracking, train_ray  # noqa: E402
-from pipeline.config_file import load_config  # noqa: E402
-from pipeline.data import load_dataset  # noqa: E402
-from pipeline.pretraining import PretrainJob, RunHandle  # noqa: E402
-from pipeline.train_ray import keep_on_loopback, pretrain_on_ray  # noqa: E402
+from crossmoco.pipeline import storage as shared  # noqa: E402
+from crossmoco.pipeline import tracking, train_ray  # noqa: E402
+from crossmoco.pipeline.config_file import load_config  # noqa: E402
+from crossmoco.pipeline.data import load_dataset  # noqa: E402
+from crossmoco.pipeline.pretraining import PretrainJob, RunHandle  # noqa: E402
+from crossmoco.pipeline.train_ray import keep_on_loopback, pretrain_on_ray  # noqa: E402
 
 EPOCHS = 5
 NODE = {"num_cpus": 1}  # a 0.9-CPU rank fits once per node: SPREAD or not, two ranks need two nodes

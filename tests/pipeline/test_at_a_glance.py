@@ -3,11 +3,11 @@ paper's figure beside the measured one; and the pretraining that barely moved sa
 
 from __future__ import annotations
 
-from experiments.grids import table_trials
-from pipeline.artifacts import near_chance_note
-from pipeline.chain import paper_metrics, run_name
-from pipeline.config_file import load_config
-from training import metrics as M
+from crossmoco.experiments.grids import table_trials
+from crossmoco.pipeline.artifacts import near_chance_note
+from crossmoco.pipeline.chain import paper_metrics, run_name
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.training import metrics as M
 
 
 def test_a_table_grid_carries_its_axis_and_the_papers_figures():

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from mlflow.tracking import MlflowClient
 
-from pipeline import chain as chain_mod
-from pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain
-from pipeline.config_file import load_config
-from pipeline.data import DataError, load_dataset
-from pipeline.tracking import PARENT, STAGE
+from crossmoco.pipeline import chain as chain_mod
+from crossmoco.pipeline.chain import ChainLabels, ChainPlan, StageError, run_chain
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import DataError, load_dataset
+from crossmoco.pipeline.tracking import PARENT, STAGE
 
 
 def _children(client, exp, parent):

@@ -13,18 +13,18 @@ import numpy as np
 import pytest
 import torch
 
-from datasets import preprocess_plan
-from datasets.augment import augment
-from datasets.preprocess import to_fixed_size
-from datasets.registry import layout_for
-from datasets.sample import Sample
-from models.graph import SkeletonGraph
-from models.stgcn import STGCN
-from pipeline.config import Config, apply_overrides, to_flat_dict
-from pipeline.config_file import PROFILES
-from pipeline.data import validation_cameras
-from training.engine import _make_optimizer
-from training.schedule import learning_rate
+from crossmoco.datasets import preprocess_plan
+from crossmoco.datasets.augment import augment
+from crossmoco.datasets.preprocess import to_fixed_size
+from crossmoco.datasets.registry import layout_for
+from crossmoco.datasets.sample import Sample
+from crossmoco.models.graph import SkeletonGraph
+from crossmoco.models.stgcn import STGCN
+from crossmoco.pipeline.config import Config, apply_overrides, to_flat_dict
+from crossmoco.pipeline.config_file import PROFILES
+from crossmoco.pipeline.data import validation_cameras
+from crossmoco.training.engine import _make_optimizer
+from crossmoco.training.schedule import learning_rate
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTERS = ("experiments", "tests", "bench")  # with the profiles: where a field may be set
@@ -157,7 +157,7 @@ def test_temporal_kernel_and_edge_importance_shape_the_encoder():
 
 def test_loss_weights_of_eqs_3_and_4_set_the_chance_level():
     """Eq. (5)'s chance level: log(1 + (lam K + phi K) / (alpha + beta)) for one bank a side (InfoNCE form)."""
-    from models.registry import build_model
+    from crossmoco.models.registry import build_model
 
     graph = SkeletonGraph(4, ((1, 0), (2, 1), (3, 0)), 0)
     c = _cfg("contrastive.alpha=0.5", "contrastive.beta=0.25", "contrastive.lam=0.75", "contrastive.phi=0.25",
@@ -173,7 +173,7 @@ def test_weight_joint_zero_drops_the_joint_stream():
 
 
 def test_shuffle_bn_groups_splits_the_key_batch():
-    from models.shuffle_bn import encode_in_groups
+    from crossmoco.models.shuffle_bn import encode_in_groups
 
     groups = _cfg("contrastive.shuffle_bn_groups=3").contrastive.shuffle_bn_groups
     with pytest.raises(ValueError, match="contrastive.shuffle_bn_groups"):

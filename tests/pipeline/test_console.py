@@ -7,9 +7,9 @@ import types
 
 import pytest
 
-from pipeline import console
-from pipeline.grid import TrialLines
-from pipeline.progress import EpochLines, duration
+from crossmoco.pipeline import console
+from crossmoco.pipeline.grid import TrialLines
+from crossmoco.pipeline.progress import EpochLines, duration
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_console_shows_our_lines_and_warnings_and_the_file_keeps_everything(term
     path = console.log_to_file(tmp_path)
     assert path == tmp_path / "logs" / "crossmoco.log" and console.log_dir() == path.parent
     console.route_ray_logs()  # after `import ray`: Ray's own stderr handler gives way to ours
-    logging.getLogger("pipeline.chain").info("pretrain epoch 1/2: loss 5.1")
+    logging.getLogger("crossmoco.pipeline.chain").info("pretrain epoch 1/2: loss 5.1")
     logging.getLogger("ray.tune").info("Trial _trial_abc started with configuration ...")
     logging.getLogger("somelib.migration").info("Context impl SQLiteImpl.")
     logging.getLogger("sqlalchemy.pool").warning("something SQLAlchemy worries about")
@@ -78,7 +78,7 @@ def test_epoch_lines_estimate_the_rest_from_the_pace_of_this_run(terminal, monke
     """Epochs reach MLflow with their checkpoint, in bursts: the last line of a burst carries the ETA, at the
     pace of this run (a resumed run counts from where it resumed)."""
     clock = iter([1000.0, 1100.0, 1200.0])  # opened, then one poll at +100 s and one at close, +200 s
-    monkeypatch.setattr("pipeline.progress.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("crossmoco.pipeline.progress.time.monotonic", lambda: next(clock))
     history = {"loss": []}
     client = types.SimpleNamespace(get_metric_history=lambda run_id, key: history.get(key, []))
     lines = EpochLines(types.SimpleNamespace(client=client), "run", epochs=30, every=3600)
@@ -94,7 +94,7 @@ def test_epoch_lines_estimate_the_rest_from_the_pace_of_this_run(terminal, monke
 
 def test_trial_lines_count_trials_and_estimate_the_rest(terminal, monkeypatch):
     clock = iter([0.0, 100.0, 100.0, 160.0])
-    monkeypatch.setattr("pipeline.grid.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("crossmoco.pipeline.grid.time.monotonic", lambda: next(clock))
     lines = TrialLines(total=3, concurrent=1)
 
     def trial(tid, name, **result):

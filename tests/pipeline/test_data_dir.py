@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmoco.cli import app
-from pipeline.config_file import load_config
-from pipeline.data import DataError, load_dataset, resolve_data_dir
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import DataError, load_dataset, resolve_data_dir
 
 
 def _copy_as(src, out, name, **manifest_changes):

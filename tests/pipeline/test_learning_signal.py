@@ -13,8 +13,8 @@ linear figure only has to stay above the control, and the kNN margin asserted is
 
 from __future__ import annotations
 
-from pipeline.chain import run_chain
-from pipeline.config_file import load_config
+from crossmoco.pipeline.chain import run_chain
+from crossmoco.pipeline.config_file import load_config
 
 COMMON = ["data.dataset=synthetic", "data.split=xsub", "resources.num_workers=0", "eval.protocols=linear,knn",
           "eval.linear_epochs=30", "pretrain.epochs=8", "pretrain.checkpoint_every=100"]

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from experiments.grids import over_trials
-from pipeline import tracking
-from pipeline.chain import run_chain
-from pipeline.config_file import load_config
-from pipeline.grid import run_grid
+from crossmoco.experiments.grids import over_trials
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.chain import run_chain
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.grid import run_grid
 
 pytestmark = pytest.mark.ray
 EVAL = ["eval.protocols=linear", "eval.linear_epochs=3", "eval.eval_every=1", "pretrain.batch_size=16"]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import tracking
-from pipeline.chain import ChainLabels, run_chain
-from pipeline.config_file import load_config
+from crossmoco.pipeline import tracking
+from crossmoco.pipeline.chain import ChainLabels, run_chain
+from crossmoco.pipeline.config_file import load_config
 
 ROWS = "table2-crossed-le,table2-crossed-fe"  # one chain, two table rows: LE and FE
 FAST = ["resources.num_workers=0", "pretrain.epochs=2", "eval.protocols=linear,finetune", "eval.linear_epochs=3",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import storage as shared
+from crossmoco.pipeline import storage as shared
 
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = "CROSSMOCO_TEST_CLUSTER"

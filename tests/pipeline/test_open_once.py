@@ -12,24 +12,24 @@ from pathlib import Path
 
 import pytest
 
-import datasets.manifest
-import pipeline.data
-from pipeline.chain import run_chain
-from pipeline.config_file import load_config
-from pipeline.data import DataError, load_dataset
+import crossmoco.datasets.manifest
+import crossmoco.pipeline.data
+from crossmoco.pipeline.chain import run_chain
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import DataError, load_dataset
 
 
 @pytest.fixture
 def hashes(monkeypatch) -> Counter:
     """How many times each shard file's SHA-256 is computed from here on."""
     counted: Counter = Counter()
-    real = datasets.manifest.sha256_file
+    real = crossmoco.datasets.manifest.sha256_file
 
     def counting(path):
         counted[Path(path).name] += 1
         return real(path)
 
-    monkeypatch.setattr(datasets.manifest, "sha256_file", counting)
+    monkeypatch.setattr(crossmoco.datasets.manifest, "sha256_file", counting)
     return counted
 
 
@@ -56,11 +56,11 @@ def test_a_worker_trusts_the_drivers_stamp_only_while_the_files_keep_it(syntheti
     cfg = load_config("smoke", [])
     stamp = load_dataset(shards, cfg).stamp
     assert hashes == Counter({f: 1 for f in files})
-    monkeypatch.setattr(pipeline.data, "_OPENED", {})  # a worker process: nothing opened yet
+    monkeypatch.setattr(crossmoco.pipeline.data, "_OPENED", {})  # a worker process: nothing opened yet
     assert load_dataset(shards, cfg, verified=stamp).stamp == stamp
     assert hashes == Counter({f: 1 for f in files}), "the worker did not hash the shards again"
 
-    monkeypatch.setattr(pipeline.data, "_OPENED", {})
+    monkeypatch.setattr(crossmoco.pipeline.data, "_OPENED", {})
     shard = shards / files[0]
     shard.write_bytes(shard.read_bytes()[:-1] + b"\0")  # changed after the driver verified it
     os.utime(shard, ns=(1, 1))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from datasets.config import PreprocessConfig
-from datasets.preprocess import preprocess_dataset
-from pipeline.preprocess_ray import ray_mapper
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.preprocess import preprocess_dataset
+from crossmoco.pipeline.preprocess_ray import ray_mapper
 
 pytestmark = pytest.mark.ray
 

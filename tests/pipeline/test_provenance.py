@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import provenance
+from crossmoco.pipeline import provenance
 
 GIVEN = "0123456789abcdef0123456789abcdef01234567"
 

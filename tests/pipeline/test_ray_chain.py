@@ -6,10 +6,10 @@ import pytest
 from fault_injection import CrashOnce
 from mlflow.tracking import MlflowClient
 
-from pipeline import train_ray
-from pipeline.chain import ChainPlan, run_chain
-from pipeline.config_file import load_config
-from training.checkpoints import read_state
+from crossmoco.pipeline import train_ray
+from crossmoco.pipeline.chain import ChainPlan, run_chain
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.training.checkpoints import read_state
 
 pytestmark = pytest.mark.ray
 

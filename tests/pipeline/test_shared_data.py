@@ -14,12 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from crossmoco.cli import app
-from datasets.config import PreprocessConfig
-from datasets.preprocess import preprocess_dataset
-from pipeline import data as data_mod
-from pipeline import storage as shared
-from pipeline.config_file import load_config
-from pipeline.data import DataError, load_dataset, local_copy
+from crossmoco.datasets.config import PreprocessConfig
+from crossmoco.datasets.preprocess import preprocess_dataset
+from crossmoco.pipeline import data as data_mod
+from crossmoco.pipeline import storage as shared
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import DataError, load_dataset, local_copy
 
 SHARD_ROWS = ["--set", "preprocess.shard_rows=128"]  # several shards, so their upload order matters
 

@@ -11,12 +11,12 @@ import pytest
 from fault_injection import CrashOnce
 from mlflow.tracking import MlflowClient
 
-from pipeline import storage as shared
-from pipeline import train_ray
-from pipeline.chain import ChainPlan, run_chain
-from pipeline.config_file import load_config
-from training import metrics as M
-from training.checkpoints import read_state
+from crossmoco.pipeline import storage as shared
+from crossmoco.pipeline import train_ray
+from crossmoco.pipeline.chain import ChainPlan, run_chain
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.training import metrics as M
+from crossmoco.training.checkpoints import read_state
 
 
 def test_join_keeps_pyarrows_options_and_local_paths_become_absolute(tmp_path, monkeypatch):

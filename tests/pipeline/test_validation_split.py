@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datasets.loader import split_column
-from pipeline.config_file import load_config
-from pipeline.data import DataError, load_dataset, validation_cameras
+from crossmoco.datasets.loader import split_column
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.data import DataError, load_dataset, validation_cameras
 
 
 def test_camera_held_out_validation_is_the_training_sides_last_view(synthetic_shards):

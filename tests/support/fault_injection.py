@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pipeline.worker
-from pipeline import train_ray
-from training import metrics as M
+import crossmoco.pipeline.worker
+from crossmoco.pipeline import train_ray
+from crossmoco.training import metrics as M
 
 REAL_WORKER = train_ray._worker  # the function a test replaces
 
 
 def crash_after(epoch: int, fault: Callable[[], None], rank: int = 0) -> Callable[..., Any]:
     """A ``run_pretraining`` that calls ``fault()`` on ``rank`` after reporting ``epoch`` (0-based)."""
-    real = pipeline.worker.run_pretraining
+    real = crossmoco.pipeline.worker.run_pretraining
 
     def run(cfg, x, info, ctx, y=None):
         def report(metrics: dict[str, float], ckpt: Path | None) -> None:
@@ -47,7 +47,7 @@ class CrashOnce:
     marker: str
 
     def __call__(self, loop: dict[str, Any]) -> dict[str, Any]:
-        pipeline.worker.run_pretraining = crash_after(self.epoch, self._exit)  # this worker process only
+        crossmoco.pipeline.worker.run_pretraining = crash_after(self.epoch, self._exit)  # this worker process only
         return REAL_WORKER(loop)
 
     def _exit(self) -> None:

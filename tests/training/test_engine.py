@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.skeleton import ntu_layout
-from pipeline.config_file import load_config
-from training import metrics as M
-from training.checkpoints import load_checkpoint, read_config, read_state
-from training.engine import WorkerContext, epoch_indices, run_pretraining
-from training.modeling import DataInfo, build_pretrain_model
-from training.schedule import crossed_at, key_momentum, learning_rate
+from crossmoco.datasets.skeleton import ntu_layout
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.training import metrics as M
+from crossmoco.training.checkpoints import load_checkpoint, read_config, read_state
+from crossmoco.training.engine import WorkerContext, epoch_indices, run_pretraining
+from crossmoco.training.modeling import DataInfo, build_pretrain_model
+from crossmoco.training.schedule import crossed_at, key_momentum, learning_rate
 
 INFO = DataInfo.of("synthetic", ntu_layout(), 4, "test")
 
@@ -133,7 +133,7 @@ def test_bf16_autocast_runs_on_cpu():
 
 
 def test_knn_monitor_reports_every_n_epochs():
-    from training.monitor import make_knn_monitor
+    from crossmoco.training.monitor import make_knn_monitor
 
     x = _data(40)
     y = np.arange(40) % 4
@@ -164,7 +164,7 @@ def test_supervised_control_trains_a_classifier_per_stream():
 
 
 def test_monitor_measures_the_random_init_reference_first():
-    from training.monitor import make_knn_monitor
+    from crossmoco.training.monitor import make_knn_monitor
 
     x, y = _data(40), np.arange(40) % 4
     cfg = _cfg("pretrain.epochs=2", "pretrain.knn_every=1")
@@ -181,7 +181,7 @@ def test_monitor_measures_the_random_init_reference_first():
 
 
 def test_no_knn_monitor_where_it_would_read_trained_labels():
-    from pipeline.worker import monitor_reads_unseen_labels
+    from crossmoco.pipeline.worker import monitor_reads_unseen_labels
 
     # the test split pretrains on the whole training side, validation samples included
     assert not monitor_reads_unseen_labels(load_config(None, ["method=supervised", "eval.split=test"]))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from datasets.skeleton import ntu_layout
-from pipeline.config_file import load_config
-from training.evaluation import (
+from crossmoco.datasets.skeleton import ntu_layout
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.training.evaluation import (
     EnsembleHead,
     Epochs,
     _train_classifier,
@@ -23,8 +23,8 @@ from training.evaluation import (
     semi_protocol,
     stratified_subset,
 )
-from training.metrics import TEST_TOP1, TRAIN_LOSS, semi_name
-from training.modeling import DataInfo, build_pretrain_model
+from crossmoco.training.metrics import TEST_TOP1, TRAIN_LOSS, semi_name
+from crossmoco.training.modeling import DataInfo, build_pretrain_model
 
 INFO = DataInfo.of("synthetic", ntu_layout(), 3, "test")
 
@@ -219,7 +219,7 @@ def test_ensemble_protocols_run(tiny):
 
 
 def test_standardizing_and_recalibrating_change_what_the_probe_reads(tiny):
-    from training.evaluation import frozen_encoder
+    from crossmoco.training.evaluation import frozen_encoder
 
     _cfg, model, train, test = tiny
     losses = {}

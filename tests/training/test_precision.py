@@ -7,15 +7,15 @@ import logging
 import numpy as np
 import pytest
 
-from datasets.skeleton import ntu_layout
-from pipeline.config import config_hash
-from pipeline.config_file import load_config
-from pipeline.provenance import pretrain_key
-from training import precision as P
-from training.checkpoints import read_config
-from training.engine import WorkerContext, run_pretraining
-from training.modeling import DataInfo
-from training.runtime import autocast
+from crossmoco.datasets.skeleton import ntu_layout
+from crossmoco.pipeline.config import config_hash
+from crossmoco.pipeline.config_file import load_config
+from crossmoco.pipeline.provenance import pretrain_key
+from crossmoco.training import precision as P
+from crossmoco.training.checkpoints import read_config
+from crossmoco.training.engine import WorkerContext, run_pretraining
+from crossmoco.training.modeling import DataInfo
+from crossmoco.training.runtime import autocast
 
 AVX2_ONLY = frozenset({"sse4_2", "avx", "avx2", "fma"})  # the AMD EPYC of issue #32
 SAPPHIRE_RAPIDS = AVX2_ONLY | {"avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}
@@ -64,13 +64,13 @@ def test_explicit_bf16_without_native_support_warns_once_with_its_cost(native, c
     native(False)
     choice = P.choose_precision("bf16", "cpu")
     assert choice.emulated
-    with caplog.at_level(logging.INFO, logger="training.precision"):
+    with caplog.at_level(logging.INFO, logger="crossmoco.training.precision"):
         P.log_choice(choice)
         P.log_choice(choice)  # a second call in the same process (the engine after the driver) adds nothing
     (record,) = caplog.records
     assert record.levelno == logging.WARNING and "\n" not in record.getMessage()
     assert "emulated" in record.getMessage() and "60 s" in record.getMessage()
-    with caplog.at_level(logging.INFO, logger="training.precision"):
+    with caplog.at_level(logging.INFO, logger="crossmoco.training.precision"):
         P.log_choice(choice, "pretrain: 2 epochs, in ", always=True)  # a run's start line is always shown
     assert caplog.records[-1].getMessage().startswith("pretrain: 2 epochs, in bf16 (pretrain.precision=bf16 on")
 
@@ -125,6 +125,6 @@ def test_the_engine_resolves_auto_on_its_own_device(native, tmp_path, caplog):
     assert auto.final_loss == fp32.final_loss
     assert read_config(auto.checkpoint).pretrain.precision == "fp32"
     eta = [r.getMessage() for r in caplog.records
-           if r.name == "training.engine" and " left" in r.getMessage()]
+           if r.name == "crossmoco.training.engine" and " left" in r.getMessage()]
     assert len(eta) == 2 and eta[0].startswith("pretrain: epoch 1 took") and "(fp32, " in eta[0]
     assert "min for the 1 epoch left" in eta[0]

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.config import ContrastiveConfig, EncoderConfig
-from models.graph import SkeletonGraph
-from models.registry import build_model
-from models.stgcn import STGCN
-from training.runtime import allocator_env, autocast, compile_encoders_
+from crossmoco.models.config import ContrastiveConfig, EncoderConfig
+from crossmoco.models.graph import SkeletonGraph
+from crossmoco.models.registry import build_model
+from crossmoco.models.stgcn import STGCN
+from crossmoco.training.runtime import allocator_env, autocast, compile_encoders_
 
 _PROBE = """
 import sys
