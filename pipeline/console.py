@@ -27,7 +27,7 @@ VERBOSE_ENV = "CROSSMOCO_VERBOSE"
 LOGS_DIR = "logs"
 DRIVER_LOG = "crossmoco.log"
 WORKERS_LOG = "workers.log"
-OWN_PACKAGES = ("pipeline", "experiments", "datasets", "models", "__main__")
+OWN_PACKAGES = ("crossmoco", "__main__")  # loggers are named for modules: crossmoco.pipeline.chain, ...
 _FILE_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 # Set before ray or mlflow is imported (both read them at import or at ray.init); workers inherit them.
 QUIET_ENV = {

@@ -19,11 +19,12 @@ _PROBE = """
 import sys
 sys.modules["ray"] = None
 sys.modules["mlflow"] = None
-import pkgutil, importlib, models
+import pkgutil, importlib
+from crossmoco import models
 for m in pkgutil.iter_modules(models.__path__):
-    importlib.import_module("models." + m.name)
-roots = ("datasets", "pipeline", "ray", "mlflow")
-bad = sorted(n for n, mod in sys.modules.items() if mod is not None and n.split(".")[0] in roots)
+    importlib.import_module("crossmoco.models." + m.name)
+roots = ("crossmoco.datasets", "crossmoco.pipeline", "ray", "mlflow")
+bad = sorted(n for n, mod in sys.modules.items() if mod is not None and n.startswith(roots))
 assert not bad, bad
 """
 
