@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	  $(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH_SPEC); \
 	fi 2>&1 | grep -v 'is ignored' || true
 	$(PY) -m pip install --quiet -e '.[dev]' 2>&1 | grep -v 'is ignored' || true
-	$(PY) -c "import torch, ray, mlflow, pipeline; print('torch', torch.__version__, '| ray', ray.__version__, '| mlflow', mlflow.__version__)"
+	$(PY) -c "import torch, ray, mlflow, crossmoco.pipeline; print('torch', torch.__version__, '| ray', ray.__version__, '| mlflow', mlflow.__version__)"
 	touch $(STAMP)
 
 venv: $(STAMP)
