@@ -169,7 +169,8 @@ assert crossmoco.datasets.PROJECT_PACKAGE == "crossmoco", crossmoco.datasets.__f
 assert list(crossmoco.__path__) == [{target!r} + "/crossmoco"], crossmoco.__path__
 ours = sorted(n for n, m in sys.modules.items() if (getattr(m, "__file__", None) or "").startswith({target!r}))
 assert all(n.startswith("crossmoco") for n in ours), ours
-checkout = sorted(n for n, m in sys.modules.items() if (getattr(m, "__file__", None) or "").startswith({root!r}))
+checkout = sorted(n for n, m in sys.modules.items() if (getattr(m, "__file__", None) or "").startswith({root!r})
+                  and not m.__file__.startswith({prefix!r}))  # a .venv inside the checkout holds the dependencies
 assert not checkout, checkout
 print("ok", len(ours), Config.__module__)
 """
@@ -215,7 +216,7 @@ def test_the_installed_wheel_and_hugging_face_datasets_import_side_by_side(wheel
     assert install.returncode == 0, install.stdout + install.stderr
     order = [str(hf), str(target)] if hugging_face_first else [str(target), str(hf)]
     path = [*order, *[p for p in site.getsitepackages() if Path(p).is_dir()]]  # the dependencies, .pth files unread
-    code = _SIDE_BY_SIDE.format(path=path, target=str(target), root=str(ROOT) + "/")
+    code = _SIDE_BY_SIDE.format(path=path, target=str(target), root=str(ROOT) + "/", prefix=sys.prefix + "/")
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=tmp_path, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
