@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 
 from crossmoco.pipeline import rendezvous
-from crossmoco.pipeline.config import load_config
+from crossmoco.pipeline.config_file import load_config
 from crossmoco.pipeline.train_ray import torch_config
 
 LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
