@@ -125,7 +125,6 @@ def test_figures_kept_from_elsewhere_are_not_checked(tmp_path: Path, run_dir: Pa
 def test_publishing_checks_the_run_folder_store(tmp_path: Path, run_dir: Path, monkeypatch) -> None:
     """``reproduce/grid --record`` (``regenerate``) and ``claims --write`` refuse an edited run id in one line
     and write nothing."""
-    import crossmoco.experiments.claims_report
     from crossmoco.experiments.reproduce import regenerate
 
     from .conftest import error_line, invoke
@@ -134,7 +133,6 @@ def test_publishing_checks_the_run_folder_store(tmp_path: Path, run_dir: Path, m
     _edit(tmp_path, mlflow_run_id=RUN)
     with pytest.raises(ResultsError, match=f"MLflow run {RUN} is not in"):
         regenerate(tmp_path, uri)
-    monkeypatch.setattr(crossmoco.experiments.claims_report, "REPO_ROOT", tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    error_line(invoke("claims", "--write", "--run-dir", run_dir), RUN, "is not in")
+    error_line(invoke("claims", "--write", "--run-dir", run_dir, "--results-dir", tmp_path), RUN, "is not in")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results", "runs"], "nothing written"
