@@ -34,8 +34,8 @@ from reference_step import ReferenceMoCo  # noqa: E402
 
 from crossmoco.datasets.skeleton import ucla_layout  # noqa: E402
 from crossmoco.datasets.streams import make_streams  # noqa: E402
-from crossmoco.pipeline.config import Config  # noqa: E402
 from crossmoco.pipeline.config_file import load_config  # noqa: E402
+from crossmoco.training.config import Config  # noqa: E402
 from crossmoco.training.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
 from crossmoco.training.modeling import DataInfo, build_pretrain_model  # noqa: E402
 from crossmoco.training.precision import native_bf16, resolve_precision  # noqa: E402

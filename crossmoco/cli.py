@@ -23,8 +23,8 @@ import typer
 
 from crossmoco.datasets.locations import REPO_ROOT
 from crossmoco.pipeline import console
-from crossmoco.pipeline.config import Config, ConfigError, config_hash, to_flat_dict
 from crossmoco.pipeline.config_file import PROFILES, load_config
+from crossmoco.training.config import Config, ConfigError, config_hash, to_flat_dict
 
 if TYPE_CHECKING:
     from crossmoco.experiments.grid_runner import GridSummary
@@ -445,8 +445,8 @@ def evaluate(
 ) -> None:
     """Evaluate a pretrained checkpoint (its own config, so its dataset, plus --set) with the configured
     protocols."""
-    from crossmoco.pipeline.config import apply_overrides
     from crossmoco.training.checkpoints import CheckpointError, read_config, read_state
+    from crossmoco.training.config import apply_overrides
 
     try:
         cfg = read_config(checkpoint)

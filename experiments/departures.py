@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from crossmoco.pipeline.config import to_flat_dict
 from crossmoco.pipeline.config_file import load_config
+from crossmoco.training.config import to_flat_dict
 
 BEGIN = "<!-- departures:begin -->"
 END = "<!-- departures:end -->"

@@ -21,13 +21,13 @@ from crossmoco.experiments.results import DEFAULT_SEED, describe_augment
 from crossmoco.experiments.tables import get_row
 from crossmoco.pipeline import tracking
 from crossmoco.pipeline.artifacts import NEAR_CHANCE, PREDICTIONS
-from crossmoco.pipeline.config import config_hash
 from crossmoco.pipeline.config_file import load_config
 from crossmoco.pipeline.data import load_dataset
 from crossmoco.pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from crossmoco.pipeline.grid import TrialOutcome, TrialSpec, run_grid
 from crossmoco.pipeline.train_ray import ray_init_local
 from crossmoco.training import metrics as M
+from crossmoco.training.config import config_hash
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from crossmoco.experiments.reproduce import row_config, row_metric
 from crossmoco.experiments.rows import TableRow
 from crossmoco.experiments.tables import get_row, rows_of
 from crossmoco.pipeline import tracking
-from crossmoco.pipeline.config import Config, apply_overrides, parse_override, to_flat_dict
 from crossmoco.pipeline.grid import TrialOutcome, TrialSpec
 from crossmoco.pipeline.provenance import pretrain_key
 from crossmoco.training import metrics as M
+from crossmoco.training.config import Config, apply_overrides, parse_override, to_flat_dict
 
 
 def _merge_eval(a: Config, b: Config) -> Config:
@@ -187,7 +187,7 @@ def summary_run_name(name: str) -> str:
 
 # Why a smoke FE figure can read below its LE: at this size the two differ by a few test samples. The smoke
 # profile's fine-tuning (LP-FT, 10 epochs, one lr) was chosen on the training side's validation performers, where
-# FE read 3-21 points above LE over three seeds (pipeline/config.py, the smoke profile).
+# FE read 3-21 points above LE over three seeds (training/config.py, the smoke profile).
 SMOKE_FE = ("FE starts from the linear probe (LP-FT) and fine-tunes for 10 epochs of a few steps, so at the smoke "
             "size FE and LE can differ by a few test samples either way (on the validation performers FE read above "
             "LE). FE clearly above LE takes real pretraining and fine-tuning (cpu and paper profiles).")

@@ -15,9 +15,9 @@ from crossmoco.experiments.grids import SummaryRow, markdown
 from crossmoco.experiments.reproduce import row_metric
 from crossmoco.experiments.tables import TABLE_TITLES, rows_of
 from crossmoco.pipeline import tracking
-from crossmoco.pipeline.config import from_flat_dict
 from crossmoco.pipeline.figures import save_png
 from crossmoco.training import metrics as M
+from crossmoco.training.config import from_flat_dict
 
 
 @dataclass(frozen=True)

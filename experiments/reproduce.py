@@ -45,12 +45,12 @@ from crossmoco.experiments.rows import TableRow
 from crossmoco.experiments.tables import control_of, get_row
 from crossmoco.pipeline import tracking
 from crossmoco.pipeline.chain import ChainLabels, run_chain
-from crossmoco.pipeline.config import Config, apply_overrides
 from crossmoco.pipeline.config_file import load_config
 from crossmoco.pipeline.data import load_dataset
 from crossmoco.pipeline.embedded import SYNTHETIC_OVERRIDES, ensure_synthetic_shards
 from crossmoco.pipeline.provenance import git_sha
 from crossmoco.training import metrics as M
+from crossmoco.training.config import Config, apply_overrides
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ import numpy as np
 
 from crossmoco.datasets.atomic import write_text_atomic
 from crossmoco.experiments.rows import TableRow
-from crossmoco.pipeline.config import Config
 from crossmoco.pipeline.config_file import PROFILES
+from crossmoco.training.config import Config
 
 RESULTS_DIR = "results"
 COLUMNS: tuple[str, ...] = (

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from crossmoco.pipeline.config import Config, apply_overrides
+from crossmoco.training.config import Config, apply_overrides
 
 TableId = Literal["I", "II", "III", "IV", "V", "VI", "VII"]
 PaperDataset = Literal["pku", "ntu60", "ucla"]  # DataConfig.dataset names of the paper's datasets

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from crossmoco.pipeline import tracking
-from crossmoco.pipeline.config import Config
 from crossmoco.pipeline.figures import plot_confusion, plot_curves, plot_pretraining, plot_tsne
 from crossmoco.training import metrics as M
 from crossmoco.training.checkpoints import read_state
+from crossmoco.training.config import Config
 from crossmoco.training.dataset import LoadedDataset
 from crossmoco.training.evaluation import ProtocolResult
 

@@ -33,13 +33,13 @@ from crossmoco.pipeline.artifacts import (
     near_chance_note,
     predictions_csv,
 )
-from crossmoco.pipeline.config import Config, config_hash, to_flat_dict
 from crossmoco.pipeline.data import load_dataset
 from crossmoco.pipeline.pretraining import PretrainBackend, PretrainJob, RunHandle, pretrain
 from crossmoco.pipeline.progress import EpochLines, duration
 from crossmoco.pipeline.provenance import chain_tags, pretrain_key
 from crossmoco.pipeline.tracking import INTERRUPTS
 from crossmoco.training import metrics as M
+from crossmoco.training.config import Config, config_hash, to_flat_dict
 from crossmoco.training.dataset import LoadedDataset
 from crossmoco.training.precision import PrecisionChoice, log_choice, resolve_precision
 from crossmoco.training.protocols import protocol_stages, run_protocol

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from crossmoco.pipeline.config import Config, ConfigError, apply_overrides, from_flat_dict, to_flat_dict
+from crossmoco.training.config import Config, ConfigError, apply_overrides, from_flat_dict, to_flat_dict
 
 try:
     import tomllib

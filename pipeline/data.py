@@ -29,7 +29,7 @@ from crossmoco.datasets.manifest import MANIFEST, check_shards, read_manifest
 from crossmoco.datasets.registry import dataset_spec, layout_for
 from crossmoco.pipeline import shared_data
 from crossmoco.pipeline import storage as shared
-from crossmoco.pipeline.config import Config
+from crossmoco.training.config import Config
 from crossmoco.training.dataset import VAL_FRACTION, LoadedDataset
 from crossmoco.training.modeling import DataInfo
 

@@ -31,9 +31,9 @@ from ray import tune
 from crossmoco.pipeline import console, tracking
 from crossmoco.pipeline import storage as shared
 from crossmoco.pipeline.chain import ChainLabels, run_chain
-from crossmoco.pipeline.config import Config, from_flat_dict, to_flat_dict
 from crossmoco.pipeline.progress import duration
 from crossmoco.training import metrics as M
+from crossmoco.training.config import Config, from_flat_dict, to_flat_dict
 
 log = logging.getLogger(__name__)
 TRIAL_DRIVER_CPU = 0.01

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from crossmoco.pipeline.config import Config
+from crossmoco.training.config import Config
 from crossmoco.training.dataset import LoadedDataset
 
 

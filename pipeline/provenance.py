@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from crossmoco.pipeline.config import Config, config_hash, to_flat_dict
 from crossmoco.training import metrics as M
+from crossmoco.training.config import Config, config_hash, to_flat_dict
 
 # pathspecs: the outputs of ``reproduce --record`` (the figures, the generated pages and blocks)
 NOT_CODE = (":(exclude)results", ":(exclude)README.md", ":(exclude)docs/results.md", ":(exclude)docs/claims.md")

@@ -38,12 +38,12 @@ import ray.train.torch
 
 from crossmoco.pipeline import console
 from crossmoco.pipeline import storage as shared
-from crossmoco.pipeline.config import ResourcesConfig, from_flat_dict, to_flat_dict
 from crossmoco.pipeline.data import local_copy
 from crossmoco.pipeline.pretraining import PretrainJob, PretrainResult
 from crossmoco.pipeline.rendezvous import NodeAddressTorchConfig
 from crossmoco.pipeline.worker import pretrain_worker
 from crossmoco.training.checkpoints import read_state
+from crossmoco.training.config import ResourcesConfig, from_flat_dict, to_flat_dict
 from crossmoco.training.dataset import LoadedDataset
 from crossmoco.training.engine import PretrainingDiverged, WorkerContext
 from crossmoco.training.runtime import allocator_env

@@ -15,10 +15,10 @@ import logging
 from pathlib import Path
 
 from crossmoco.pipeline import tracking
-from crossmoco.pipeline.config import Config
 from crossmoco.pipeline.data import load_dataset
 from crossmoco.pipeline.metric_journal import MetricJournal
 from crossmoco.pipeline.pretraining import RunHandle
+from crossmoco.training.config import Config
 from crossmoco.training.dataset import LoadedDataset
 from crossmoco.training.engine import PretrainingDiverged, PretrainSummary, WorkerContext, run_pretraining
 from crossmoco.training.monitor import make_knn_monitor

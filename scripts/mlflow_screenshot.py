@@ -38,7 +38,7 @@ def layout_store(run_dir: Path) -> None:
     from crossmoco.experiments.grids import table_trials
     from crossmoco.pipeline import tracking
     from crossmoco.pipeline.chain import paper_metrics
-    from crossmoco.pipeline.config import to_flat_dict
+    from crossmoco.training.config import to_flat_dict
 
     store = tracking.init_store(tracking.default_uri(run_dir), "table3", artifact_root=run_dir / "artifacts")
     for trial in table_trials("III", "smoke", [], synthetic=True):

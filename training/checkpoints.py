@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from crossmoco.datasets.atomic import atomic_path, write_text_atomic
-from crossmoco.pipeline.config import Config, from_flat_dict, to_flat_dict
+from crossmoco.training.config import Config, from_flat_dict, to_flat_dict
 
 STATE_FILE = "state.pt"
 CONFIG_FILE = "config.json"

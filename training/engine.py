@@ -43,9 +43,9 @@ from tqdm import tqdm
 from crossmoco.datasets.augment import augment
 from crossmoco.models.distributed import all_finite
 from crossmoco.models.losses import weighted_streams
-from crossmoco.pipeline.config import Config
 from crossmoco.training import metrics as M
 from crossmoco.training.checkpoints import load_checkpoint, save_checkpoint
+from crossmoco.training.config import Config
 from crossmoco.training.modeling import (
     DataInfo,
     build_pretrain_model,

@@ -37,8 +37,8 @@ from tqdm import tqdm
 
 from crossmoco.models.classifier import Classifier
 from crossmoco.models.heads import GroupedLinear
-from crossmoco.pipeline.config import Config
 from crossmoco.training import metrics as M
+from crossmoco.training.config import Config
 from crossmoco.training.modeling import DataInfo, eval_streams, model_features, unwrap
 
 log = logging.getLogger(__name__)

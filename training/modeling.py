@@ -12,7 +12,7 @@ from crossmoco.datasets.skeleton import SkeletonLayout
 from crossmoco.datasets.streams import make_streams
 from crossmoco.models.graph import SkeletonGraph
 from crossmoco.models.registry import build_model
-from crossmoco.pipeline.config import Config
+from crossmoco.training.config import Config
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from crossmoco.pipeline.config import Config
+from crossmoco.training.config import Config
 from crossmoco.training.evaluation import extract_features, frozen_encoder, knn_scores
 from crossmoco.training.modeling import DataInfo, unwrap
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from crossmoco.pipeline.config import Config
+from crossmoco.training.config import Config
 from crossmoco.training.runtime import Precision
 
 log = logging.getLogger(__name__)

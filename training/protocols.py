@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from crossmoco.pipeline.config import Config
 from crossmoco.training import metrics as M
 from crossmoco.training.checkpoints import load_checkpoint
+from crossmoco.training.config import Config
 from crossmoco.training.dataset import LoadedDataset
 from crossmoco.training.evaluation import (
     ProtocolResult,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from crossmoco.pipeline.config import Config, OptimConfig
+from crossmoco.training.config import Config, OptimConfig
 
 
 def learning_rate(cfg: OptimConfig, progress: float, epochs: int, step: float = 1.0) -> float:

@@ -7,7 +7,7 @@ import typing
 import pytest
 
 from crossmoco.datasets.registry import DATASETS, dataset_spec
-from crossmoco.pipeline.config import DatasetName
+from crossmoco.training.config import DatasetName
 
 
 def test_the_configs_dataset_names_are_the_registrys():

@@ -9,8 +9,8 @@ import pytest
 from crossmoco.datasets.config import OcclusionConfig
 from crossmoco.experiments.rows import SPLITS, TABLE_IDS, TableRow
 from crossmoco.experiments.tables import ROWS, TABLE_NOTES, control_of, get_row, rows_of
-from crossmoco.pipeline.config import Config
 from crossmoco.pipeline.config_file import PROFILES, load_config
+from crossmoco.training.config import Config
 
 PROFILE_NAMES = [None, *sorted(PROFILES)]
 

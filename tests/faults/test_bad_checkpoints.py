@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
-from crossmoco.pipeline.config import to_flat_dict
 from crossmoco.pipeline.config_file import load_config
 from crossmoco.pipeline.data import load_dataset
 from crossmoco.training.checkpoints import save_checkpoint
+from crossmoco.training.config import to_flat_dict
 from crossmoco.training.modeling import build_pretrain_model
 
 from .conftest import error_line, invoke

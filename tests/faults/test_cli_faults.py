@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from crossmoco.pipeline.config import to_flat_dict
 from crossmoco.pipeline.config_file import load_config
+from crossmoco.training.config import to_flat_dict
 
 from .conftest import cli, error_line, invoke, unwritable_dir
 

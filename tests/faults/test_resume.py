@@ -23,10 +23,10 @@ from mlflow.tracking import MlflowClient
 import crossmoco.pipeline.worker
 from crossmoco.pipeline import train_ray
 from crossmoco.pipeline.chain import ChainPlan, StageError, run_chain
-from crossmoco.pipeline.config import to_flat_dict
 from crossmoco.pipeline.config_file import load_config
 from crossmoco.pipeline.data import load_dataset
 from crossmoco.training import metrics as M
+from crossmoco.training.config import to_flat_dict
 from crossmoco.training.engine import WorkerContext, run_pretraining
 
 KEYS = (M.LOSS, M.LR, M.MOMENTUM)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from crossmoco.pipeline.config import ConfigError
 from crossmoco.pipeline.config_file import load_config
+from crossmoco.training.config import ConfigError
 
 from .conftest import error_line, invoke
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crossmoco.pipeline.config import Config, ConfigError, apply_overrides, config_hash, from_flat_dict, to_flat_dict
 from crossmoco.pipeline.config_file import PROFILES, load_config
+from crossmoco.training.config import Config, ConfigError, apply_overrides, config_hash, from_flat_dict, to_flat_dict
 
 
 def test_override_sets_nested_values_with_declared_types():

@@ -20,9 +20,9 @@ from crossmoco.datasets.registry import layout_for
 from crossmoco.datasets.sample import Sample
 from crossmoco.models.graph import SkeletonGraph
 from crossmoco.models.stgcn import STGCN
-from crossmoco.pipeline.config import Config, apply_overrides, to_flat_dict
 from crossmoco.pipeline.config_file import PROFILES
 from crossmoco.pipeline.data import validation_cameras
+from crossmoco.training.config import Config, apply_overrides, to_flat_dict
 from crossmoco.training.engine import _make_optimizer
 from crossmoco.training.schedule import learning_rate
 

@@ -34,7 +34,7 @@ def test_config_output_reads_back_in(tmp_path, suffix):
     cfg = load_config("cpu", ["contrastive.num_banks=3", "encoder.channels=8,8,16,32",
                                   "encoder.strides=1,2,2,1", "data.val_performers=8,9"])
     path = tmp_path / f"run{suffix}"
-    from crossmoco.pipeline.config import to_flat_dict
+    from crossmoco.training.config import to_flat_dict
 
     path.write_text(to_toml(cfg, "header") if suffix == ".toml" else json.dumps({"config": to_flat_dict(cfg)}))
     profile, overrides = file_overrides(path)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from crossmoco.datasets.skeleton import ntu_layout
-from crossmoco.pipeline.config import config_hash
 from crossmoco.pipeline.config_file import load_config
 from crossmoco.pipeline.provenance import pretrain_key
 from crossmoco.training import precision as P
 from crossmoco.training.checkpoints import read_config
+from crossmoco.training.config import config_hash
 from crossmoco.training.engine import WorkerContext, run_pretraining
 from crossmoco.training.modeling import DataInfo
 from crossmoco.training.runtime import autocast
