@@ -83,7 +83,7 @@ def _wait_healthy(server: subprocess.Popen, base: str, timeout_s: float = 600) -
 
 
 def screenshot(run_dir: Path, experiment: str, out: Path, chromium: str, wait_s: float,
-               window: str = "1400,430") -> Path:
+               window: str = "1400,470") -> Path:
     """The experiment's runs table (``tracking.runs_url``: the shared view of the chains' columns) as a PNG."""
     from pipeline import tracking
 
@@ -97,10 +97,16 @@ def screenshot(run_dir: Path, experiment: str, out: Path, chromium: str, wait_s:
         _wait_healthy(server, f"http://127.0.0.1:{port}")
         url = tracking.runs_url(exp_id, f"http://{HOST}:{port}")
         # --virtual-time-budget: the shot waits for the page's requests and timers, not a fixed real time.
-        subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                        f"--host-resolver-rules=MAP {HOST} 127.0.0.1", f"--window-size={window}",
-                        f"--virtual-time-budget={int(wait_s * 1000)}", f"--screenshot={out}", url],
-                       check=True, timeout=900, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shot = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                f"--host-resolver-rules=MAP {HOST} 127.0.0.1", f"--window-size={window}",
+                f"--virtual-time-budget={int(wait_s * 1000)}", f"--screenshot={out}", url]
+        for attempt in (1, 2):  # one Chromium on a loaded machine hung for 10 minutes; the same shot took 5 s
+            try:
+                subprocess.run(shot, check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                break
+            except subprocess.TimeoutExpired:
+                if attempt == 2:
+                    raise SystemExit("chromium took a screenshot in neither of two 300 s tries") from None
         print(f"{url}\nwrote {out} ({out.stat().st_size // 1024} KB)")
         return out
     finally:
@@ -118,7 +124,7 @@ def main() -> None:
     parser.add_argument("--experiment", default="table3")
     parser.add_argument("--out", type=Path, default=Path("mlflow_runs.png"))
     parser.add_argument("--wait", type=float, default=20.0, help="Seconds of page time before the screenshot.")
-    parser.add_argument("--window", default="1400,430", help="Browser window WIDTH,HEIGHT in pixels.")
+    parser.add_argument("--window", default="1400,470", help="Browser window WIDTH,HEIGHT in pixels.")
     parser.add_argument("--layout-only", action="store_true", help="Write placeholder Table III parents first.")
     args = parser.parse_args()
     chromium = next((c for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
