@@ -122,7 +122,10 @@ def run_chain(
     into ``run_dir/data``, or a dataset already opened); returns its metrics. Ray Train keeps its
     runs under ``storage`` (a folder or a URI; default ``$CROSSMOCO_STORAGE/ray``, else
     ``<run_dir>/ray``); MLflow is ``tracking_uri`` (default ``$MLFLOW_TRACKING_URI``, else SQLite in
-    ``run_dir``). ``labels``: what the runs table shows at a glance; ``plan``: which stages run."""
+    ``run_dir``). ``plan``: which stages run. ``labels``: what the runs table shows at a glance: ``name``
+    (default: the rows' common id), ``setting`` (short params, e.g. ``{"num_banks": "3"}``: what sets this
+    chain apart in its grid) and ``paper`` (the paper's figure per metric: logged as ``linear_paper`` beside
+    ``linear_diff``, see ``beside_name``)."""
     row_id, checkpoint = labels.row_id, plan.checkpoint
     run_dir = Path(run_dir).resolve()
     cfg, precision = resolve_precision(cfg)  # before hashing: auto on native bf16 hashes as bf16 (training.precision)
@@ -166,25 +169,37 @@ def run_chain(
     tracking.log_metrics(store, parent, beside)
     # The headline columns: the row's setting, then each protocol's top-1 in the protocols' order (not the
     # best-epoch figures), each followed by the paper's figure and the difference where the chain has one.
-    tracking.show_columns(store, list(labels.setting),
-                          [m for k in headline for m in (k, f"{k}{PAPER}", f"{k}{DIFF}") if m == k or m in beside])
+    tracking.show_columns(store, list(labels.setting), headline_columns(headline, beside))
     tracking.end_run(store, parent, "FINISHED")
     return result
 
 
-PAPER, DIFF = "_paper", "_diff"  # <metric>_paper: the paper's figure of a chain's row; <metric>_diff: measured - paper
+PAPER, DIFF = "_paper", "_diff"  # linear_paper: the paper's figure of a chain's row; linear_diff: measured - paper
+
+
+def beside_name(metric: str, suffix: str) -> str:
+    """The name of the paper's figure (``suffix=PAPER``) or the difference (``DIFF``) beside ``metric``: a top-1
+    drops its ``_top1`` (``linear_top1`` -> ``linear_paper``), so the MLflow runs table's 100-pixel headers show
+    it whole (``finetune_top1_paper`` read ``finetune_top1_p`` there); any other metric keeps its name."""
+    return metric.removesuffix(f"_{M.TOP1}") + suffix
 
 
 def paper_metrics(measured: Mapping[str, float], paper: Mapping[str, float], diff: bool = True) -> dict[str, float]:
-    """``{<metric>_paper, <metric>_diff}`` for each metric the chain measured and the paper prints; without
-    ``diff`` (synthetic data: the paper's figure is context, not a target) the paper's figure alone."""
+    """The paper's figure (``linear_paper``) and the difference (``linear_diff``) for each metric the chain
+    measured and the paper prints; without ``diff`` (synthetic data: the paper's figure is context, not a target)
+    the paper's figure alone."""
     out = {}
     for key, figure in paper.items():
         if key in measured:
-            out[f"{key}{PAPER}"] = round(float(figure), 1)
+            out[beside_name(key, PAPER)] = round(float(figure), 1)
             if diff:
-                out[f"{key}{DIFF}"] = round(measured[key] - float(figure), 1)
+                out[beside_name(key, DIFF)] = round(measured[key] - float(figure), 1)
     return out
+
+
+def headline_columns(headline: list[str], beside: Mapping[str, float]) -> list[str]:
+    """The runs table's metric columns: each headline metric, then its paper figure and difference where logged."""
+    return [m for k in headline for m in (k, beside_name(k, PAPER), beside_name(k, DIFF)) if m == k or m in beside]
 
 
 def run_name(row_id: str, cfg: Config) -> str:

@@ -39,8 +39,8 @@ def test_demo_runs_end_to_end_and_a_second_run_reuses_it(tmp_path):
     assert len(parents) == 3 and all(p.info.status == "FINISHED" for p in parents)
     for p in parents:  # the runs table's columns: the grid's axis, LE/FE and the paper's figure (context)
         assert p.info.run_name in ("banks1", "banks2", "banks3") and p.data.params["num_banks"] == p.info.run_name[-1]
-        assert {"linear_top1", "linear_top1_paper", "finetune_top1_paper"} <= set(p.data.metrics)
-        assert "linear_top1_diff" not in p.data.metrics
+        assert {"linear_top1", "linear_paper", "finetune_paper"} <= set(p.data.metrics)
+        assert "linear_diff" not in p.data.metrics
     second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
     assert second.returncode == 0, second.stderr[-3000:]
     assert len(client.search_runs([exp], filter_string="tags.`crossmoco.chain_key` != ''")) == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from crossmoco.experiments.grids import table_trials
 from crossmoco.pipeline.artifacts import near_chance_note
-from crossmoco.pipeline.chain import paper_metrics, run_name
+from crossmoco.pipeline.chain import headline_columns, paper_metrics, run_name
 from crossmoco.pipeline.config_file import load_config
 from crossmoco.training import metrics as M
 
@@ -29,7 +29,16 @@ def test_run_names_are_the_rows_common_id():
 
 def test_paper_figure_and_difference_are_rounded_metrics():
     beside = paper_metrics({"linear_top1": 70.66666, "finetune_top1": 50.0}, {"linear_top1": 66.4, "semi1_top1": 9.0})
-    assert beside == {"linear_top1_paper": 66.4, "linear_top1_diff": 4.3}
+    assert beside == {"linear_paper": 66.4, "linear_diff": 4.3}
+
+
+def test_headline_columns_fit_the_runs_tables_headers():
+    beside = paper_metrics({"linear_top1": 70.7, "finetune_top1": 50.0}, {"linear_top1": 66.4, "finetune_top1": 80.9})
+    columns = headline_columns(["linear_top1", "finetune_top1"], beside)
+    assert columns == ["linear_top1", "linear_paper", "linear_diff", "finetune_top1", "finetune_paper", "finetune_diff"]
+    assert max(map(len, columns)) <= 14  # MLflow's metric columns are 100 px: 15 characters show, then it cuts
+    synthetic = paper_metrics({"linear_top1": 70.7}, {"linear_top1": 66.4}, diff=False)
+    assert headline_columns(["linear_top1"], synthetic) == ["linear_top1", "linear_paper"]
 
 
 def test_a_loss_near_chance_is_named():
