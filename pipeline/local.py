@@ -12,12 +12,11 @@ import re
 import shutil
 from pathlib import Path
 
-import torch
-
 from crossmoco.pipeline.pretraining import PretrainJob, PretrainResult
 from crossmoco.pipeline.worker import pretrain_worker
 from crossmoco.training.checkpoints import read_state
 from crossmoco.training.engine import WorkerContext
+from crossmoco.training.runtime import local_device
 
 log = logging.getLogger(__name__)
 _CKPT = re.compile(r"checkpoint_(\d+)$")
@@ -43,7 +42,7 @@ def pretrain_in_process(job: PretrainJob) -> PretrainResult:
             ckpt.rename(final)
 
     cfg = job.cfg
-    device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
+    device = local_device(cfg.resources.use_gpu)
     place = WorkerContext(device=device, report=persist, resume_from=latest_checkpoint(run_root))
     summary = pretrain_worker(cfg, job.data, job.run, place)
     final = latest_checkpoint(run_root)

@@ -19,6 +19,7 @@ from crossmoco.training.evaluation import (
     semi_protocol,
 )
 from crossmoco.training.modeling import build_pretrain_model
+from crossmoco.training.runtime import local_device
 
 PROTOCOLS = {"linear": linear_protocol, "finetune": finetune_protocol, "knn": knn_protocol}  # semi: per fraction
 
@@ -47,7 +48,7 @@ def run_protocol(stage: str, cfg: Config, data: LoadedDataset, checkpoint: Path 
         if stage.startswith("semi"):
             raise ValueError(f"unknown semi-supervised stage {stage!r}; configured: {sorted(fractions)}")
         raise ValueError(f"unknown protocol {stage!r}")
-    device = torch.device("cuda" if cfg.resources.use_gpu and torch.cuda.is_available() else "cpu")
+    device = local_device(cfg.resources.use_gpu)
     model = load_model(cfg, data, checkpoint).to(device)
     train, test = (data.arrays(side) for side in data.eval_sides(cfg.eval.split))
     if stage in fractions:

@@ -31,6 +31,11 @@ _TRIM_THRESHOLD = 1 << 34  # 16 GiB: never give the heap top back to the OS duri
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # <malloc.h>
 
 
+def local_device(use_gpu: bool) -> torch.device:
+    """This process's device: CUDA where the config asks for a GPU and one is visible, else the CPU."""
+    return torch.device("cuda" if use_gpu and torch.cuda.is_available() else "cpu")
+
+
 def autocast(precision: str, device_type: str) -> contextlib.AbstractContextManager:
     """A context running the forward pass in ``precision`` (no-op for fp32)."""
     if precision == "auto":
