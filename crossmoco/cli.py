@@ -349,7 +349,7 @@ def _start_chain(data_dir: str | None, cfg: Config, run_dir: Path, experiment: s
         from crossmoco.training.protocols import load_model
 
         try:
-            load_model(cfg, data, kwargs["checkpoint"])  # type: ignore[arg-type]
+            load_model(cfg, data, kwargs["checkpoint"])
         except CheckpointError as e:
             fail(str(e))
     trains_on_ray = cfg.resources.num_workers > 0 and cfg.method != "random" and kwargs.get("checkpoint") is None
@@ -401,7 +401,7 @@ def _chain_in(data: LoadedDataset, cfg: Config, run_dir: Path, experiment: str, 
     try:
         labels = ChainLabels(str(kwargs.pop("row_id", "")))
         result = run_chain(data, cfg, run_dir=run_dir, experiment=experiment, labels=labels,
-                           plan=ChainPlan(**kwargs))  # type: ignore[arg-type]
+                           plan=ChainPlan(**kwargs))
     except StageError as e:
         fail(str(e), code=1)
     except KeyboardInterrupt:

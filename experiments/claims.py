@@ -181,6 +181,8 @@ def bootstrap_interval(
     n = len(better)
     if n == 0:
         raise ValueError("no seeds to resample")
+    if worse is None and printed_other is None:
+        raise ValueError("a comparison without a second side needs the printed figure (printed_other)")
     rng = np.random.default_rng(seed)
     clips = {len(p.correct) for p in better if p.correct is not None}
     clips |= {len(p.correct) for p in worse or () if p.correct is not None}
@@ -191,10 +193,10 @@ def bootstrap_interval(
         b = better[i]
         other = worse[i] if worse is not None else None
         if b.correct is not None and (other is None or other.correct is not None):
-            base = other.correct if other is not None else printed_other / 100.0
+            base = other.correct if other is not None else float(printed_other) / 100.0  # type: ignore[arg-type]
             per_seed.append(100.0 * (b.correct - base))
         else:
-            per_seed.append(np.asarray(b.figure - (other.figure if other is not None else printed_other)))
+            per_seed.append(np.asarray(b.figure - (other.figure if other is not None else float(printed_other))))  # type: ignore[arg-type]
     seeds = rng.integers(0, n, size=(resamples, n))  # (B, n)
     c = clips.pop() if clips else 0
     per_clip = [i for i, d in enumerate(per_seed) if d.ndim]
@@ -282,8 +284,8 @@ def judge(claim: Claim, root: str | Path, records: list[dict[str, Any]] | None =
     b = [_paired(root, better[s], claim.profile) for s in seeds]
     w = [_paired(root, worse[s], claim.profile) for s in seeds] if worse is not None else None
     other = claim.printed_other
-    diffs = tuple(round(bi.figure - (wi.figure if w is not None else other), 4)
-                  for bi, wi in zip(b, w if w is not None else [None] * len(b), strict=True))  # type: ignore[misc]
+    theirs = [wi.figure for wi in w] if w is not None else [float(other)] * len(b)  # type: ignore[arg-type]
+    diffs = tuple(round(bi.figure - t, 4) for bi, t in zip(b, theirs, strict=True))
     clips = all(p.correct is not None for p in b + (w or []))
     if len(seeds) < MIN_SEEDS:
         return Verdict(claim, seeds, diffs, None, clips, f"not resolved at {len(seeds)} seed{'s' * (len(seeds) > 1)}")

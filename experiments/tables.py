@@ -139,7 +139,7 @@ def _row(
         *extra,
     )
     note = " ".join(n for n in (method_note, note) if n)
-    return TableRow(table, key, label, column, method, dataset, split, protocol, paper, overrides, runnable, note,  # type: ignore[arg-type]
+    return TableRow(table, key, label, column, method, dataset, split, protocol, paper, overrides, runnable, note,
                     is_control=slug in CONTROLS)
 
 

@@ -45,7 +45,7 @@ class NodeAddressTorchConfig(TorchConfig):
 class _NodeAddressTorchBackend(_TorchBackend):
     """Ray's torch backend (shutdown, device context) with its own process group setup."""
 
-    def on_start(self, worker_group, backend_config: TorchConfig) -> None:
+    def on_start(self, worker_group, backend_config: TorchConfig) -> None:  # type: ignore[override]  # Ray passes its TorchConfig
         backend = backend_config.backend or "gloo"  # TorchTrainer sets it (nccl with GPUs) before this runs
         address, port = worker_group.execute_single(0, bind_store_socket)
         worker_group.execute(_set_torch_distributed_env_vars)  # LOCAL_RANK, RANK, WORLD_SIZE, ... as Ray's

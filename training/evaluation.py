@@ -384,7 +384,7 @@ def mean_of_subsets(name: str, results: list[ProtocolResult]) -> ProtocolResult:
               for e in range(min(len(r.curves) for r in results))]  # fmt: skip
     extra = {f"{name}_subset{i}_top1": float(r.top1) for i, r in enumerate(results)}
     extra[f"{name}_subset_std_top1"] = float(top1.std(ddof=1))
-    predictions = (np.stack([r.predictions for r in results])  # (subsets, clips)
+    predictions = (np.stack([r.predictions for r in results if r.predictions is not None])  # (subsets, clips)
                    if all(r.predictions is not None for r in results) else None)
     return ProtocolResult(
         name, float(top1.mean()), float(np.mean([r.top5 for r in results])),
