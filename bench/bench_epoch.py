@@ -36,7 +36,7 @@ from crossmoco.datasets.skeleton import ucla_layout  # noqa: E402
 from crossmoco.datasets.streams import make_streams  # noqa: E402
 from crossmoco.pipeline.config_file import load_config  # noqa: E402
 from crossmoco.training.config import Config  # noqa: E402
-from crossmoco.training.engine import WorkerContext, _make_optimizer, _train_epoch  # noqa: E402
+from crossmoco.training.engine import WorkerContext, _make_optimizer, _Samples, _train_epoch  # noqa: E402
 from crossmoco.training.modeling import DataInfo, build_pretrain_model  # noqa: E402
 from crossmoco.training.precision import native_bf16, resolve_precision  # noqa: E402
 from crossmoco.training.runtime import tune_allocator_  # noqa: E402
@@ -55,10 +55,10 @@ def ours(x: np.ndarray, epochs: int, precision: str) -> float:
     opt = _make_optimizer(cfg, model)
     gen = torch.Generator()
     ctx = WorkerContext()
-    _train_epoch(cfg, model, opt, x[:256], None, info, ctx, gen, 0, cfg.pretrain.batch_size)  # warm-up
+    _train_epoch(cfg, model, opt, _Samples(x[:256], None, info), ctx, gen, 0, cfg.pretrain.batch_size)  # warm-up
     t = time.perf_counter()
     for epoch in range(epochs):
-        _train_epoch(cfg, model, opt, x, None, info, ctx, gen, epoch + 1, cfg.pretrain.batch_size)
+        _train_epoch(cfg, model, opt, _Samples(x, None, info), ctx, gen, epoch + 1, cfg.pretrain.batch_size)
     return (time.perf_counter() - t) / epochs
 
 
