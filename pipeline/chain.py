@@ -34,7 +34,7 @@ from crossmoco.pipeline.artifacts import (
     predictions_csv,
 )
 from crossmoco.pipeline.data import load_dataset
-from crossmoco.pipeline.pretraining import PretrainBackend, PretrainJob, RunHandle, pretrain
+from crossmoco.pipeline.pretraining import PretrainBackend, PretrainJob, PretrainResult, RunHandle
 from crossmoco.pipeline.progress import EpochLines, duration
 from crossmoco.pipeline.provenance import chain_tags, pretrain_key
 from crossmoco.pipeline.tracking import INTERRUPTS
@@ -62,6 +62,17 @@ class ChainInterrupted(KeyboardInterrupt):
     def __init__(self, stage: str) -> None:
         super().__init__(f"chain stage {stage!r} interrupted")
         self.stage = stage
+
+
+def pretrain(job: PretrainJob) -> PretrainResult:
+    """Pretrain where ``job.cfg.resources`` says: in this process without workers, else on Ray Train."""
+    if job.cfg.resources.num_workers == 0:
+        from crossmoco.pipeline.local import pretrain_in_process
+
+        return pretrain_in_process(job)
+    from crossmoco.pipeline.train_ray import pretrain_on_ray
+
+    return pretrain_on_ray(job)
 
 
 @dataclass
@@ -105,7 +116,7 @@ class ChainLabels:
 
 @dataclass(frozen=True)
 class ChainPlan:
-    """Which stages a chain runs: pretraining with ``backend`` (default ``pipeline.pretraining.pretrain``),
+    """Which stages a chain runs: pretraining with ``backend`` (default ``pretrain``),
     or none on a given ``checkpoint``; then the evaluation ``stages`` (default: the configured protocols)."""
 
     stages: Sequence[str] | None = None

@@ -1,6 +1,6 @@
 """One pretraining interface for both backends: a ``PretrainJob`` in, a ``PretrainResult`` out.
 
-``pretrain(job)`` runs it in this process (``resources.num_workers=0``, ``pipeline.local``) or as a
+``pipeline.chain.pretrain(job)`` runs it in this process (``resources.num_workers=0``, ``pipeline.local``) or as a
 Ray Train job (``pipeline.train_ray``); a chain, a test or a benchmark that brings its own backend
 passes any ``PretrainBackend``. The MLflow run the epochs go to travels as one ``RunHandle``, from the
 driver through Ray's loop config to the worker that logs them.
@@ -53,14 +53,3 @@ class PretrainResult:
 
 class PretrainBackend(Protocol):
     def __call__(self, job: PretrainJob) -> PretrainResult: ...
-
-
-def pretrain(job: PretrainJob) -> PretrainResult:
-    """Pretrain where ``job.cfg.resources`` says: in this process without workers, else on Ray Train."""
-    if job.cfg.resources.num_workers == 0:
-        from crossmoco.pipeline.local import pretrain_in_process
-
-        return pretrain_in_process(job)
-    from crossmoco.pipeline.train_ray import pretrain_on_ray
-
-    return pretrain_on_ray(job)
